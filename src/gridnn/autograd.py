@@ -1,0 +1,83 @@
+"""Graph recording for reverse-mode autograd: the ``Function`` base class and ``no_grad``.
+
+Each primitive op is a ``Function`` subclass with ``forward`` (NumPy arrays in, one array out)
+and ``backward`` (the output's gradient in, one gradient per input out) written side by side.
+``Function.apply`` runs ``forward`` and, when a gradient is needed, links the output ``Tensor``
+to the ``Function`` instance, which keeps its inputs as ``parents``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .tensor import Tensor
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside a ``no_grad()`` block (per thread)."""
+    return getattr(_state, "enabled", True)
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """Context manager (and decorator) that stops graph recording: results need no gradient."""
+    previous = is_grad_enabled()
+    _state.enabled = False
+    try:
+        yield
+    finally:
+        _state.enabled = previous
+
+
+@contextlib.contextmanager
+def enable_grad() -> Iterator[None]:
+    """Context manager that turns graph recording back on inside ``no_grad``."""
+    previous = is_grad_enabled()
+    _state.enabled = True
+    try:
+        yield
+    finally:
+        _state.enabled = previous
+
+
+class Function:
+    """One differentiable primitive. Subclasses define ``forward`` and ``backward``.
+
+    ``needs_grad[i]`` tells ``forward`` and ``backward`` whether input ``i`` wants a gradient,
+    so work for unneeded gradients (and arrays saved only for them) can be skipped.
+    """
+
+    parents: tuple[Tensor, ...] = ()
+    needs_grad: tuple[bool, ...] = ()
+
+    def forward(self, *arrays: np.ndarray, **options: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Drop arrays saved for backward (called once backward has used them)."""
+        self.__dict__.clear()
+        self.released = True
+
+    @classmethod
+    def apply(cls, *inputs: Tensor, **options: Any) -> Tensor:
+        from .tensor import Tensor
+
+        fn = cls()
+        record = is_grad_enabled() and any(t.requires_grad for t in inputs)
+        fn.needs_grad = tuple(record and t.requires_grad for t in inputs)
+        out = Tensor._wrap(fn.forward(*(t.data for t in inputs), **options), record)
+        if record:
+            fn.parents = inputs
+            out._fn = fn
+        return out

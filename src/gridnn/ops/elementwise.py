@@ -1,0 +1,201 @@
+"""Element-wise ops. Binary ops broadcast; backward sums the gradient back to each input shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._backend import xp
+from ..autograd import Function
+
+Array = Any
+
+
+def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
+    """Sum ``grad`` over the axes that broadcasting added or stretched to reach its shape."""
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
+    )
+    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+class Add(Function):
+    def forward(self, a: Array, b: Array) -> Array:
+        self.shapes = a.shape, b.shape
+        return a + b
+
+    def backward(self, g: Array) -> tuple[Array | None, ...]:
+        sa, sb = self.shapes
+        return unbroadcast(g, sa), unbroadcast(g, sb)
+
+
+class Sub(Function):
+    def forward(self, a: Array, b: Array) -> Array:
+        self.shapes = a.shape, b.shape
+        return a - b
+
+    def backward(self, g: Array) -> tuple[Array | None, ...]:
+        sa, sb = self.shapes
+        return unbroadcast(g, sa), unbroadcast(-g, sb) if self.needs_grad[1] else None
+
+
+class Mul(Function):
+    def forward(self, a: Array, b: Array) -> Array:
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, g: Array) -> tuple[Array | None, ...]:
+        ga = unbroadcast(g * self.b, self.a.shape) if self.needs_grad[0] else None
+        gb = unbroadcast(g * self.a, self.b.shape) if self.needs_grad[1] else None
+        return ga, gb
+
+
+class Div(Function):
+    def forward(self, a: Array, b: Array) -> Array:
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, g: Array) -> tuple[Array | None, ...]:
+        ga = unbroadcast(g / self.b, self.a.shape) if self.needs_grad[0] else None
+        gb = None
+        if self.needs_grad[1]:
+            gb = unbroadcast(-g * self.a / (self.b * self.b), self.b.shape)
+        return ga, gb
+
+
+class PowScalar(Function):
+    """x ** p for a constant exponent p."""
+
+    def forward(self, a: Array, exponent: float) -> Array:
+        self.a, self.p = a, exponent
+        return a ** a.dtype.type(exponent)
+
+    def backward(self, g: Array) -> tuple[Array | None, ...]:
+        p = self.a.dtype.type(self.p)
+        return (g * p * self.a ** (p - 1),)
+
+
+class Pow(Function):
+    """a ** b for tensors; d/db uses log(a), so a must be positive where b needs a gradient."""
+
+    def forward(self, a: Array, b: Array) -> Array:
+        self.a, self.b = a, b
+        self.out = a**b
+        return self.out
+
+    def backward(self, g: Array) -> tuple[Array | None, ...]:
+        ga = gb = None
+        if self.needs_grad[0]:
+            ga = unbroadcast(g * self.b * self.a ** (self.b - 1), self.a.shape)
+        if self.needs_grad[1]:
+            gb = unbroadcast(g * self.out * xp.log(self.a), self.b.shape)
+        return ga, gb
+
+
+class Neg(Function):
+    def forward(self, a: Array) -> Array:
+        return -a
+
+    def backward(self, g: Array) -> tuple[Array]:
+        return (-g,)
+
+
+class Cast(Function):
+    def forward(self, a: Array, dtype: Any) -> Array:
+        self.src = a.dtype
+        return a.astype(dtype)
+
+    def backward(self, g: Array) -> tuple[Array]:
+        return (g.astype(self.src),)
+
+
+class Exp(Function):
+    def forward(self, a: Array) -> Array:
+        self.out = xp.exp(a)
+        return self.out
+
+    def backward(self, g: Array) -> tuple[Array]:
+        return (g * self.out,)
+
+
+class Log(Function):
+    def forward(self, a: Array) -> Array:
+        self.a = a
+        return xp.log(a)
+
+    def backward(self, g: Array) -> tuple[Array]:
+        return (g / self.a,)
+
+
+class Sqrt(Function):
+    def forward(self, a: Array) -> Array:
+        self.out = xp.sqrt(a)
+        return self.out
+
+    def backward(self, g: Array) -> tuple[Array]:
+        return (g / (2 * self.out),)
+
+
+class Abs(Function):
+    def forward(self, a: Array) -> Array:
+        self.a = a
+        return xp.abs(a)
+
+    def backward(self, g: Array) -> tuple[Array]:
+        return (g * xp.sign(self.a),)
+
+
+class ReLU(Function):
+    def forward(self, a: Array) -> Array:
+        out = xp.maximum(a, 0)
+        self.mask = out > 0
+        return out
+
+    def backward(self, g: Array) -> tuple[Array]:
+        return (g * self.mask,)
+
+
+class LeakyReLU(Function):
+    def forward(self, a: Array, negative_slope: float) -> Array:
+        self.slope = xp.where(a > 0, a.dtype.type(1), a.dtype.type(negative_slope))
+        return a * self.slope
+
+    def backward(self, g: Array) -> tuple[Array]:
+        return (g * self.slope,)
+
+
+class Sigmoid(Function):
+    def forward(self, a: Array) -> Array:
+        # 0.5 * (1 + tanh(a/2)) equals 1/(1+exp(-a)) and never overflows.
+        half = a.dtype.type(0.5)
+        self.out = half * (1 + xp.tanh(half * a))
+        return self.out
+
+    def backward(self, g: Array) -> tuple[Array]:
+        return (g * self.out * (1 - self.out),)
+
+
+class Tanh(Function):
+    def forward(self, a: Array) -> Array:
+        self.out = xp.tanh(a)
+        return self.out
+
+    def backward(self, g: Array) -> tuple[Array]:
+        return (g * (1 - self.out * self.out),)
+
+
+class Where(Function):
+    """where(cond, a, b): a where cond is true, else b. cond is a constant boolean array."""
+
+    def forward(self, a: Array, b: Array, cond: Array) -> Array:
+        self.cond, self.shapes = cond, (a.shape, b.shape)
+        return xp.where(cond, a, b)
+
+    def backward(self, g: Array) -> tuple[Array | None, ...]:
+        sa, sb = self.shapes
+        zero = g.dtype.type(0)
+        ga = unbroadcast(xp.where(self.cond, g, zero), sa) if self.needs_grad[0] else None
+        gb = unbroadcast(xp.where(self.cond, zero, g), sb) if self.needs_grad[1] else None
+        return ga, gb

@@ -1,0 +1,38 @@
+"""Matrix product with NumPy's ``matmul`` semantics (batched, broadcasting leading axes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._backend import xp
+from ..autograd import Function
+from .elementwise import unbroadcast
+
+Array = Any
+
+
+class MatMul(Function):
+    """(..., n, k) @ (..., k, m) -> (..., n, m); 1-D operands act as a row or a column."""
+
+    def forward(self, a: Array, b: Array) -> Array:
+        self.a, self.b = a, b
+        return xp.matmul(a, b)
+
+    def backward(self, g: Array) -> tuple[Array | None, ...]:
+        a, b = self.a, self.b
+        # Promote 1-D operands to matrices so one rule covers every case.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = xp.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = xp.expand_dims(g2, -1)
+        ga = gb = None
+        if self.needs_grad[0]:
+            ga = xp.matmul(g2, xp.swapaxes(b2, -1, -2))
+            ga = unbroadcast(ga, a2.shape).reshape(a.shape)
+        if self.needs_grad[1]:
+            gb = xp.matmul(xp.swapaxes(a2, -1, -2), g2)
+            gb = unbroadcast(gb, b2.shape).reshape(b.shape)
+        return ga, gb

@@ -1,0 +1,113 @@
+"""Pooling against PyTorch (outputs and gradients) and against the loop reference."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import gridnn as gn
+import gridnn.functional as F
+from reference import adaptive_avg_pool_ref, pool_ref
+from torch_check import check_op, parity_summary  # noqa: F401 - autouse fixture
+
+TF = torch.nn.functional
+OURS = {("max", 1): F.max_pool1d, ("max", 2): F.max_pool2d,
+        ("avg", 1): F.avg_pool1d, ("avg", 2): F.avg_pool2d}
+THEIRS = {("max", 1): TF.max_pool1d, ("max", 2): TF.max_pool2d,
+          ("avg", 1): TF.avg_pool1d, ("avg", 2): TF.avg_pool2d}
+
+
+def pool_grid(seed: int = 0) -> list[dict[str, Any]]:
+    """kind x rank x kernel x stride x ceil_mode; padding, count_include_pad, size vary."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for kind, nd, k, stride, ceil in itertools.product(("max", "avg"), (1, 2), (1, 2, 3, 4),
+                                                       (None, 1, 2, 3), (False, True)):
+        kernel = (k, *(int(v) for v in rng.integers(1, 5, nd - 1)))
+        cases.append({
+            "kind": kind, "nd": nd, "kernel": kernel if nd == 2 else k,
+            "stride": stride if stride is None or nd == 1 else (stride, int(rng.integers(1, 4))),
+            "padding": tuple(int(rng.integers(0, kk // 2 + 1)) for kk in kernel),
+            "ceil_mode": ceil, "count_include_pad": bool(rng.integers(2)),
+            "size": tuple(int(v) for v in rng.integers(4, 10, nd)),
+            "batch": int(rng.integers(1, 3)), "channels": int(rng.choice([1, 3]))})
+    # ceil_mode edges: a last window reaching past the padding (divisor clipped to input +
+    # padding), and one that would start in the high padding and is dropped.
+    edges = [(6, 3, 2, 0), (6, 3, 2, 1), (7, 3, 2, 1), (5, 2, 3, 1), (8, 4, 3, 2)]
+    for (size, k, s, p), cip in itertools.product(edges, (True, False)):
+        cases.append({"kind": "avg", "nd": 1, "kernel": k, "stride": s, "padding": (p,),
+                      "ceil_mode": True, "count_include_pad": cip, "size": (size,),
+                      "batch": 1, "channels": 2})
+    return cases
+
+
+def case_id(c: dict[str, Any]) -> str:
+    extra = f"-cip{int(c['count_include_pad'])}" if c["kind"] == "avg" else ""
+    return (f"{c['kind']}{c['nd']}d-x{'x'.join(map(str, c['size']))}-k{c['kernel']}-"
+            f"s{c['stride']}-p{c['padding']}-ceil{int(c['ceil_mode'])}{extra}").replace(" ", "")
+
+
+GRID = pool_grid()
+
+
+def _options(c: dict[str, Any]) -> dict[str, Any]:
+    opts = {"kernel_size": c["kernel"], "stride": c["stride"], "ceil_mode": c["ceil_mode"],
+            "padding": c["padding"][0] if c["nd"] == 1 else c["padding"]}
+    if c["kind"] == "avg":
+        opts["count_include_pad"] = c["count_include_pad"]
+    return opts
+
+
+@pytest.mark.parametrize("case", GRID, ids=case_id)
+def test_pool_matches_torch_and_reference(case):
+    key, opts = (case["kind"], case["nd"]), _options(case)
+    x = np.random.default_rng(1).standard_normal((case["batch"], case["channels"],
+                                                  *case["size"]))
+    check_op(lambda t: OURS[key](t, **opts), lambda t: THEIRS[key](t, **opts), x,
+             label=case_id(case))
+    kernel = tuple(np.broadcast_to(case["kernel"], case["nd"]))
+    stride = kernel if case["stride"] is None else tuple(np.broadcast_to(case["stride"],
+                                                                         case["nd"]))
+    want = pool_ref(x, case["kind"], kernel, stride, case["padding"], case["ceil_mode"],
+                    case["count_include_pad"])
+    np.testing.assert_allclose(OURS[key](gn.tensor(x), **opts).data, want, rtol=1e-12)
+
+
+def test_max_pool_ties_send_the_gradient_to_one_element_like_torch():
+    """Equal values in a window: the whole gradient goes to the first maximum (PyTorch's rule)."""
+    x = np.array([[[[1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 2.0, 2.0], [0.0, 3.0, 3.0, 0.0]]]])
+    check_op(lambda t: F.max_pool2d(t, 2, stride=1), lambda t: TF.max_pool2d(t, 2, stride=1), x,
+             label="max pool ties")
+
+
+def test_max_pool_known_values():
+    x = gn.tensor(np.arange(16.0).reshape(1, 1, 4, 4), requires_grad=True)
+    out = F.max_pool2d(x, 2)
+    np.testing.assert_array_equal(out.data[0, 0], [[5, 7], [13, 15]])
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad[0, 0], [[0, 0, 0, 0], [0, 1, 0, 1],
+                                                 [0, 0, 0, 0], [0, 1, 0, 1]])
+
+
+@pytest.mark.parametrize("size,out", [((7,), (3,)), ((8,), (4,)), ((5,), (7,)), ((6,), (1,)),
+                                      ((6, 9), (4, 2)), ((7, 7), (3, 5)), ((4, 5), (6, 6)),
+                                      ((5, 8), (1, 1))])
+def test_adaptive_avg_pool_matches_torch_and_reference(size, out):
+    x = np.random.default_rng(2).standard_normal((2, 3, *size))
+    ours = F.adaptive_avg_pool1d if len(size) == 1 else F.adaptive_avg_pool2d
+    theirs = TF.adaptive_avg_pool1d if len(size) == 1 else TF.adaptive_avg_pool2d
+    arg = out[0] if len(out) == 1 else out
+    check_op(lambda t: ours(t, arg), lambda t: theirs(t, arg), x, label=f"adaptive {size}->{out}")
+    np.testing.assert_allclose(ours(gn.tensor(x), arg).data, adaptive_avg_pool_ref(x, out),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 7), (2, 3, 5, 6)])
+def test_global_avg_pool_is_the_spatial_mean(shape):
+    x = np.random.default_rng(3).standard_normal(shape)
+    axes = tuple(range(2, len(shape)))
+    check_op(F.global_avg_pool, lambda t: t.mean(dim=axes), x, label=f"global avg {shape}")

@@ -1,0 +1,116 @@
+"""Convolution layers: thin wrappers that own the weight and call ``F.conv1d`` / ``F.conv2d``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import functional as F
+from .._backend import xp
+from ..errors import ArgumentError
+from ..tensor import Tensor
+from ._checks import float_dtype, generator, int_tuple, positive_int
+from .linear import init_weight_and_bias
+from .module import Module, Parameter
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+class _ConvNd(Module):
+    """Shared constructor of Conv1d and Conv2d (nd spatial dims)."""
+
+    nd = 0
+    _functional: Any = None
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
+                 padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", *, rng: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        name, nd = type(self).__name__, self.nd
+        self.in_channels = positive_int(in_channels, "in_channels", name)
+        self.out_channels = positive_int(out_channels, "out_channels", name)
+        self.kernel_size = int_tuple(kernel_size, nd, "kernel_size", name)
+        self.stride = int_tuple(stride, nd, "stride", name)
+        self.padding = _check_padding(padding, nd, name)
+        self.dilation = int_tuple(dilation, nd, "dilation", name)
+        self.groups = positive_int(groups, "groups", name)
+        if in_channels % groups or out_channels % groups:
+            raise ArgumentError(
+                f"{name}: `groups` must divide both in_channels and out_channels, received "
+                f"groups={groups}, in_channels={in_channels}, out_channels={out_channels}"
+            )
+        if padding_mode not in PADDING_MODES:
+            raise ArgumentError(
+                f"{name}: `padding_mode` must be one of {PADDING_MODES}, "
+                f"received padding_mode={padding_mode!r}"
+            )
+        self.padding_mode = padding_mode
+        dt = float_dtype(dtype, name)
+        shape = (out_channels, in_channels // groups, *self.kernel_size)
+        self.weight = Parameter(xp.zeros(shape, dt))
+        self.bias = Parameter(xp.zeros(out_channels, dt)) if bias else None
+        init_weight_and_bias(self.weight, self.bias, generator(rng, name))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return type(self)._functional(x, self.weight, self.bias, self.stride, self.padding,
+                                      self.dilation, self.groups, self.padding_mode)
+
+    def extra_repr(self) -> str:
+        nd = self.nd
+        parts = [f"{self.in_channels}, {self.out_channels}", f"kernel_size={self.kernel_size}",
+                 f"stride={self.stride}"]
+        if self.padding != (0,) * nd:
+            parts.append(f"padding={self.padding!r}")
+        if self.dilation != (1,) * nd:
+            parts.append(f"dilation={self.dilation}")
+        if self.groups != 1:
+            parts.append(f"groups={self.groups}")
+        if self.bias is None:
+            parts.append("bias=False")
+        if self.padding_mode != "zeros":
+            parts.append(f"padding_mode={self.padding_mode!r}")
+        return ", ".join(parts)
+
+
+def _check_padding(padding: Any, nd: int, name: str) -> Any:
+    """'same', 'valid', an int, or a tuple of nd ints or of nd (low, high) pairs."""
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise ArgumentError(
+                f"{name}: `padding` string must be 'same' or 'valid', received padding={padding!r}"
+            )
+        return padding
+    if isinstance(padding, (tuple, list)) and padding and all(
+            isinstance(p, (tuple, list)) for p in padding):
+        if len(padding) != nd:
+            raise ArgumentError(
+                f"{name}: `padding` pairs must be one (low, high) pair per spatial dim ({nd}), "
+                f"received padding={padding!r}"
+            )
+        return tuple(int_tuple(p, 2, "padding", name, minimum=0) for p in padding)
+    return int_tuple(padding, nd, "padding", name, minimum=0)
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution (cross-correlation) with ``F.conv1d``.
+
+    Shape: input (N, C_in, L) -> output (N, C_out, L_out),
+    L_out = floor((L + 2 * padding - dilation * (kernel_size - 1) - 1) / stride) + 1
+    (padding='same': ceil(L / stride) for any stride). weight (C_out, C_in / groups, k),
+    bias (C_out,).
+    """
+
+    nd = 1
+    _functional = staticmethod(F.conv1d)
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution (cross-correlation) with ``F.conv2d``.
+
+    Shape: input (N, C_in, H, W) -> output (N, C_out, H_out, W_out),
+    H_out = floor((H + 2 * padding[0] - dilation[0] * (kernel_size[0] - 1) - 1) / stride[0]) + 1,
+    likewise W_out (padding='same': ceil(H / stride[0])). weight (C_out, C_in / groups, kH, kW),
+    bias (C_out,).
+    """
+
+    nd = 2
+    _functional = staticmethod(F.conv2d)

@@ -1,0 +1,5 @@
+"""placeholder"""
+
+
+def receptive_field(*a, **k):
+    raise NotImplementedError

@@ -14,6 +14,7 @@ from .activation import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .conv import Conv1d, Conv2d
 from .dropout import Dropout
 from .linear import Flatten, Identity, Linear
+from .local import LocallyConnected1d, LocallyConnected2d
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .module import LoadResult, Module, Parameter, Sequential
 from .norm import BatchNorm1d, BatchNorm2d
@@ -31,6 +32,7 @@ __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "BCEWithLogitsLoss",
     "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "CrossEntropyLoss", "Dropout", "Flatten",
     "Identity", "LeakyReLU", "Linear", "LoadResult", "MSELoss", "MaxPool1d", "MaxPool2d",
+    "LocallyConnected1d", "LocallyConnected2d",
     "Module", "Parameter", "ReLU", "ResidualBlock", "Sequential", "Sigmoid", "Softmax", "Tanh",
     "init",
 ]

@@ -24,10 +24,10 @@ class MatMul(Function):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = g
+        if b.ndim == 1:  # first, so a 0-d gradient (vector @ vector) becomes (1,) then (1, 1)
+            g2 = xp.expand_dims(g2, -1)
         if a.ndim == 1:
             g2 = xp.expand_dims(g2, -2)
-        if b.ndim == 1:
-            g2 = xp.expand_dims(g2, -1)
         ga = gb = None
         if self.needs_grad[0]:
             ga = xp.matmul(g2, xp.swapaxes(b2, -1, -2))

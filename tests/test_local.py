@@ -65,7 +65,8 @@ def test_forward_matches_naive_loop_and_dense_matrix(case, bias_mode):
                                rtol=1e-12, atol=1e-12)
     w_dense, bvec = dense_equivalent(layer, (3, *size))
     for n in range(2):
-        np.testing.assert_allclose(w_dense @ x[n].ravel() + bvec, y[n].ravel(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(w_dense @ x[n].ravel() + bvec, y[n].ravel(), rtol=1e-12,
+                                   atol=1e-12)
 
 
 @pytest.mark.parametrize("case", CASES[1:4])

@@ -1,0 +1,256 @@
+"""``gn.summary(model, input_shape)``: a Keras-style table of a model's layers.
+
+One row per layer call, in the order the model runs them: the layer's name and type, its output
+shape, its parameters, and for Linear, convolution and locally connected layers the number of
+connections (non-zero weights of the dense matrix it equals) and the weights a fully connected
+layer of the same sizes would need, so the table shows what sparse connections and weight
+sharing save at every layer.
+
+    >>> import numpy as np, gridnn as gn
+    >>> from gridnn import nn
+    >>> rng = np.random.default_rng(0)
+    >>> model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, rng=rng), nn.ReLU(), nn.Flatten(),
+    ...                       nn.Linear(64, 2, rng=rng))
+    >>> s = gn.summary(model, (1, 4, 4))
+    >>> s.total_params, [r.params for r in s.rows]
+    (170, [40, 0, 0, 130])
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .autograd import enable_grad, no_grad
+from .errors import ArgumentError, ArgumentTypeError
+from .tensor import Tensor
+
+
+@dataclass
+class LayerCall:
+    """One call of a leaf module during a traced forward pass (shapes include the batch dim)."""
+
+    name: str
+    module: Any
+    input: Tensor
+    output: Tensor
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.input.shape)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return tuple(self.output.shape)
+
+
+def _check_input_shape(input_shape: Any) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(n) for n in input_shape)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(
+            f"summary: `input_shape` must be a tuple of ints for one sample such as (1, 28, 28), "
+            f"received {input_shape!r}"
+        ) from None
+    if not shape or min(shape) < 1:
+        raise ArgumentError(
+            f"summary: `input_shape` must be positive sizes for one sample such as (1, 28, 28), "
+            f"received {input_shape!r}"
+        )
+    return shape
+
+
+def trace(model: Any, input_shape: tuple[int, ...], *, record_graph: bool = False
+          ) -> tuple[Tensor, list[LayerCall]]:
+    """Run ``model`` once on zeros of shape (1, *input_shape) and record every call of a leaf
+    module (a module without children) in call order. Returns (the input tensor, the calls).
+
+    Each leaf's ``forward`` is wrapped by an instance attribute for the one pass and restored
+    after, and the model runs in eval mode (its train/eval flags are restored), so tracing
+    changes no state. With ``record_graph`` the pass records autograd links, so a caller can
+    follow which call's output feeds which (through adds and reshapes in ``forward``).
+    """
+    from .nn import Module
+
+    if not isinstance(model, Module):
+        raise ArgumentTypeError(
+            f"summary: `model` must be a gridnn.nn.Module, received {type(model).__name__}"
+        )
+    shape = _check_input_shape(input_shape)
+    params = list(model.parameters())
+    dtype = params[0].dtype if params else np.float32
+    x = Tensor(np.zeros((1, *shape), dtype=dtype), requires_grad=record_graph)
+    calls: list[LayerCall] = []
+    leaves = [(n, m) for n, m in model.named_modules() if next(m.children(), None) is None]
+    flags = [(m, m.training) for m in model.modules()]
+
+    def recorder(name: str, module: Any, forward: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            out = forward(*args, **kwargs)
+            if args and isinstance(args[0], Tensor) and isinstance(out, Tensor):
+                calls.append(LayerCall(name or type(module).__name__, module, args[0], out))
+            return out
+        return run
+
+    try:
+        for name, module in leaves:
+            module.forward = recorder(name, module, module.forward)
+        model.eval()
+        with enable_grad() if record_graph else no_grad():
+            model(x)
+    finally:
+        for _, module in leaves:
+            vars(module).pop("forward", None)
+        for module, training in flags:
+            module.training = training
+    return x, calls
+
+
+@dataclass
+class SummaryRow:
+    """One layer call: name, type, per-sample output shape, parameters it owns (counted at its
+    first call) and, for layers that are linear maps, their ``connection_counts``."""
+
+    name: str
+    kind: str
+    output_shape: tuple[int, ...]
+    params: int
+    trainable: int
+    counts: dict[str, int] | None = None
+
+    @property
+    def connections(self) -> int | None:
+        return None if self.counts is None else self.counts["connections"]
+
+    @property
+    def mlp_weights(self) -> int | None:
+        return None if self.counts is None else self.counts["mlp_weights"]
+
+
+@dataclass
+class Summary:
+    """The result of ``summary``; ``str()`` is the table, ``to_html()`` the same as HTML."""
+
+    model_name: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    rows: list[SummaryRow] = field(default_factory=list)
+    total_params: int = 0
+    trainable_params: int = 0
+
+    @property
+    def total_connections(self) -> int:
+        return sum(r.connections or 0 for r in self.rows)
+
+    @property
+    def total_mlp_weights(self) -> int:
+        return sum(r.mlp_weights or 0 for r in self.rows)
+
+    HEADER = ("Layer (type)", "Output shape", "Param #", "Connections", "MLP weights")
+
+    def _cells(self) -> list[tuple[str, ...]]:
+        def num(v: int | None) -> str:
+            return "-" if v is None else f"{v:,}"
+
+        return [(f"{r.name} ({r.kind})" if r.name != r.kind else r.kind,
+                 _shape(r.output_shape), num(r.params), num(r.connections), num(r.mlp_weights))
+                for r in self.rows]
+
+    def _totals(self) -> list[str]:
+        lines = [f"Total params: {self.total_params:,}",
+                 f"Trainable params: {self.trainable_params:,}",
+                 f"Non-trainable params: {self.total_params - self.trainable_params:,}"]
+        if self.total_mlp_weights:
+            lines.append(
+                f"Connections: {self.total_connections:,} (as fully connected layers: "
+                f"{self.total_mlp_weights:,} weights)")
+        return lines
+
+    def __str__(self) -> str:
+        cells = self._cells()
+        widths = [max(len(row[i]) for row in [self.HEADER, *cells]) for i in range(5)]
+        widths[0] = max(widths[0], 24)
+
+        def line(row: tuple[str, ...]) -> str:
+            left = row[0].ljust(widths[0]) + "  " + row[1].ljust(widths[1])
+            return left + "".join("  " + c.rjust(w) for c, w in zip(row[2:], widths[2:]))
+
+        rule = "=" * len(line(self.HEADER))
+        body = [line(c) for c in cells]
+        return "\n".join([
+            f'Model: "{self.model_name}"  input {_shape(self.input_shape)}', rule,
+            line(self.HEADER), rule, *body, rule, *self._totals()])
+
+    __repr__ = __str__
+
+    def to_html(self) -> str:
+        """The table as an HTML <table> (class 'summary') followed by the totals."""
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.HEADER)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                       for row in self._cells())
+        totals = "<br>".join(html.escape(t) for t in self._totals())
+        return (f'<table class="summary"><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
+                f'</table><p class="totals">{totals}</p>')
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(["N", *map(str, shape)]) + ")"
+
+
+def _counts(module: Any, input_shape: tuple[int, ...]) -> dict[str, int] | None:
+    from . import nn
+    from .explain import connection_counts
+
+    linear_maps = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.LocallyConnected1d, nn.LocallyConnected2d)
+    if not isinstance(module, linear_maps) or (isinstance(module, nn.Linear)
+                                                and len(input_shape) != 1):
+        return None
+    return connection_counts(module, input_shape)
+
+
+def summary(model: Any, input_shape: tuple[int, ...]) -> Summary:
+    """Summarise ``model`` for one sample of ``input_shape`` (no batch dim, e.g. (1, 28, 28)).
+
+    Returns a ``Summary`` whose ``str()`` is the table: per layer call, the output shape
+    (N, ...), the parameters the layer owns (a layer called twice counts them once), the
+    connections of Linear/conv/locally connected layers and the weights an MLP layer of the
+    same sizes would need; then total, trainable and non-trainable parameters.
+    """
+    x, calls = trace(model, input_shape)
+    rows: list[SummaryRow] = []
+    seen: set[int] = set()
+    for call in calls:
+        module = call.module
+        first = id(module) not in seen
+        seen.add(id(module))
+        own = list(module.parameters()) if first else []
+        rows.append(SummaryRow(call.name, type(module).__name__, call.output_shape[1:],
+                               sum(p.size for p in own),
+                               sum(p.size for p in own if p.requires_grad),
+                               _counts(module, call.input_shape[1:])))
+    params = list(model.parameters())
+    total = sum(p.size for p in params)
+    trainable = sum(p.size for p in params if p.requires_grad)
+    counted = sum(r.params for r in rows)
+    if counted != total:  # parameters used directly in forward() by a container module
+        rows.append(SummaryRow("(other parameters)", "(other parameters)", (), total - counted,
+                               trainable - sum(r.trainable for r in rows)))
+    out_shape = calls[-1].output_shape[1:] if calls else tuple(x.shape[1:])
+    return Summary(type(model).__name__, tuple(x.shape[1:]), out_shape, rows, total, trainable)
+
+
+class _CallableModule(types.ModuleType):
+    """Importing ``gridnn.summary`` makes Python bind the *module* to the package attribute
+    ``gridnn.summary``, shadowing the function that ``gn.summary`` lazily returns; calling the
+    module runs the function, so ``gn.summary(model, shape)`` works in every import order."""
+
+    def __call__(self, model: Any, input_shape: tuple[int, ...]) -> Summary:
+        return summary(model, input_shape)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -115,7 +115,7 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> dict[str, Any
 # ---- safetensors -----------------------------------------------------------------------------
 def save_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
     """Write named arrays as one safetensors file, atomically."""
-    contiguous = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    contiguous = {k: np.asarray(v, order="C") for k, v in arrays.items()}
     atomic_write(path, safetensors.numpy.save(contiguous))
 
 
@@ -403,7 +403,7 @@ def save_checkpoint(folder: str | os.PathLike, *, model: Any, optimizer: Any,
     files = {}
     for kind, arrays in (("model", model.state_dict()), ("optimizer", opt_arrays)):
         name = f"{kind}-{tag}.safetensors"
-        blob = safetensors.numpy.save({k: np.ascontiguousarray(v) for k, v in arrays.items()})
+        blob = safetensors.numpy.save({k: np.asarray(v, order="C") for k, v in arrays.items()})
         if old.get(kind, {}).get("file") == name:  # same tag rewritten: keep the old one valid
             name = f"{kind}-{tag}-{_sha256(blob)[:8]}.safetensors"
         atomic_write(folder / name, blob)

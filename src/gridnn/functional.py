@@ -31,6 +31,7 @@ Size = int | Sequence[int]
 Padding = int | str | Sequence[int] | Sequence[Sequence[int]]
 Pads = tuple[tuple[int, int], ...]
 _SPATIAL = {1: "(N, C, L)", 2: "(N, C, H, W)"}
+_WEIGHT = {1: "(K, C/groups, kL)", 2: "(K, C/groups, kH, kW)"}
 
 
 # ---- argument checks shared by every op ------------------------------------------------------
@@ -51,7 +52,7 @@ def as_float_tensor(x: Any, name: str, op: str) -> Tensor:
 
 def check_rank(x: Tensor, nd: int, name: str, op: str) -> None:
     if x.ndim != nd + 2:
-        layout = _SPATIAL.get(nd, f"(N, C, {nd} spatial dims)")
+        layout = (_WEIGHT if name == "weight" else _SPATIAL).get(nd, f"({nd} spatial dims)")
         raise ArgumentError(
             f"{op}: `{name}` must be {nd + 2}-D {layout}, received shape {x.shape}"
         )
@@ -59,7 +60,8 @@ def check_rank(x: Tensor, nd: int, name: str, op: str) -> None:
 
 def ntuple(value: Size, nd: int, name: str, op: str, minimum: int = 1) -> tuple[int, ...]:
     """An int or a length-``nd`` sequence of ints, each >= ``minimum``, as a tuple."""
-    items = (value,) * nd if isinstance(value, (int, xp.integer)) else tuple(value)
+    items = ((value,) * nd if isinstance(value, (int, xp.integer))
+             else tuple(value) if isinstance(value, (Sequence, xp.ndarray)) else (value,))
     if len(items) != nd or not all(isinstance(v, (int, xp.integer)) and not isinstance(v, bool)
                                    for v in items):
         raise ArgumentTypeError(
@@ -91,7 +93,7 @@ def resolve_padding(padding: Padding, in_size: Sequence[int], kernel: Sequence[i
         raise ArgumentError(
             f"{op}: `padding` string must be 'valid' or 'same', received {padding!r}"
         )
-    if not isinstance(padding, (int, xp.integer)) and len(padding) == nd and all(
+    if isinstance(padding, (Sequence, xp.ndarray)) and len(padding) == nd and all(
         not isinstance(p, (int, xp.integer)) for p in padding
     ):
         pairs = [ntuple(p, 2, "padding", op, minimum=0) for p in padding]
@@ -151,6 +153,11 @@ def _conv(nd: int, op: str, x: Tensor, weight: Tensor, bias: Tensor | None, stri
             f"{f', groups={groups}' if groups != 1 else ''})"
         )
     kernel = weight.shape[2:]
+    if min(weight.shape) < 1:
+        raise ArgumentError(
+            f"{op}: `weight` must have at least one filter, channel and kernel element per "
+            f"dim, received weight shape {weight.shape}"
+        )
     stride_t = ntuple(stride, nd, "stride", op)
     dilation_t = ntuple(dilation, nd, "dilation", op)
     pads = resolve_padding(padding, x.shape[2:], kernel, stride_t, dilation_t, op)

@@ -109,11 +109,13 @@ def check_pad(shape: tuple[int, ...], pads: Sequence[tuple[int, int]], mode: str
             raise ArgumentError(f"{op}: padding must be non-negative, received {(lo, hi)}")
         if mode == "reflect" and max(lo, hi) >= n:
             raise ArgumentError(
-                f"{op}: reflect padding {(lo, hi)} must be smaller than the padded size {n}"
+                f"{op}: reflect padding {(lo, hi)} must be smaller than the input size {n} "
+                f"along that axis"
             )
         if mode == "circular" and max(lo, hi) > n:
             raise ArgumentError(
-                f"{op}: circular padding {(lo, hi)} must not exceed the padded size {n}"
+                f"{op}: circular padding {(lo, hi)} must not exceed the input size {n} "
+                f"along that axis"
             )
 
 

@@ -1,0 +1,220 @@
+"""Image files: one image for ``gridnn predict``, or a folder ``root/<class>/*.png|jpg`` as a
+dataset. Pillow decodes PNG and JPEG; ``.npy`` arrays load without pickle."""
+
+from __future__ import annotations
+
+import os
+import struct
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ArgumentError, DataError
+from .dataset import DatasetBundle, make_bundle, stratified_split
+from .transforms import ToFloat
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+IMAGE_FORMATS = ["PNG", "JPEG"]
+# Refuse images above 32 Mpixel before decoding: a 20-byte header may declare 60000 x 60000.
+MAX_IMAGE_PIXELS = 1 << 25
+_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+# What Pillow's decoders raise on malformed input (some plugins use SyntaxError or struct.error).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError,
+                  TypeError, KeyError, ZeroDivisionError)
+
+
+def _pil():
+    try:
+        from PIL import Image
+    except ImportError:
+        raise DataError("reading PNG/JPEG files needs Pillow: pip install 'gridnn[data]'"
+                        ) from None
+    return Image
+
+
+def _check_channels(channels: int) -> None:
+    if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
+        raise ArgumentError(f"load_image: `channels` must be a positive int, received "
+                            f"channels={channels!r}")
+
+
+def _check_size(size: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    if size is None:
+        return None
+    size = tuple(size)
+    if not (1 <= len(size) <= 2 and all(isinstance(s, int) and s > 0 for s in size)):
+        raise ArgumentError(f"load_image: `size` must be (H, W) (or (L,) for a .npy signal) of "
+                            f"positive ints, received size={size!r}")
+    return size
+
+
+def _open(path: Path):
+    """Open a PNG/JPEG lazily (header only) and refuse absurd dimensions before decoding."""
+    image_mod = _pil()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", image_mod.DecompressionBombWarning)
+            im = image_mod.open(path, formats=IMAGE_FORMATS)
+    except FileNotFoundError:
+        raise DataError(f"image not found: {path}") from None
+    except (image_mod.DecompressionBombError, image_mod.DecompressionBombWarning) as e:
+        raise DataError(f"image {path}: too large ({e})") from None
+    except _DECODE_ERRORS as e:
+        raise DataError(f"{path} is not a PNG or JPEG image ({type(e).__name__}: {e})") from None
+    w, h = im.size
+    if w * h > MAX_IMAGE_PIXELS or w < 1 or h < 1:
+        im.close()
+        raise DataError(f"image {path}: {w}x{h} pixels is outside the accepted range "
+                        f"(1 to {MAX_IMAGE_PIXELS} pixels)")
+    return im
+
+
+def _decode(path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarray:
+    """Decode, convert to ``channels`` (1: grayscale, 3: RGB) and resize to ``size`` (H, W)."""
+    image_mod = _pil()
+    if channels not in (1, 3):
+        raise DataError(f"image {path}: a model with {channels} input channels cannot read "
+                        f"PNG/JPEG images (1 = grayscale or 3 = RGB); give a .npy array")
+    im = _open(path)
+    try:
+        with im, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # palette/transparency notes from convert()
+            im.load()
+            im = im.convert("L" if channels == 1 else "RGB")
+            if size is not None and im.size != (size[1], size[0]):
+                im = im.resize((size[1], size[0]), image_mod.Resampling.BILINEAR)
+            pixels = np.asarray(im, dtype=np.uint8)
+    except _DECODE_ERRORS as e:
+        raise DataError(f"image {path}: corrupt or truncated ({type(e).__name__}: {e})") from None
+    pixels = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)  # (C, H, W)
+    return ToFloat()(pixels)
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    """A .npy array, never unpickled; the header's shape is checked against the file size."""
+    fmt = np.lib.format
+    try:
+        with open(path, "rb") as f:
+            version = fmt.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = fmt.read_array_header_2_0(f)
+            else:
+                raise DataError(f"{path}: unsupported .npy format version {version}")
+            if dtype.hasobject:
+                raise DataError(f"{path}: .npy files holding Python objects are not loaded "
+                                f"(they would need pickle)")
+            nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            left = os.fstat(f.fileno()).st_size - f.tell()
+            if nbytes != left:
+                raise DataError(f"{path}: the .npy header declares shape {shape} of {dtype} "
+                                f"({nbytes} bytes) but the file holds {left} bytes of data")
+            data = f.read(nbytes)
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError(f"file not found: {path}") from None
+    except (OSError, ValueError, SyntaxError, TypeError) as e:
+        raise DataError(f"{path} is not a valid .npy file ({type(e).__name__}: {e})") from None
+    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def _npy_sample(path: Path, channels: int, size: tuple[int, ...] | None) -> np.ndarray:
+    """A .npy sample as float32 (C, *size): (C, ...) as is, (...) when C = 1, (H, W, C)
+    transposed. Integer arrays are scaled to [0, 1]; float arrays are taken as they are."""
+    arr = _read_npy(path)
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"{path}: expected a numeric array, found dtype {arr.dtype}")
+    spatial = len(size) if size is not None else None
+    if arr.ndim >= 2 and arr.shape[0] == channels and spatial in (None, arr.ndim - 1):
+        sample = arr
+    elif channels == 1 and arr.ndim >= 1 and spatial in (None, arr.ndim):
+        sample = arr[None]
+    elif arr.ndim == 3 and arr.shape[-1] == channels and spatial in (None, 2):
+        sample = arr.transpose(2, 0, 1)
+    else:
+        want = f"({channels}, {', '.join(map(str, size))})" if size else f"({channels}, ...)"
+        raise DataError(f"{path}: array of shape {arr.shape} does not fit the expected shape "
+                        f"{want}")
+    if size is not None and sample.shape[1:] != size:
+        raise DataError(f"{path}: array of shape {arr.shape} does not fit the expected shape "
+                        f"{(channels, *size)} (arrays are not resized)")
+    sample = ToFloat()(np.ascontiguousarray(sample))
+    if not np.all(np.isfinite(sample)):
+        raise DataError(f"{path}: the array holds NaN or infinite values")
+    return sample
+
+
+def load_image(path: str | os.PathLike, *, channels: int,
+               size: tuple[int, ...] | None = None) -> np.ndarray:
+    """One sample from a PNG/JPEG image or a ``.npy`` array, as float32 (C, H, W) (or (C, L)).
+
+    Images are converted to grayscale (``channels=1``) or RGB (``channels=3``), scaled to
+    [0, 1], and resized bilinearly to ``size`` = (H, W) when given and different. ``.npy``
+    arrays are loaded without pickle and must already have the right shape (they are not
+    resized). Raises ``DataError`` naming the file when it is missing, not an image, corrupt,
+    or does not fit.
+    """
+    _check_channels(channels)
+    size = _check_size(size)
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        return _npy_sample(path, channels, size)
+    if size is not None and len(size) != 2:
+        raise ArgumentError(f"load_image: `size` must be (H, W) for an image, received "
+                            f"size={size!r}")
+    return _decode(path, channels, size)
+
+
+def _image_files(root: Path) -> tuple[list[Path], list[int], list[str]]:
+    classes = sorted(d.name for d in root.iterdir()
+                     if d.is_dir() and not d.name.startswith("."))
+    files, labels, names = [], [], []
+    for name in classes:
+        found = sorted(p for p in (root / name).iterdir()
+                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if found:
+            files += found
+            labels += [len(names)] * len(found)
+            names.append(name)
+    return files, labels, names
+
+
+def load_image_folder(root: str | os.PathLike, *, size: tuple[int, int] | None = None,
+                      channels: int | None = None, test_fraction: float = 0.2,
+                      seed: int = 0) -> DatasetBundle:
+    """A dataset from ``root/<class>/*.png|jpg``: class names sorted, labels 0..K-1.
+
+    ``channels`` defaults to 1 when every image is grayscale, else 3. ``size`` = (H, W) resizes
+    every image; by default all images must share one size. The split into train and test is
+    stratified and seeded (``test_fraction`` of each class goes to test).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"image folder not found: {root}")
+    files, labels, names = _image_files(root)
+    if len(names) < 2 or len(files) < 4:
+        raise DataError(f"image folder {root}: expected at least 2 class sub-folders holding "
+                        f"PNG/JPEG images (root/<class>/*.png), found {len(names)} classes and "
+                        f"{len(files)} images")
+    if channels is None or size is None:
+        modes, sizes = [], []
+        for p in files:
+            with _open(p) as im:
+                modes.append(im.mode)
+                sizes.append((im.size[1], im.size[0]))
+        if channels is None:
+            channels = 1 if set(modes) <= _GRAY_MODES else 3
+        if size is None:
+            size = sizes[0]
+            for p, s in zip(files, sizes):
+                if s != size:
+                    raise DataError(f"image folder {root}: {p} is {s[0]}x{s[1]} but "
+                                    f"{files[0]} is {size[0]}x{size[1]}; all images must "
+                                    f"have one size (or pass size=(H, W) to resize them)")
+    x = np.stack([load_image(p, channels=channels, size=size) for p in files])
+    y = np.array(labels, dtype=np.int64)
+    train, test = stratified_split(y, test_fraction, seed)
+    return make_bundle(str(root), x[train], y[train], x[test], y[test], names)

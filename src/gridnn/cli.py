@@ -71,7 +71,7 @@ class Parser(argparse.ArgumentParser):
     """argparse with one-line errors: raises UsageError instead of printing usage and exiting."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
+        raise UsageError(f"{self.prog}: error: {message} (see '{self.prog} --help')")
 
 
 def _positive_int(text: str) -> int:
@@ -158,6 +158,8 @@ def build_parser() -> Parser:
     p.add_argument("run", help="run folder written by 'gridnn train'")
     p.add_argument("files", nargs="+", metavar="FILE", help="PNG/JPEG image or .npy array")
     p.add_argument("--top", type=_positive_int, default=3, help="classes to show (default 3)")
+    p.add_argument("--resize", action="store_true",
+                   help="scale images to the model's input size (default: refuse other sizes)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("summary", help="layer table of a model: output shapes and parameters")
@@ -443,33 +445,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_input(path: Path, dcfg: dict[str, Any]) -> np.ndarray:
+def _load_input(path: Path, dcfg: dict[str, Any], resize: bool) -> np.ndarray:
     """One input (C, ...) from an image or .npy file, checked against the model's input."""
     from . import data
 
     shape = tuple(dcfg["input_shape"])
-    if path.suffix.lower() == ".npy":
-        try:
-            x = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise DataError(f"input file not found: {path}") from None
-        except (ValueError, OSError, EOFError) as e:
-            raise DataError(f"{path} is not a readable .npy array: {e}") from None
-        if x.dtype.kind not in "biuf":
-            raise DataError(f"{path} holds dtype {x.dtype}; expected numbers")
-        x = x.astype(np.float32)
-        if x.shape == shape[1:] and shape[0] == 1:
-            x = x[None]
-    else:
-        if len(shape) != 3:
-            raise DataError(f"{path}: the model takes {len(shape) - 1}-D signals of shape "
-                            f"{shape}, not images; pass a .npy array")
-        x = data.load_image(path, channels=shape[0])
+    is_npy = path.suffix.lower() == ".npy"
+    if not is_npy and len(shape) != 3:
+        raise DataError(f"{path}: the model takes signals of shape {shape}, not images; "
+                        f"give a .npy array")
+    x = data.load_image(path, channels=shape[0],
+                        size=shape[1:] if is_npy or resize else None)
     if tuple(x.shape) != shape:
-        raise DataError(f"{path} has shape {tuple(x.shape)} but the model expects {shape} "
-                        f"(channels, size)")
-    if not np.isfinite(x).all():
-        raise DataError(f"{path} holds NaN or infinite values")
+        raise DataError(f"{path} is {'x'.join(map(str, x.shape[1:]))} with {x.shape[0]} "
+                        f"channel(s) but the model takes {'x'.join(map(str, shape[1:]))} with "
+                        f"{shape[0]} (pass --resize to scale images)")
     return x
 
 
@@ -482,7 +472,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     dcfg = config["data"]
     _, norm = _transforms(dcfg, augment=False)
     names = dcfg.get("class_names") or [str(i) for i in range(dcfg["num_classes"])]
-    batch = np.stack([_load_input(Path(f), dcfg) for f in args.files])
+    batch = np.stack([_load_input(Path(f), dcfg, args.resize) for f in args.files])
     if norm is not None:
         batch = norm(batch)
     with no_grad():
@@ -509,13 +499,13 @@ def cmd_summary(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {}
     shape = args.input_shape
     if shape is not None:
-        kwargs.update(_model_kwargs(args.model, shape, 10, 0))
-        del kwargs["seed"]
+        kwargs.update(in_channels=shape[0],
+                      input_size=shape[1] if len(shape) == 2 else list(shape[1:]))
     if args.num_classes is not None:
         kwargs["num_classes"] = args.num_classes
     model = models.build(args.model, **kwargs)
     if shape is None:
-        shape = tuple(models.default_input_shape(args.model))
+        shape = tuple(models.default_input_shape(args.model, **kwargs))
     print(gridnn.summary(model, shape))
     return 0
 
@@ -523,7 +513,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_datasets(args: argparse.Namespace) -> int:
     from . import data
 
-    print(data.describe_datasets(args.data_dir))
+    rows = data.available_datasets(args.data_dir)
+    width = max(len(name) for name, _, _ in rows)
+    for name, here, where in rows:
+        print(f"{name:<{width}}  {'available' if here else 'missing  '}  {where}")
+    print("also: --data PATH for a folder of images (PATH/<class>/*.png)")
     return 0
 
 
@@ -545,7 +539,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GridnnError as e:
         if debug:
             traceback.print_exc()
-        print(f"gridnn: error: {e}", file=sys.stderr)
+        print(e if isinstance(e, UsageError) else f"gridnn: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # the file system refused (permissions, disk full): not a bug
         if debug:

@@ -59,7 +59,7 @@ class _ConvNd(Module):
         parts = [f"{self.in_channels}, {self.out_channels}", f"kernel_size={self.kernel_size}",
                  f"stride={self.stride}"]
         if self.padding != (0,) * nd:
-            parts.append(f"padding={self.padding!r}")
+            parts.append(f"padding={self.padding}")
         if self.dilation != (1,) * nd:
             parts.append(f"dilation={self.dilation}")
         if self.groups != 1:

@@ -1,5 +1,6 @@
 """Batch normalisation layers with running statistics, matching PyTorch's train/eval rules.
 
+``bias=False`` (keyword-only, as in PyTorch 2.13) keeps the scale but drops the shift.
 Training: normalise with the batch's mean and biased variance, and update
     running = (1 - momentum) * running + momentum * batch      (momentum=None: cumulative mean)
 using the batch's unbiased variance (times M / (M - 1)) for running_var. Eval: normalise with
@@ -25,7 +26,7 @@ class _BatchNorm(Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, *,
-                 dtype: Any = None) -> None:
+                 bias: bool = True, dtype: Any = None) -> None:
         super().__init__()
         name = type(self).__name__
         self.num_features = positive_int(num_features, "num_features", name)
@@ -35,7 +36,7 @@ class _BatchNorm(Module):
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
         dt = float_dtype(dtype, name)
         self.weight = Parameter(xp.ones(num_features, dt)) if affine else None
-        self.bias = Parameter(xp.zeros(num_features, dt)) if affine else None
+        self.bias = Parameter(xp.zeros(num_features, dt)) if affine and bias else None
         tracked = self.track_running_stats
         self.register_buffer("running_mean", xp.zeros(num_features, dt) if tracked else None)
         self.register_buffer("running_var", xp.ones(num_features, dt) if tracked else None)
@@ -51,7 +52,7 @@ class _BatchNorm(Module):
                 f"{name}: expected input {self.layout} with C={self.num_features}, "
                 f"received shape {x.shape}"
             )
-        affine = (self.weight, self.bias) if self.affine else ()
+        affine = (self._constant(self.weight, 1, x), self._constant(self.bias, 0, x))
         if not self.training and self.track_running_stats:
             return BatchNorm.apply(x, *affine, mean=self.running_mean, var=self.running_var,
                                    eps=self.eps, from_batch=False)
@@ -64,6 +65,11 @@ class _BatchNorm(Module):
         if self.training and self.track_running_stats:
             self._update_running(mean, var * (m / (m - 1)))
         return BatchNorm.apply(x, *affine, mean=mean, var=var, eps=self.eps, from_batch=True)
+
+    def _constant(self, p: Parameter | None, value: float, x: Tensor) -> Tensor:
+        """The parameter, or a constant stand-in (scale 1, shift 0) without ``affine``."""
+        return p if p is not None else Tensor._wrap(xp.full(self.num_features, value, x.dtype),
+                                                    False)
 
     def _update_running(self, mean: Any, unbiased_var: Any) -> None:
         """Fold one batch's statistics into the running averages, in place."""
@@ -79,7 +85,8 @@ class _BatchNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):

@@ -29,25 +29,22 @@ def batch_stats(x: Array) -> tuple[Array, Array]:
 
 
 class BatchNorm(Function):
-    """Inputs: x, then weight and bias (when affine). ``mean``/``var`` (C,): the statistics to
-    normalise with; ``from_batch`` says they were computed from x (so the gradient flows
-    through them) rather than being running averages."""
+    """Inputs: x (N, C, *S), weight (C,), bias (C,) (ones and zeros without ``affine``).
+    ``mean``/``var`` (C,): the statistics to normalise with; ``from_batch`` says they were
+    computed from x (so the gradient flows through them) rather than being running averages."""
 
-    def forward(self, x: Array, *affine: Array, mean: Array, var: Array, eps: float,
+    def forward(self, x: Array, weight: Array, bias: Array, mean: Array, var: Array, eps: float,
                 from_batch: bool) -> Array:
         nd = x.ndim
         self.invstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
         self.xhat = (x - channel_view(mean.astype(x.dtype, copy=False), nd)) * channel_view(
             self.invstd, nd)
-        self.from_batch, self.axes = from_batch, (0, *range(2, nd))
-        self.weight = affine[0] if affine else None
-        if not affine:
-            return self.xhat
-        return self.xhat * channel_view(affine[0], nd) + channel_view(affine[1], nd)
+        self.from_batch, self.axes, self.weight = from_batch, (0, *range(2, nd)), weight
+        return self.xhat * channel_view(weight, nd) + channel_view(bias, nd)
 
     def backward(self, g: Array) -> tuple[Array | None, ...]:
         nd, axes, xhat = g.ndim, self.axes, self.xhat
-        dxhat = g if self.weight is None else g * channel_view(self.weight, nd)
+        dxhat = g * channel_view(self.weight, nd)
         dx = None
         if self.needs_grad[0]:
             scale = channel_view(self.invstd, nd)
@@ -58,8 +55,6 @@ class BatchNorm(Function):
                 dx = (scale / m) * (m * dxhat - sum_d - xhat * sum_dx)
             else:
                 dx = dxhat * scale
-        if self.weight is None:
-            return (dx,)
         dw = (g * xhat).sum(axis=axes) if self.needs_grad[1] else None
         db = g.sum(axis=axes) if self.needs_grad[2] else None
         return dx, dw, db

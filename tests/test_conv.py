@@ -284,3 +284,58 @@ def test_conv_1d_and_2d_agree_on_a_row():
     two = F.conv2d(gn.tensor(x[:, :, None]), gn.tensor(w[:, :, None]), stride=(1, 2),
                    padding=((0, 0), (1, 1)), padding_mode="reflect")
     np.testing.assert_allclose(one.data, two.data[:, :, 0], rtol=1e-6)
+
+
+# ---- gradients for only some inputs, non-contiguous inputs, stacked layers -------------------
+def test_conv_gradient_for_input_only_or_weight_only():
+    rng = np.random.default_rng(4)
+    x, w, b = rng.standard_normal((2, 4, 7, 6)), rng.standard_normal((6, 2, 3, 2)), \
+        rng.standard_normal(6)
+    opts = {"stride": (2, 1), "padding": "same", "groups": 2}
+    flat = [p for pair in reversed(same_pads((7, 6), (3, 2), (2, 1), (1, 1))) for p in pair]
+    check_op(lambda x: F.conv2d(x, gn.tensor(w, dtype=x.dtype), gn.tensor(b, dtype=x.dtype),
+                                **opts),
+             lambda x: TF.conv2d(TF.pad(x, flat), torch.tensor(w, dtype=x.dtype),
+                                 torch.tensor(b, dtype=x.dtype), (2, 1), groups=2),
+             x, label="conv grad of input only")
+    check_op(lambda w: F.conv2d(gn.tensor(x, dtype=w.dtype), w, **opts),
+             lambda w: TF.conv2d(TF.pad(torch.tensor(x, dtype=w.dtype), flat), w, None, (2, 1),
+                                 groups=2), w, label="conv grad of weight only")
+
+
+def test_conv_of_non_contiguous_views():
+    """Permuted and sliced inputs and weights (strided memory) give the same results."""
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, 3, 3))
+    check_op(lambda x, w: F.conv2d(x.permute(0, 1, 3, 2)[:, :, ::2], w.transpose(2, 3), stride=2,
+                                   padding=1, padding_mode="circular"),
+             lambda x, w: TF.conv2d(TF.pad(x.permute(0, 1, 3, 2)[:, :, ::2], (1, 1, 1, 1),
+                                           mode="circular"), w.transpose(2, 3), stride=2),
+             x, w, label="conv of views")
+
+
+def test_stacked_conv_relu_pool_network():
+    """conv -> relu -> max_pool -> conv (depthwise) -> avg_pool -> linear, end to end."""
+    rng = np.random.default_rng(6)
+    arrays = [rng.standard_normal((3, 2, 12, 11)), rng.standard_normal((4, 2, 3, 3)),
+              rng.standard_normal(4), rng.standard_normal((4, 1, 3, 3)),
+              rng.standard_normal((5, 4 * 3 * 2))]  # 12x11 -> 6x5 -> 3x2
+
+    def ours(x, w1, b1, w2, wl):
+        h = F.max_pool2d(F.relu(F.conv2d(x, w1, b1, padding=1)), 2)
+        h = F.avg_pool2d(F.conv2d(h, w2, padding="same", groups=4, padding_mode="reflect"), 2)
+        return F.linear(h.flatten(1), wl)
+
+    def theirs(x, w1, b1, w2, wl):
+        h = TF.max_pool2d(TF.relu(TF.conv2d(x, w1, b1, padding=1)), 2)
+        h = TF.avg_pool2d(TF.conv2d(TF.pad(h, (1, 1, 1, 1), mode="reflect"), w2, groups=4), 2)
+        return TF.linear(h.flatten(1), wl)
+
+    check_op(ours, theirs, *arrays, label="conv-relu-pool-conv-pool-linear")
+
+
+def test_conv_under_no_grad_records_nothing():
+    x = gn.tensor(np.ones((1, 2, 5, 5)), requires_grad=True)
+    with gn.no_grad():
+        out = F.conv2d(x, gn.tensor(np.ones((3, 2, 3, 3)), requires_grad=True))
+    assert not out.requires_grad and out.is_leaf

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gridnn as gn
 import gridnn.functional as F
@@ -62,8 +64,8 @@ def _options(c: dict[str, Any]) -> dict[str, Any]:
     return opts
 
 
-@pytest.mark.parametrize("case", GRID, ids=case_id)
-def test_pool_matches_torch_and_reference(case):
+def check_pool(case: dict[str, Any]) -> None:
+    """One pooling case against torch (value and gradient) and the loop reference."""
     key, opts = (case["kind"], case["nd"]), _options(case)
     x = np.random.default_rng(1).standard_normal((case["batch"], case["channels"],
                                                   *case["size"]))
@@ -75,6 +77,30 @@ def test_pool_matches_torch_and_reference(case):
     want = pool_ref(x, case["kind"], kernel, stride, case["padding"], case["ceil_mode"],
                     case["count_include_pad"])
     np.testing.assert_allclose(OURS[key](gn.tensor(x), **opts).data, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("case", GRID, ids=case_id)
+def test_pool_matches_torch_and_reference(case):
+    check_pool(case)
+
+
+@st.composite
+def pool_cases(draw: st.DrawFn) -> dict[str, Any]:
+    nd = draw(st.sampled_from([1, 2]))
+    kernel = tuple(draw(st.integers(1, 5)) for _ in range(nd))
+    padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
+    size = tuple(draw(st.integers(max(1, k - 2 * p), 10)) for k, p in zip(kernel, padding))
+    stride = draw(st.none() | st.tuples(*(st.integers(1, 4) for _ in range(nd))))
+    return {"kind": draw(st.sampled_from(["max", "avg"])), "nd": nd, "size": size,
+            "kernel": kernel, "stride": stride, "padding": padding,
+            "ceil_mode": draw(st.booleans()), "count_include_pad": draw(st.booleans()),
+            "batch": 2, "channels": 2}
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(pool_cases())
+def test_pool_random_sweep(case):
+    check_pool(case)
 
 
 def test_max_pool_ties_send_the_gradient_to_one_element_like_torch():

@@ -73,6 +73,7 @@ def check_op(gridnn_fn: Callable[..., gn.Tensor], torch_fn: Callable[..., torch.
             for i, (t, r, f) in enumerate(zip(ours, theirs, is_float)):
                 if f:
                     assert t.grad is not None, f"input {i} got no gradient"
+                    assert t.grad.dtype == dtype, f"input {i}: {t.grad.dtype} grad, not {dtype}"
                     results.append((f"grad of input {i}", t.grad, r.grad.numpy()))
         for what, got, want in results:
             err = relative_error(got, want)

@@ -180,6 +180,14 @@ def test_dtype_rules():
     assert cast.dtype == np.float64 and f32.grad.dtype == np.float32
 
 
+def test_mixed_dtypes_give_each_leaf_a_gradient_of_its_own_dtype():
+    a = gn.tensor([1.0, 2.0], requires_grad=True)  # float32
+    b = gn.tensor(np.array([3.0, 4.0]), requires_grad=True)  # float64
+    (a * b).sum().backward()
+    assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
+    np.testing.assert_array_equal(a.grad, [3.0, 4.0])
+
+
 def test_retain_graph_allows_a_second_backward():
     x = gn.tensor([1.0, 2.0], requires_grad=True)
     y = (x.exp() * x).sum()

@@ -140,6 +140,7 @@ class Tensor:
                 continue
             fn = node._fn
             if fn is None:
+                g = g.astype(node.data.dtype, copy=False)  # a leaf's grad has the leaf's dtype
                 node.grad = g.copy() if node.grad is None else node.grad + g
                 continue
             if getattr(fn, "released", False):

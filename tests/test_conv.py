@@ -221,6 +221,15 @@ def test_strided_same_is_tensorflow_rule(stride, size, kernel):
     assert out.shape == (2, 4, *(math.ceil(n / si) for n, si in zip(size, s)))
 
 
+@pytest.mark.parametrize("n,k,s,d,want", [(8, 3, 2, 1, (0, 1)), (7, 3, 2, 1, (1, 1)),
+                                           (10, 4, 3, 1, (1, 2)), (5, 1, 3, 1, (0, 0)),
+                                           (9, 3, 1, 2, (2, 2)), (6, 2, 1, 1, (0, 1))])
+def test_same_padding_by_hand(n, k, s, d, want):
+    """TensorFlow's rule by hand: out = ceil(n/s), total = (out-1)*s + d*(k-1) + 1 - n."""
+    assert same_pads((n,), (k,), (s,), (d,)) == (want,)
+    assert F.resolve_padding("same", (n,), (k,), (s,), (d,), "conv1d") == (want,)
+
+
 @st.composite
 def conv_cases(draw: st.DrawFn) -> dict[str, Any]:
     seed = draw(st.integers(0, 2**32 - 1))

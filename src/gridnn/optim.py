@@ -63,6 +63,10 @@ def _betas(betas: Any, owner: str) -> tuple[float, float]:
     return float(betas[0]), float(betas[1])
 
 
+# Group keys that LR schedules add next to the optimiser's own hyper-parameters.
+_SCHEDULE_KEYS = ("initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum")
+
+
 # ---- base class ------------------------------------------------------------------------------
 class Optimizer:
     """Holds ``param_groups`` (dicts with 'params' and hyper-parameters) and per-parameter
@@ -105,8 +109,7 @@ class Optimizer:
                     f"{name}: a parameter of shape {p.shape} appears twice in the parameter groups"
                 )
             seen.add(id(p))
-        unknown = set(group) - set(self.defaults) - {"params", "initial_lr", "max_lr", "min_lr",
-                                                      "max_momentum", "base_momentum"}
+        unknown = set(group) - set(self.defaults) - {"params", *_SCHEDULE_KEYS}
         if unknown:
             raise ArgumentError(
                 f"{name}: unknown hyper-parameter(s) {sorted(unknown)} in a parameter group; "
@@ -198,7 +201,8 @@ class Optimizer:
                     new_state[p][k] = v
         for group, saved in zip(self.param_groups, saved_groups):
             for k, v in saved.items():
-                if k != "params":
+                # Only keys gridnn knows: a torch state dict also carries flags like 'foreach'.
+                if k in group and k != "params" or k in _SCHEDULE_KEYS:
                     group[k] = tuple(v) if isinstance(v, list) else v
         self.state = new_state
 

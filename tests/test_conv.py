@@ -118,16 +118,18 @@ def _case(rng: np.random.Generator, **fixed: Any) -> dict[str, Any]:
 
 
 def conv_grid(seed: int = 2) -> list[dict[str, Any]]:
-    """Every axis value in each rank, every padding form x mode x rank, then random cases."""
+    """Every axis value in each rank, every value pair of the interacting axes (padding form x
+    mode, groups x stride, kernel x padding, ...) in each rank, then random cases."""
     rng = np.random.default_rng(seed)
     cases = [_case(rng, nd=nd, **{axis: v})
              for nd in AXES["nd"] for axis, values in AXES.items() if axis != "nd"
              for v in values]
-    cases += [_case(rng, nd=nd, padding=p, mode=m)
-              for nd in AXES["nd"] for p in AXES["padding"] for m in AXES["mode"]]
-    cases += [_case(rng, nd=nd, groups=g, stride=s)
-              for nd in AXES["nd"] for g in AXES["groups"] for s in AXES["stride"]]
-    cases += [_case(rng) for _ in range(120)]
+    pairs = [("padding", "mode"), ("groups", "stride"), ("groups", "mode"), ("padding", "stride"),
+             ("padding", "dilation"), ("kernel", "stride"), ("kernel", "padding"),
+             ("bias", "groups")]
+    cases += [_case(rng, nd=nd, **{a: va, b: vb})
+              for nd in AXES["nd"] for a, b in pairs for va in AXES[a] for vb in AXES[b]]
+    cases += [_case(rng) for _ in range(100)]
     return cases
 
 
@@ -181,10 +183,11 @@ def _torch(case: dict[str, Any]):
 def test_grid_covers_every_axis_value():
     for axis, values in AXES.items():
         assert {c["axes"][axis] for c in GRID} == set(values), axis
-    pairs = {(c["axes"]["padding"], c["axes"]["mode"], c["nd"]) for c in GRID}
-    assert len(pairs) == len(AXES["padding"]) * len(AXES["mode"]) * len(AXES["nd"])
+    for a, b in [("padding", "mode"), ("kernel", "padding"), ("groups", "stride")]:
+        seen = {(c["axes"][a], c["axes"][b], c["nd"]) for c in GRID}
+        assert len(seen) == len(AXES[a]) * len(AXES[b]) * len(AXES["nd"]), (a, b)
     assert any(c["axes"]["groups"] == "depthwise" and c["channels"] == 8 for c in GRID)
-    assert len(GRID) >= 250
+    assert len(GRID) >= 400
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")  # torch's own note

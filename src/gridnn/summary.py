@@ -65,10 +65,11 @@ def _check_input_shape(input_shape: Any) -> tuple[int, ...]:
     return shape
 
 
-def trace(model: Any, input_shape: tuple[int, ...], *, record_graph: bool = False
-          ) -> tuple[Tensor, list[LayerCall]]:
-    """Run ``model`` once on zeros of shape (1, *input_shape) and record every call of a leaf
-    module (a module without children) in call order. Returns (the input tensor, the calls).
+def trace(model: Any, input_shape: tuple[int, ...], *, record_graph: bool = False,
+          sample: Any = None) -> tuple[Tensor, list[LayerCall]]:
+    """Run ``model`` once on one sample (zeros of ``input_shape``, or ``sample`` of that shape)
+    as a batch of one, and record every call of a leaf module (a module without children) in
+    call order, with its input and output. Returns (the input tensor, the calls).
 
     Each leaf's ``forward`` is wrapped by an instance attribute for the one pass and restored
     after, and the model runs in eval mode (its train/eval flags are restored), so tracing
@@ -84,7 +85,12 @@ def trace(model: Any, input_shape: tuple[int, ...], *, record_graph: bool = Fals
     shape = _check_input_shape(input_shape)
     params = list(model.parameters())
     dtype = params[0].dtype if params else np.float32
-    x = Tensor(np.zeros((1, *shape), dtype=dtype), requires_grad=record_graph)
+    data = np.zeros(shape, dtype=dtype) if sample is None else np.asarray(sample, dtype=dtype)
+    if data.shape != shape:
+        raise ArgumentError(
+            f"summary: `sample` must have the input shape {shape}, received {data.shape}"
+        )
+    x = Tensor(data[None], requires_grad=record_graph)
     calls: list[LayerCall] = []
     leaves = [(n, m) for n, m in model.named_modules() if next(m.children(), None) is None]
     flags = [(m, m.training) for m in model.modules()]

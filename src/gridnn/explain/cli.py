@@ -1,0 +1,325 @@
+"""The ``explain``, ``show`` and ``report`` subcommands of ``gridnn``.
+
+    gridnn explain conv --input 4x4 --kernel 2x2 --stride 2      # the MLP a conv equals
+    gridnn show conv-steps --input 4x4 --kernel 2x2 --out DIR    # frames + animated GIF
+    gridnn show filters RUN | feature-maps RUN --index 0 | confusion RUN
+    gridnn report RUN                                            # one self-contained HTML page
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ArgumentError
+from .counts import progression
+from .dense import LinearMap, connections, conv_map, local_map
+
+MAX_PRINT = 64  # largest matrix side printed as text
+
+
+# ---- argument parsing ------------------------------------------------------------------------
+def _sizes(text: str, what: str) -> tuple[int, ...]:
+    """'4x4' -> (4, 4), '8' -> (8,); every part a positive int."""
+    try:
+        sizes = tuple(int(p) for p in text.lower().split("x"))
+    except ValueError:
+        raise ArgumentError(f"`{what}` must look like 4x4 or 8, received {text!r}") from None
+    if not sizes or len(sizes) > 2 or min(sizes) < 1:
+        raise ArgumentError(
+            f"`{what}` must be one or two positive sizes like 4x4 or 8, received {text!r}")
+    return sizes
+
+
+def _per_dim(text: str, nd: int, what: str, minimum: int = 1) -> tuple[int, ...]:
+    """'2' or '2x1' -> a tuple of nd ints (one value is used for every dim)."""
+    try:
+        values = tuple(int(p) for p in text.lower().split("x"))
+    except ValueError:
+        raise ArgumentError(f"`{what}` must be an int or AxB, received {text!r}") from None
+    if len(values) == 1:
+        values *= nd
+    if len(values) != nd or min(values) < minimum:
+        raise ArgumentError(
+            f"`{what}` must be {nd} value(s) >= {minimum} for a {nd}-D input, received {text!r}")
+    return values
+
+
+def _geometry(args: argparse.Namespace) -> dict[str, Any]:
+    spatial = _sizes(args.input, "--input")
+    nd = len(spatial)
+    padding: Any = args.padding
+    if padding not in ("same", "valid"):
+        padding = _per_dim(padding, nd, "--padding", minimum=0)
+    return {"in_shape": (args.channels, *spatial),
+            "kernel": _per_dim(args.kernel, nd, "--kernel"),
+            "stride": _per_dim(args.stride, nd, "--stride"),
+            "dilation": _per_dim(args.dilation, nd, "--dilation"), "padding": padding}
+
+
+def _add_geometry(p: argparse.ArgumentParser, stride: str) -> None:
+    p.add_argument("--input", required=True, help="input size: HxW (2-D) or L (1-D)")
+    p.add_argument("--kernel", required=True, help="kernel size: kHxkW or k")
+    p.add_argument("--stride", default=stride, help=f"stride (default {stride})")
+    p.add_argument("--channels", type=int, default=1, help="input channels (default 1)")
+    p.add_argument("--padding", default="0", help="padding: int, AxB, 'same' or 'valid'")
+    p.add_argument("--dilation", default="1", help="dilation (default 1)")
+
+
+# ---- gridnn explain conv ---------------------------------------------------------------------
+def _maps(g: dict[str, Any], filters: int, bias: bool) -> tuple[LinearMap, LinearMap]:
+    """(conv map, locally connected map) of one geometry; weights are placeholders (ones)."""
+    c, kernel = g["in_shape"][0], g["kernel"]
+    opts = {k: g[k] for k in ("stride", "padding", "dilation")}
+    conv = conv_map(np.ones((filters, c, *kernel)), np.ones(filters) if bias else None,
+                    g["in_shape"], **opts)
+    out = conv.out_shape[1:]
+    local = local_map(np.ones((*out, filters, c, *kernel)),
+                      np.ones((*out, filters)) if bias else None, g["in_shape"], **opts)
+    return conv, local
+
+
+def matrix_text(m: LinearMap) -> str:
+    """The dense matrix with weights named w1.. (a shared weight repeats), 0 if not connected."""
+    labels = np.full((m.n_out, m.n_in), "0", dtype=object)
+    for r, c, p in zip(*connections(m)):
+        labels[r, c] = f"w{p + 1}" if labels[r, c] == "0" else f"{labels[r, c]}+w{p + 1}"
+    width = max(max(len(s) for s in labels.flat), len(f"x{m.n_in}"))
+    head = " " * (len(f"y{m.n_out}") + 1) + " ".join(
+        f"x{j + 1}".rjust(width) for j in range(m.n_in))
+    rows = [f"y{i + 1}".ljust(len(f"y{m.n_out}")) + " " + " ".join(s.rjust(width) for s in row)
+            for i, row in enumerate(labels)]
+    return "\n".join([head, *rows])
+
+
+def inputs_text(m: LinearMap, limit: int = MAX_PRINT) -> str:
+    """'y1 <- x1, x2, x5, x6' for each output (inputs numbered from 1 in C order)."""
+    rows, cols, _ = connections(m)
+    lines = []
+    for r in range(min(m.n_out, limit)):
+        seen = np.unique(cols[rows == r]) + 1
+        lines.append(f"y{r + 1} <- " + (", ".join(f"x{c}" for c in seen) or "(nothing)"))
+    if m.n_out > limit:
+        lines.append(f"... ({m.n_out - limit} more outputs)")
+    return "\n".join(lines)
+
+
+def counts_text(counts: dict[str, dict[str, int]]) -> str:
+    """The three layers' counts side by side."""
+    cols = (("mlp", "MLP (dense)"), ("local", "locally connected"), ("conv", "conv"))
+    rows = (("weights (parameters)", "parameters"), ("connections", "connections"),
+            ("biases", "biases"))
+    widths = [max(len(title), *(len(f"{counts[key][k]:,}") for _, k in rows))
+              for key, title in cols]
+    lines = [" " * 22 + "  ".join(t.rjust(w) for (_, t), w in zip(cols, widths))]
+    for label, k in rows:
+        lines.append(label.ljust(22) + "  ".join(f"{counts[key][k]:,}".rjust(w)
+                                                 for (key, _), w in zip(cols, widths)))
+    unused = counts["local"]["unused_weights"]
+    if unused:
+        lines.append(f"({unused:,} of the locally connected weights only ever multiply zero "
+                     f"padding)")
+    return "\n".join(lines)
+
+
+def _x(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
+def _pads(pads: tuple[tuple[int, int], ...]) -> str:
+    """'1x1' for symmetric pads, '(0, 1)x(0, 1)' (low, high) otherwise."""
+    if all(lo == hi for lo, hi in pads):
+        return _x(tuple(lo for lo, _ in pads))
+    return "x".join(f"({lo}, {hi})" for lo, hi in pads)
+
+
+def cmd_explain_conv(args: argparse.Namespace) -> int:
+    g = _geometry(args)
+    if args.filters < 1 or args.channels < 1:
+        raise ArgumentError(
+            f"`--filters` and `--channels` must be positive, received {args.filters} and "
+            f"{args.channels}")
+    conv, local = _maps(g, args.filters, args.bias)
+    m = local if args.local else conv
+    kind = "locally connected" if args.local else "convolution"
+    print(f"{kind}: input {_x(m.in_shape)} -> output {_x(m.out_shape)} (channels x size); "
+          f"kernel {_x(m.kernel)}, stride {_x(m.stride)}, padding {_pads(m.pads)}, "
+          f"dilation {_x(m.dilation)}")
+    print(f"inputs x1..x{m.n_in} and outputs y1..y{m.n_out} are numbered row by row"
+          + (", channel after channel" if m.in_shape[0] > 1 or m.out_shape[0] > 1 else ""))
+    print()
+    if m.n_in <= MAX_PRINT and m.n_out <= MAX_PRINT:
+        how = "every connection has its own weight" if args.local else \
+            "a shared weight repeats its name"
+        print(f"dense matrix W ({m.n_out} x {m.n_in}), y = W x + b: {how}, 0 = not connected")
+        print(matrix_text(m))
+    else:
+        print(f"dense matrix W is {m.n_out} x {m.n_in}: too large to print (see --png)")
+    print()
+    print("inputs of each output")
+    print(inputs_text(m))
+    print()
+    out = progression(g["in_shape"], g["kernel"], filters=args.filters, stride=g["stride"],
+                      padding=g["padding"], dilation=g["dilation"], bias=args.bias)
+    print(counts_text(out))
+    if args.png:
+        from .draw import conv_matrix_figure, save_png
+
+        save_png(conv_matrix_figure(m, f"{kind}: input {_x(m.in_shape)}, kernel "
+                                       f"{_x(m.kernel)}, stride {_x(m.stride)}"), args.png)
+        print(f"\nwrote {args.png}")
+    return 0
+
+
+# ---- gridnn show ... -------------------------------------------------------------------------
+def _out_dir(args: argparse.Namespace, run_dir: str | None = None) -> Path:
+    out = Path(args.out) if args.out else Path(run_dir or ".") / "plots"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def cmd_conv_steps(args: argparse.Namespace) -> int:
+    from .. import functional as F
+    from ..tensor import Tensor
+    from . import draw
+
+    g = _geometry(args)
+    if len(g["kernel"]) == 1:  # a 1-D signal is drawn as a one-row image
+        g = {k: ((1, *v) if k in ("kernel", "stride", "dilation") else v) for k, v in g.items()}
+        g["in_shape"] = (g["in_shape"][0], 1, g["in_shape"][1])
+        if g["padding"] not in ("same", "valid"):
+            g["padding"] = (0, *g["padding"])
+    rng = np.random.default_rng(args.seed)
+    x = rng.integers(0, 10, g["in_shape"]).astype(np.float64)
+    w = rng.integers(-1, 3, (g["in_shape"][0], *g["kernel"])).astype(np.float64)
+    conv, _ = _maps(g, 1, False)
+    if conv.n_out > 64:
+        raise ArgumentError(f"conv-steps draws one frame per output; {conv.n_out} outputs are "
+                            f"too many (at most 64): use a smaller --input")
+    y = F.conv2d(Tensor(x[None]), Tensor(w[None]), stride=g["stride"], padding=g["padding"],
+                 dilation=g["dilation"]).data[0, 0]
+    out = _out_dir(args)
+    frames = []
+    for n, fig in enumerate(draw.conv_step_frames(x, w, y, stride=g["stride"], pads=conv.pads,
+                                                  dilation=g["dilation"]), start=1):
+        png = draw.png_bytes(fig)
+        draw.write_file(out / f"step_{n:02d}.png", png)
+        frames.append(png)
+    draw.write_file(out / "conv_steps.gif", draw.gif_bytes(frames))
+    print(f"wrote {len(frames)} frames step_01.png..step_{len(frames):02d}.png and "
+          f"conv_steps.gif to {out}")
+    return 0
+
+
+def cmd_filters(args: argparse.Namespace) -> int:
+    from . import draw, runs
+    from .report import filters_figures
+
+    run = runs.load(args.run, args.data_dir)
+    out = _out_dir(args, args.run)
+    figures = filters_figures(run)
+    if not figures:
+        raise ArgumentError(f"{args.run}: the model has no convolution layers to show")
+    for name, fig in figures:
+        path = out / f"filters_{name.split(' ')[0].replace('.', '_')}.png"
+        draw.save_png(fig, path)
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_feature_maps(args: argparse.Namespace) -> int:
+    from .. import data
+    from . import draw, runs
+
+    run = runs.load(args.run, args.data_dir)
+    if not run.conv_layers():
+        raise ArgumentError(f"{args.run}: the model has no convolution layers to show")
+    if args.image:
+        shape = run.input_shape
+        x = data.load_image(args.image, channels=shape[0], size=shape[1:])
+        title, stem = f"{args.image}", Path(args.image).stem
+    else:
+        x, label = run.sample(args.index)
+        title = f"test sample #{args.index} (label {run.class_names[label]})"
+        stem = f"test{args.index}"
+    pred = run.class_names[int(run.logits(x[None]).argmax())]
+    fig = draw.feature_maps_figure(x, run.feature_maps(x), f"{title}, predicted {pred}")
+    path = _out_dir(args, args.run) / f"feature_maps_{stem}.png"
+    draw.save_png(fig, path)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_confusion(args: argparse.Namespace) -> int:
+    from . import draw, runs
+    from .report import misclassified
+
+    run = runs.load(args.run, args.data_dir)
+    out = _out_dir(args, args.run)
+    acc = run.accuracy()
+    draw.save_png(draw.confusion_figure(run.confusion(), run.class_names,
+                                        f"test set: {100 * acc:.2f}% correct"),
+                  out / "confusion.png")
+    samples, captions = misclassified(run)
+    draw.save_png(draw.examples_figure(samples, captions, "misclassified: true -> predicted"),
+                  out / "misclassified.png")
+    print(f"test accuracy {100 * acc:.2f}% ({len(run.y_test)} samples); wrote "
+          f"{out / 'confusion.png'} and {out / 'misclassified.png'}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from . import runs
+    from .report import write_report
+
+    path = write_report(runs.load(args.run, args.data_dir), args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+# ---- registration ----------------------------------------------------------------------------
+def register(subparsers: Any) -> None:
+    """Add ``explain``, ``show`` and ``report`` to the ``gridnn`` command's subparsers."""
+    p = subparsers.add_parser("explain", help="what a layer computes: the MLP it equals")
+    topics = p.add_subparsers(dest="topic", required=True, metavar="TOPIC")
+    c = topics.add_parser("conv", help="a conv as a dense matrix: sparse connections, shared "
+                                       "weights, and the counts for MLP / locally connected / conv")
+    _add_geometry(c, stride="1")
+    c.add_argument("--filters", type=int, default=1, help="output channels (default 1)")
+    c.add_argument("--bias", action="store_true", help="give the layers biases")
+    c.add_argument("--local", action="store_true",
+                   help="show the locally connected layer (no weight sharing) instead")
+    c.add_argument("--png", metavar="FILE", help="also draw the matrix and the windows")
+    c.set_defaults(func=cmd_explain_conv)
+
+    p = subparsers.add_parser("show", help="pictures: conv steps, filters, feature maps, "
+                                           "confusion matrix")
+    what = p.add_subparsers(dest="what", required=True, metavar="WHAT")
+    s = what.add_parser("conv-steps", help="one frame per output position, and a GIF")
+    _add_geometry(s, stride="1")
+    s.add_argument("--seed", type=int, default=0, help="seed of the example numbers")
+    s.add_argument("--out", required=True, help="folder for the frames and conv_steps.gif")
+    s.set_defaults(func=cmd_conv_steps)
+    for name, func, text in (("filters", cmd_filters, "learned kernels of each conv layer"),
+                             ("feature-maps", cmd_feature_maps, "conv layer outputs for one "
+                                                                "input"),
+                             ("confusion", cmd_confusion, "test confusion matrix and the "
+                                                          "misclassified examples")):
+        s = what.add_parser(name, help=text)
+        s.add_argument("run", help="run folder written by 'gridnn train'")
+        s.add_argument("--out", help="output folder (default RUN/plots)")
+        s.add_argument("--data-dir", help="where the run's dataset files are")
+        if name == "feature-maps":
+            which = s.add_mutually_exclusive_group(required=True)
+            which.add_argument("--image", help="an image (PNG/JPEG) or .npy input")
+            which.add_argument("--index", type=int, help="a test-set sample number")
+        s.set_defaults(func=func)
+
+    p = subparsers.add_parser("report", help="a self-contained HTML report of a run")
+    p.add_argument("run", help="run folder written by 'gridnn train'")
+    p.add_argument("--out", help="HTML file to write (default RUN/report.html)")
+    p.add_argument("--data-dir", help="where the run's dataset files are")
+    p.set_defaults(func=cmd_report)

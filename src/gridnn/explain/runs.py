@@ -1,0 +1,126 @@
+"""A trained run folder as the pictures and the report need it: model, test set, predictions."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ArgumentError, DataError
+
+
+@dataclass
+class Run:
+    """A run folder loaded for inspection (``load``). ``x_test`` holds the raw test inputs
+    (N, C, ...) as stored by the dataset (before normalisation), ``y_test`` their labels."""
+
+    path: Path
+    model: Any
+    config: dict[str, Any]
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    _logits: np.ndarray | None = None
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.config["data"]["input_shape"])
+
+    def normalize(self, x: np.ndarray) -> np.ndarray:
+        """Raw inputs (N, C, ...) -> what the model was trained on (the stored channel stats)."""
+        dcfg = self.config["data"]
+        if dcfg.get("mean") is None:
+            return np.asarray(x, np.float32)
+        extra = (1,) * (x.ndim - 2)
+        mean = np.asarray(dcfg["mean"], np.float32).reshape(1, -1, *extra)
+        std = np.asarray(dcfg["std"], np.float32).reshape(1, -1, *extra)
+        return ((x - mean) / std).astype(np.float32)
+
+    def logits(self, x: np.ndarray | None = None, batch_size: int = 256) -> np.ndarray:
+        """Model outputs (N, classes) for raw inputs ``x`` (default: the whole test set)."""
+        from ..autograd import no_grad
+        from ..tensor import Tensor
+
+        if x is None and self._logits is not None:
+            return self._logits
+        data = self.x_test if x is None else x
+        outs = []
+        with no_grad():
+            for start in range(0, len(data), batch_size):
+                batch = self.normalize(data[start:start + batch_size])
+                outs.append(self.model(Tensor(batch)).data)
+        result = np.concatenate(outs) if outs else np.zeros((0, len(self.class_names)))
+        if x is None:
+            self._logits = result
+        return result
+
+    def predictions(self) -> np.ndarray:
+        """Predicted class of every test sample (N,)."""
+        return self.logits().argmax(axis=1)
+
+    def confusion(self) -> np.ndarray:
+        """(classes, classes) counts: row = true label, column = predicted label."""
+        n = len(self.class_names)
+        cm = np.zeros((n, n), dtype=np.int64)
+        np.add.at(cm, (self.y_test, self.predictions()), 1)
+        return cm
+
+    def accuracy(self) -> float:
+        return float((self.predictions() == self.y_test).mean()) if len(self.y_test) else 0.0
+
+    def conv_layers(self) -> list[tuple[str, Any]]:
+        """(qualified name, module) of every convolution and locally connected layer."""
+        from .. import nn
+
+        kinds = (nn.Conv1d, nn.Conv2d, nn.LocallyConnected1d, nn.LocallyConnected2d)
+        return [(n, m) for n, m in self.model.named_modules() if isinstance(m, kinds)]
+
+    def feature_maps(self, sample: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """(layer name, output (K, ...)) of every conv layer for one raw sample (C, ...)."""
+        from ..summary import trace
+
+        convs = {id(m) for _, m in self.conv_layers()}
+        _, calls = trace(self.model, self.input_shape, sample=self.normalize(sample[None])[0])
+        return [(c.name, c.output.data[0]) for c in calls if id(c.module) in convs]
+
+    def sample(self, index: int) -> tuple[np.ndarray, int]:
+        """Raw test sample ``index`` and its label."""
+        if not -len(self.x_test) <= index < len(self.x_test):
+            raise ArgumentError(
+                f"`--index` must be in [0, {len(self.x_test) - 1}] for the {len(self.x_test)} "
+                f"test samples, received {index}"
+            )
+        return self.x_test[index], int(self.y_test[index])
+
+
+def load(run_dir: str | os.PathLike, data_dir: str | None = None) -> Run:
+    """Load a run folder written by ``gridnn train``: its model (eval mode), config, metrics and
+    the test split of its dataset (looked up in ``data_dir``, else where the run found it)."""
+    from .. import data
+    from ..checkpoint import load_run
+
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise DataError(f"{path}: no such run folder (make one with 'gridnn train --out DIR')")
+    model, config = load_run(path)
+    dcfg = config["data"]
+    bundle = data.load_dataset(dcfg["name"], data_dir=data_dir or dcfg.get("data_dir"),
+                               seed=config["train"]["seed"])
+    if list(bundle.input_shape) != list(dcfg["input_shape"]):
+        raise DataError(
+            f"dataset {bundle.name!r} has inputs {tuple(bundle.input_shape)} but the model in "
+            f"{path} expects {tuple(dcfg['input_shape'])}"
+        )
+    metrics = {}
+    if (path / "metrics.json").is_file():
+        try:
+            metrics = json.loads((path / "metrics.json").read_text())
+        except (OSError, ValueError) as e:
+            raise DataError(f"{path / 'metrics.json'}: unreadable ({e})") from None
+    names = list(dcfg.get("class_names") or bundle.class_names)
+    return Run(path, model, config, bundle.test.x, bundle.test.y, names, metrics)

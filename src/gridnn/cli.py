@@ -381,7 +381,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     callbacks: list[Any] = [ckpt, _RunFiles(run_dir)] + ([] if bars else [_EpochPrinter()])
     hint = f"; continue with: gridnn train --resume {run_dir}"
     try:
-        with train.StopOnSignal(ckpt, resume_hint=hint) as stopper:
+        # overflow warnings would break the one-line contract; fit reports a non-finite loss
+        with train.StopOnSignal(ckpt, resume_hint=hint) as stopper, np.errstate(all="ignore"):
             history = train.fit(model, train_loader, test_loader, epochs=tcfg["epochs"],
                                 optimizer=optimizer, scheduler=scheduler,
                                 scheduler_interval=interval, callbacks=[*callbacks, stopper],

@@ -351,3 +351,21 @@ def test_conv_under_no_grad_records_nothing():
     with gn.no_grad():
         out = F.conv2d(x, gn.tensor(np.ones((3, 2, 3, 3)), requires_grad=True))
     assert not out.requires_grad and out.is_leaf
+
+
+@pytest.mark.parametrize("nd", [1, 2])
+def test_conv_of_a_conv_output(nd):
+    """A conv's output (a channels-last view) fed straight into another conv."""
+    conv, tconv = (F.conv1d, TF.conv1d) if nd == 1 else (F.conv2d, TF.conv2d)
+    rng = np.random.default_rng(8)
+    arrays = [rng.standard_normal((2, 4, *(9,) * nd)), rng.standard_normal((6, 2, *(3,) * nd)),
+              rng.standard_normal((3, 6, *(2,) * nd))]
+    check_op(lambda x, w1, w2: conv(conv(x, w1, groups=2, stride=2), w2, dilation=2),
+             lambda x, w1, w2: tconv(tconv(x, w1, groups=2, stride=2), w2, dilation=2),
+             *arrays, label=f"conv{nd}d of conv{nd}d")
+
+
+def test_conv_of_an_empty_batch():
+    rng = np.random.default_rng(9)
+    check_op(lambda x, w: F.conv2d(x, w, padding=1), lambda x, w: TF.conv2d(x, w, padding=1),
+             np.zeros((0, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3)), label="empty batch")

@@ -40,36 +40,37 @@ def _read_upto(stream: BinaryIO, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def _parse(stream: BinaryIO, capacity: int, path: Path, where: str) -> np.ndarray:
-    """Parse one IDX stream that can hold at most ``capacity`` bytes (header included)."""
+def _parse(stream: BinaryIO, capacity: int, label: str) -> np.ndarray:
+    """Parse one IDX stream that can hold at most ``capacity`` bytes (header included);
+    ``label`` names the file in messages."""
     head = _read_upto(stream, 4)
     if len(head) < 4:
-        raise DataError(f"IDX file {path}: truncated{where}: {len(head)} bytes, shorter than "
+        raise DataError(f"{label}: truncated: {len(head)} bytes, shorter than "
                         f"the 4-byte header")
     if head[:2] != b"\x00\x00" or head[2] not in IDX_DTYPES:
-        raise DataError(f"IDX file {path}: wrong magic number 0x{head.hex()}{where} (expected "
+        raise DataError(f"{label}: wrong magic number 0x{head.hex()} (expected "
                         f"00 00, a type code in {{08, 09, 0B, 0C, 0D, 0E}} and ndim)")
     ndim = head[3]
     if ndim == 0:
-        raise DataError(f"IDX file {path}: header declares 0 dimensions{where}")
+        raise DataError(f"{label}: header declares 0 dimensions")
     dims_raw = _read_upto(stream, 4 * ndim)
     if len(dims_raw) < 4 * ndim:
-        raise DataError(f"IDX file {path}: truncated{where}: the header declares {ndim} "
+        raise DataError(f"{label}: truncated: the header declares {ndim} "
                         f"dimensions but the file ends inside the list of sizes")
     shape = struct.unpack(f">{ndim}I", dims_raw)
     dtype = np.dtype(IDX_DTYPES[head[2]])
     nbytes = math.prod(shape) * dtype.itemsize
     header = 4 + 4 * ndim
     if nbytes > capacity - header:
-        raise DataError(f"IDX file {path}: header promises shape {shape} of {dtype.name} "
+        raise DataError(f"{label}: header promises shape {shape} of {dtype.name} "
                         f"({nbytes} bytes of data) but the file holds at most "
-                        f"{capacity - header} bytes{where}")
+                        f"{capacity - header} bytes")
     data = _read_upto(stream, nbytes)
     if len(data) < nbytes:
-        raise DataError(f"IDX file {path}: truncated{where}: header promises shape {shape} "
+        raise DataError(f"{label}: truncated: header promises shape {shape} "
                         f"({nbytes} bytes of data) but the file holds only {len(data)}")
     if stream.read(1):
-        raise DataError(f"IDX file {path}: more bytes than its header declares{where} "
+        raise DataError(f"{label}: more bytes than its header declares "
                         f"(shape {shape}, {nbytes} bytes of data)")
     return np.frombuffer(data, dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
@@ -89,10 +90,10 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
             if f.read(2) == GZIP_MAGIC:
                 f.seek(0)
                 with gzip.GzipFile(fileobj=f) as gz:
-                    return _parse(gz, size * GZIP_MAX_RATIO, path,
-                                  f" (after decompressing {size} gzip bytes)")
+                    return _parse(gz, size * GZIP_MAX_RATIO,
+                                  f"IDX file {path} (gzip, {size} bytes compressed)")
             f.seek(0)
-            return _parse(f, size, path, "")
+            return _parse(f, size, f"IDX file {path}")
     except FileNotFoundError:
         raise DataError(f"IDX file not found: {path}") from None
     except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError

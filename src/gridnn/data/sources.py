@@ -19,6 +19,7 @@ import random
 import sys
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,8 +232,9 @@ def _read_mnist1d(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-    except (OSError, ValueError, KeyError, EOFError) as e:  # zipfile.BadZipFile is an OSError
-        raise DataError(f"MNIST-1D file {path}: unreadable ({type(e).__name__}: {e})") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"MNIST-1D file {path}: unreadable ({type(e).__name__}: {e}); delete it "
+                        f"to regenerate the data") from None
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if not (x.dtype == np.float32 and x.ndim == 3 and x.shape[1] == 1 and y.dtype.kind

@@ -29,33 +29,47 @@ def _padded(x: Array, pads: Pads, value: float) -> Array:
 
 
 class MaxPoolNd(Function):
-    """Max over each window; the gradient goes to the first maximum in the window (as PyTorch)."""
+    """Max over each window; the gradient goes to the first maximum in the window (as PyTorch).
+
+    Backward finds each window's first maximum offset by offset (``win == out`` and not yet
+    claimed by an earlier offset). When windows do not overlap (stride >= kernel, the usual
+    2x2 stride 2) each offset's share is assigned straight into its strided view of the input
+    gradient, with no zero fill where the windows tile the input; overlapping windows add.
+    The input gradient keeps the input's memory layout (channels-last after a convolution).
+    """
 
     def forward(self, x: Array, kernel: tuple[int, ...], stride: tuple[int, ...], pads: Pads,
                 out_size: tuple[int, ...]) -> Array:
         xpad = _padded(x, pads, -xp.inf)
         win = windows(xpad, kernel, stride, _ONES[:len(kernel)], out_size, 2)  # (N, C, *O, *k)
-        offsets = list(itertools.product(*map(range, kernel)))
-        nd = len(kernel)
-        lead = (slice(None),) * (2 + nd)
-        out = xp.copy(win[lead + offsets[0]], order="K")
-        for off in offsets[1:]:
-            xp.maximum(out, win[lead + off], out=out)
-        self.win, self.out, self.offsets = win, out, offsets
-        self.geometry = (x.shape, xpad.shape, stride, pads, out_size)
+        views = _offset_views(win, kernel)
+        out = xp.copy(views[0], order="K") if len(views) == 1 else xp.maximum(views[0], views[1])
+        for view in views[2:]:
+            xp.maximum(out, view, out=out)
+        self.views, self.out = views, out
+        self.geometry = (x.shape, xpad.shape, kernel, stride, pads, out_size, _is_channels_last(x))
         return out
 
     def backward(self, g: Array) -> tuple[Array]:
-        x_shape, pad_shape, stride, pads, out_size = self.geometry
-        nd = len(out_size)
-        dpad = xp.zeros(pad_shape, dtype=g.dtype)
-        unclaimed = xp.ones(self.out.shape, dtype=bool)
-        lead = (slice(None),) * (2 + nd)
-        for off in self.offsets:
-            hit = (self.win[lead + off] == self.out) & unclaimed
-            unclaimed &= ~hit
-            where = (slice(None), slice(None), *window_slices(off, stride, _ONES, out_size))
-            dpad[where] += g * hit
+        x_shape, pad_shape, kernel, stride, pads, out_size, channels_last = self.geometry
+        disjoint = all(s >= k for s, k in zip(stride, kernel))
+        tiled = disjoint and not any(lo or hi for lo, hi in pads) and all(
+            s == k and o * s == n for s, k, o, n in zip(stride, kernel, out_size, x_shape[2:]))
+        dpad = _new_like(pad_shape, g.dtype, channels_last, zero=not tiled)
+        unclaimed = None
+        for i, (off, view) in enumerate(zip(itertools.product(*map(range, kernel)), self.views)):
+            hit = view == self.out
+            if i == 0:
+                unclaimed = ~hit
+            else:
+                hit &= unclaimed
+                unclaimed ^= hit  # hit is a subset of unclaimed
+            target = dpad[(slice(None), slice(None),
+                           *window_slices(off, stride, _ONES, out_size))]
+            if disjoint:
+                xp.multiply(g, hit, out=target)
+            else:
+                target += g * hit
         return (_unpad(dpad, x_shape, pads),)
 
 
@@ -83,6 +97,25 @@ class AvgPoolNd(Function):
         for off in offsets:
             dpad[(slice(None), slice(None), *window_slices(off, stride, _ONES, out_size))] += share
         return (_unpad(dpad, x_shape, pads),)
+
+
+def _offset_views(win: Array, kernel: tuple[int, ...]) -> list[Array]:
+    """(N, C, *O) views of the window view (N, C, *O, *k), one per kernel offset."""
+    lead = (slice(None),) * (win.ndim - len(kernel))
+    return [win[lead + off] for off in itertools.product(*map(range, kernel))]
+
+
+def _is_channels_last(x: Array) -> bool:
+    """True when the channel axis of (N, C, *S) is the innermost in memory."""
+    return x.ndim > 2 and x.shape[1] > 1 and x.strides[1] < min(x.strides[2:])
+
+
+def _new_like(shape: tuple[int, ...], dtype: Any, channels_last: bool, zero: bool) -> Array:
+    """A new (N, C, *S) array, laid out channels-last in memory if asked; zeroed if asked."""
+    make = xp.zeros if zero else xp.empty
+    if not channels_last:
+        return make(shape, dtype=dtype)
+    return xp.moveaxis(make((shape[0], *shape[2:], shape[1]), dtype=dtype), -1, 1)
 
 
 def _unpad(dpad: Array, x_shape: tuple[int, ...], pads: Pads) -> Array:

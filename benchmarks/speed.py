@@ -1,0 +1,12 @@
+"""Speed benchmark of gridnn against PyTorch (issue 5); the same as ``gridnn bench``.
+
+    python benchmarks/speed.py [--quick] [--json FILE] [--only L2,T1] [--reps N]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/speed.py
+
+Results and the machine they came from: benchmarks/RESULTS.md.
+"""
+
+from gridnn.bench import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -282,7 +282,7 @@ def feature_maps_figure(sample: np.ndarray, maps: Sequence[tuple[str, np.ndarray
             else:
                 ax.imshow(fmap[k], cmap="viridis", interpolation="nearest")
             if k == 0:
-                ax.set_title(f"{name} ({fmap.shape[0]} maps)", fontsize=8, loc="left")
+                ax.set_title(f"layer {name}: {fmap.shape[0]} maps", fontsize=8, loc="left")
     fig.suptitle(title or "feature maps", fontsize=10)
     return fig
 

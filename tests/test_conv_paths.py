@@ -1,0 +1,247 @@
+"""Every alternative kernel path of the convolution and of max pooling, against PyTorch (float64).
+
+``ops.conv`` picks per shape a channels-last or a channels-first col2im and a chunk size, and
+reuses scratch buffers between calls; ``ops.pool`` assigns (disjoint windows, with or without
+a zero fill) or adds (overlapping windows) the max-pool gradient and keeps the input's memory
+layout. Each test forces one path on the same covering set of cases, so a fast path can never
+drift from the plain one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import gridnn as gn
+import gridnn.functional as F
+from gridnn.ops import conv as convops
+from torch_check import check_op, relative_error
+
+TF = torch.nn.functional
+TORCH_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate",
+              "circular": "circular"}
+
+# (nd, batch, channels, size, filters, kernel, stride, pads, dilation, groups, mode, bias)
+CONV_CASES = [
+    (2, 2, 1, (7, 6), 4, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, "zeros", True),
+    (2, 2, 3, (9, 8), 5, (5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1, "zeros", True),
+    (2, 1, 8, (8, 8), 6, (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 1, "zeros", False),
+    (2, 2, 12, (7, 9), 8, (3, 2), (2, 1), ((1, 2), (0, 1)), (2, 1), 1, "reflect", True),
+    (2, 2, 8, (6, 7), 8, (3, 3), (1, 2), ((1, 1), (2, 1)), (1, 2), 2, "replicate", True),
+    (2, 1, 16, (6, 6), 16, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 16, "circular", True),
+    (2, 2, 16, (5, 5), 32, (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 16, "zeros", False),
+    (2, 2, 10, (5, 6), 4, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1, "zeros", True),
+    (2, 3, 9, (8, 8), 6, (4, 4), (3, 3), ((0, 0), (0, 0)), (1, 1), 3, "zeros", True),
+    (1, 4, 1, (13,), 6, (5,), (2,), ((2, 2),), (1,), 1, "zeros", True),
+    (1, 2, 16, (11,), 8, (3,), (1,), ((1, 1),), (2,), 2, "circular", True),
+    (1, 2, 4, (10,), 4, (2,), (3,), ((0, 1),), (1,), 4, "reflect", False),
+]
+
+
+def _case_id(case: tuple[Any, ...]) -> str:
+    nd, n, c, size, k, kernel, stride, pads, dil, groups, mode, bias = case
+    return (f"{nd}d-c{c}-k{k}-w{kernel}-s{stride}-p{pads}-d{dil}-g{groups}-{mode}"
+            f"{'-bias' if bias else ''}").replace(" ", "")
+
+
+def _conv_arrays(case: tuple[Any, ...], seed: int = 0) -> list[np.ndarray]:
+    nd, n, c, size, k, kernel, stride, pads, dil, groups, mode, bias = case
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal((n, c, *size)), rng.standard_normal((k, c // groups, *kernel))]
+    return arrays + [rng.standard_normal(k)] if bias else arrays
+
+
+def _convs(case: tuple[Any, ...]) -> tuple[Any, Any]:
+    """(gridnn fn, torch fn) of one case; torch pads explicitly (it lacks uneven pads)."""
+    nd, n, c, size, k, kernel, stride, pads, dil, groups, mode, bias = case
+    ours = F.conv1d if nd == 1 else F.conv2d
+    theirs = TF.conv1d if nd == 1 else TF.conv2d
+    flat = [p for lo_hi in reversed(pads) for p in lo_hi]
+
+    def g_fn(x: Any, w: Any, b: Any = None) -> Any:
+        return ours(x, w, b, stride=stride, padding=pads, dilation=dil, groups=groups,
+                    padding_mode=mode)
+
+    def t_fn(x: Any, w: Any, b: Any = None) -> Any:
+        return theirs(TF.pad(x, flat, mode=TORCH_MODE[mode]), w, b, stride=stride,
+                      dilation=dil, groups=groups)
+
+    return g_fn, t_fn
+
+
+@pytest.fixture(params=["channels-last", "channels-first"])
+def col2im_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Force one col2im layout for every channel count."""
+    below = 0 if request.param == "channels-last" else 1 << 30
+    monkeypatch.setattr(convops, "CHANNELS_FIRST_COL2IM_BELOW", below)
+    return request.param
+
+
+@pytest.fixture(params=["one-image-chunks", "whole-batch"])
+def chunking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Channels-last col2im one image per chunk (many chunks), or all images in one."""
+    monkeypatch.setattr(convops, "COL2IM_CHUNK_BYTES", 1 if request.param[0] == "o" else 1 << 40)
+    return request.param
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=_case_id)
+def test_conv_every_col2im_path_matches_torch(case: tuple[Any, ...], col2im_path: str,
+                                              chunking: str) -> None:
+    g_fn, t_fn = _convs(case)
+    check_op(g_fn, t_fn, *_conv_arrays(case), dtypes=(np.float64,),
+             label=f"{_case_id(case)} {col2im_path} {chunking}")
+
+
+def test_conv_default_paths_match_torch_in_float32() -> None:
+    for case in CONV_CASES:
+        g_fn, t_fn = _convs(case)
+        check_op(g_fn, t_fn, *_conv_arrays(case), dtypes=(np.float32,), label=_case_id(case))
+
+
+def _torch_grads(case: tuple[Any, ...], arrays: list[np.ndarray], needs: list[bool],
+                 cot: np.ndarray) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    _, t_fn = _convs(case)
+    ts = [torch.tensor(a, requires_grad=r) for a, r in zip(arrays, needs)]
+    out = t_fn(*ts)
+    out.backward(torch.from_numpy(cot))
+    return out.detach().numpy(), [t.grad.numpy() if t.grad is not None else None for t in ts]
+
+
+def test_first_layer_skips_the_input_gradient() -> None:
+    case = CONV_CASES[0]
+    arrays = _conv_arrays(case)
+    g_fn, _ = _convs(case)
+    x = gn.tensor(arrays[0])
+    w, b = (gn.tensor(a, requires_grad=True) for a in arrays[1:])
+    out = g_fn(x, w, b)
+    cot = np.random.default_rng(1).standard_normal(out.shape)
+    out.backward(cot)
+    want_out, want = _torch_grads(case, arrays, [False, True, True], cot)
+    assert x.grad is None
+    assert relative_error(out.data, want_out) < 1e-12
+    assert relative_error(w.grad, want[1]) < 1e-12
+    assert relative_error(b.grad, want[2]) < 1e-12
+
+
+def test_scratch_buffers_never_alias_results_or_saved_columns() -> None:
+    """Two same-shaped convs in one graph take distinct buffers; earlier outputs survive."""
+    rng = np.random.default_rng(2)
+    x1, x2 = rng.standard_normal((2, 2, 4, 6, 6))
+    w1, w2 = rng.standard_normal((2, 4, 4, 3, 3))
+    ours = [gn.tensor(a, requires_grad=True) for a in (x1, w1, w2)]
+    y = F.conv2d(F.conv2d(ours[0], ours[1], padding=1), ours[2], padding=1)
+    other = F.conv2d(gn.tensor(x2), gn.tensor(w1), padding=1).data.copy()
+    F.conv2d(gn.tensor(x1), gn.tensor(w2), padding=1)  # reuses the free buffers
+    y.sum().backward()
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x1, w1, w2)]
+    t_y = TF.conv2d(TF.conv2d(theirs[0], theirs[1], padding=1), theirs[2], padding=1)
+    t_y.sum().backward()
+    assert relative_error(y.data, t_y.detach().numpy()) < 1e-12
+    assert relative_error(other, TF.conv2d(torch.tensor(x2), torch.tensor(w1),
+                                           padding=1).numpy()) < 1e-12
+    for ours_t, theirs_t in zip(ours, theirs):
+        assert relative_error(ours_t.grad, theirs_t.grad.numpy()) < 1e-12
+
+
+def test_retain_graph_keeps_the_columns_for_a_second_backward() -> None:
+    case = CONV_CASES[3]
+    arrays = _conv_arrays(case)
+    g_fn, _ = _convs(case)
+    ts = [gn.tensor(a, requires_grad=True) for a in arrays]
+    out = g_fn(*ts)
+    cot = np.random.default_rng(3).standard_normal(out.shape)
+    out.backward(cot, retain_graph=True)
+    out.backward(cot)
+    _, want = _torch_grads(case, arrays, [True] * len(arrays), cot)
+    for t, w in zip(ts, want):
+        assert relative_error(t.grad, 2 * w) < 1e-12
+
+
+def test_scratch_pool_is_bounded_and_least_recently_used_goes_first() -> None:
+    pool = convops.ScratchPool(max_bytes=4096)
+    a, b, c = (pool.take((64,), np.float64) for _ in range(3))  # 512 bytes each
+    for arr in (a, b, c):
+        pool.give(arr)
+    assert pool.kept == 3 * 512
+    assert pool.take((64,), np.float64) is c  # a free buffer comes back
+    pool.give(np.empty(2048, np.uint8))  # over a quarter of the budget: not kept
+    assert pool.kept == 2 * 512
+    for i in range(10):
+        pool.give(np.empty(100 + i, np.float32))
+    assert pool.kept <= 4096
+    assert pool.take((64,), np.float64) is not a  # the oldest entries were dropped
+    ones = pool.ones(5, np.float32)
+    assert ones is pool.ones(5, np.float32) and not ones.flags.writeable
+    bordered = pool.bordered((1, 4, 4, 1), ((1, 1), (1, 1)), np.float64)
+    assert bordered is pool.bordered((1, 4, 4, 1), ((1, 1), (1, 1)), np.float64)
+    assert not bordered.any()
+
+
+# ---- max pooling -----------------------------------------------------------------------------
+# (nd, size, kernel, stride, padding, ceil_mode): disjoint and tiling; disjoint with an uncovered
+# edge, with padding or ceil_mode; overlapping windows; 1-D.
+POOL_CASES = [
+    (2, (8, 6), 2, 2, 0, False),
+    (2, (7, 7), 2, 2, 0, False),
+    (2, (9, 8), 3, 3, 1, False),
+    (2, (7, 6), 2, 2, 0, True),
+    (2, (9, 9), 3, 2, 1, False),
+    (2, (6, 7), (2, 3), (1, 2), 0, False),
+    (1, (12,), 2, 2, 0, False),
+    (1, (11,), 3, 2, 1, True),
+]
+
+
+def _pool_fns(case: tuple[Any, ...]) -> tuple[Any, Any]:
+    nd, size, kernel, stride, padding, ceil = case
+    ours, theirs = (F.max_pool1d, TF.max_pool1d) if nd == 1 else (F.max_pool2d, TF.max_pool2d)
+    opts = {"kernel_size": kernel, "stride": stride, "padding": padding, "ceil_mode": ceil}
+    return (lambda x: ours(x, **opts)), (lambda x: theirs(x, **opts))
+
+
+@pytest.mark.parametrize("case", POOL_CASES, ids=lambda c: str(c).replace(" ", ""))
+@pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
+def test_max_pool_every_path_matches_torch(case: tuple[Any, ...], ties: bool) -> None:
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, *case[1]))
+    if ties:  # few distinct values: windows hold several equal maxima (first one wins)
+        x = np.maximum(np.round(x), 0.0)
+    g_fn, t_fn = _pool_fns(case)
+    check_op(g_fn, t_fn, x, dtypes=(np.float64, np.float32), label=f"maxpool {case}")
+
+
+@pytest.mark.parametrize("case", POOL_CASES[:5], ids=lambda c: str(c).replace(" ", ""))
+def test_max_pool_of_channels_last_memory(case: tuple[Any, ...]) -> None:
+    """A conv output is a (N, C, H, W) view of channels-last memory; the gradient keeps it."""
+    rng = np.random.default_rng(5)
+    x = np.maximum(np.round(rng.standard_normal((2, 4, *case[1]))), 0.0)
+    x_cl = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+    x_view = np.moveaxis(x_cl, -1, 1)
+    g_fn, t_fn = _pool_fns(case)
+    ours = gn.tensor(x_view, requires_grad=True)
+    out = g_fn(ours)
+    cot = rng.standard_normal(out.shape)
+    out.backward(cot)
+    theirs = torch.tensor(x, requires_grad=True)
+    t_out = t_fn(theirs)
+    t_out.backward(torch.from_numpy(cot))
+    assert relative_error(out.data, t_out.detach().numpy()) == 0
+    assert relative_error(ours.grad, theirs.grad.numpy()) < 1e-12
+
+
+def test_conv_relu_pool_chain_keeps_channels_last_gradients() -> None:
+    """conv -> relu -> pool -> conv, as in a CNN: every layout hand-off, against torch."""
+    rng = np.random.default_rng(6)
+    arrays = [rng.standard_normal(s) for s in ((2, 3, 8, 8), (8, 3, 3, 3), (8,), (4, 8, 3, 3))]
+
+    def net(lib: Any, conv: Any, pool: Any, x: Any, w1: Any, b1: Any, w2: Any) -> Any:
+        h = pool(lib.relu(conv(x, w1, b1, padding=1)), 2)
+        return conv(h, w2, None, padding=1)
+
+    check_op(lambda *a: net(F, F.conv2d, F.max_pool2d, *a),
+             lambda *a: net(torch, TF.conv2d, TF.max_pool2d, *a), *arrays,
+             dtypes=(np.float64,), label="conv-relu-pool-conv")
+

@@ -311,3 +311,11 @@ def test_run_confusion_matches_predictions(tiny_run):
     cm = run.confusion()
     assert cm.sum() == len(run.y_test) == 360
     assert math.isclose(np.trace(cm) / cm.sum(), run.metrics["test_accuracy"], abs_tol=1e-6)
+
+
+def test_explain_receptive_command(capsys):
+    code, out, _ = run_cli(capsys, "explain", "receptive", "lenet5", "--layer", "5",
+                           "--index", "2x2")
+    assert code == 0
+    assert "5 (MaxPool2d)  5x5     16x16   4x4  -2,-2" in out
+    assert "5[2, 2] sees 256 of 784 input positions (span 6..21, 6..21)" in out

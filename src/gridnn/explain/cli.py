@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import ArgumentError
 from .counts import progression
-from .dense import LinearMap, connections, conv_map, local_map
+from .dense import LinearMap, connections, conv_map, local_map, weight_labels
 
 MAX_PRINT = 64  # largest matrix side printed as text
 
@@ -84,9 +84,8 @@ def _maps(g: dict[str, Any], filters: int, bias: bool) -> tuple[LinearMap, Linea
 
 def matrix_text(m: LinearMap) -> str:
     """The dense matrix with weights named w1.. (a shared weight repeats), 0 if not connected."""
-    labels = np.full((m.n_out, m.n_in), "0", dtype=object)
-    for r, c, p in zip(*connections(m)):
-        labels[r, c] = f"w{p + 1}" if labels[r, c] == "0" else f"{labels[r, c]}+w{p + 1}"
+    labels = weight_labels(m)
+    labels[labels == ""] = "0"
     width = max(max(len(s) for s in labels.flat), len(f"x{m.n_in}"))
     head = " " * (len(f"y{m.n_out}") + 1) + " ".join(
         f"x{j + 1}".rjust(width) for j in range(m.n_in))
@@ -171,6 +170,21 @@ def cmd_explain_conv(args: argparse.Namespace) -> int:
         save_png(conv_matrix_figure(m, f"{kind}: input {_x(m.in_shape)}, kernel "
                                        f"{_x(m.kernel)}, stride {_x(m.stride)}"), args.png)
         print(f"\nwrote {args.png}")
+    return 0
+
+
+def cmd_explain_receptive(args: argparse.Namespace) -> int:
+    from .. import models
+    from .receptive import receptive_field
+
+    if args.model not in models.MODELS:
+        raise ArgumentError(f"unknown model {args.model!r}; expected one of "
+                            f"{', '.join(sorted(models.MODELS))}")
+    model = models.build(args.model)
+    index = None if args.index is None else _per_dim(args.index, len(args.index.split("x")),
+                                                     "--index", minimum=0)
+    print(receptive_field(model, tuple(models.default_input_shape(args.model)), index,
+                          args.layer))
     return 0
 
 
@@ -294,6 +308,13 @@ def register(subparsers: Any) -> None:
                    help="show the locally connected layer (no weight sharing) instead")
     c.add_argument("--png", metavar="FILE", help="also draw the matrix and the windows")
     c.set_defaults(func=cmd_explain_conv)
+    r = topics.add_parser("receptive", help="receptive field size, jump and start per layer of "
+                                            "a zoo model, and the inputs one unit sees")
+    r.add_argument("model", help="model name (see 'gridnn summary --list')")
+    r.add_argument("--layer", help="layer name whose unit to follow (default: the last "
+                                   "spatial layer)")
+    r.add_argument("--index", help="spatial index of that unit, e.g. 2x3 (default: centre)")
+    r.set_defaults(func=cmd_explain_receptive)
 
     p = subparsers.add_parser("show", help="pictures: conv steps, filters, feature maps, "
                                            "confusion matrix")

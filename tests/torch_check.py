@@ -21,6 +21,10 @@ import torch
 
 import gridnn as gn
 
+# The ops compared here are tiny: torch's worker threads only spin against each other (and the
+# other test processes) on a loaded 2-core machine, which made each call ~20x slower.
+torch.set_num_threads(1)
+
 RTOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-5}
 STATS: dict[str, Any] = {"cases": 0, "comparisons": 0,
                          "worst": {"float32": 0.0, "float64": 0.0},

@@ -26,7 +26,8 @@ def leaf(*shape: int, seed: int = 0, positive: bool = False) -> gn.Tensor:
 
 
 def spread(*shape: int, seed: int = 0) -> gn.Tensor:
-    """A float64 leaf of distinct values at least 0.1 apart (no ties for max, no kinks at 0)."""
+    """A float64 leaf of distinct values 0.1 apart, none within 0.05 of zero (no ties for max,
+    no kinks of abs/relu within the finite-difference step)."""
     rng = np.random.default_rng(seed)
     values = (rng.permutation(int(np.prod(shape))) - np.prod(shape) / 2 + 0.5) * 0.1
     return gn.tensor(values.reshape(shape), requires_grad=True)
@@ -158,7 +159,7 @@ def test_gradcheck_op(name, fn, make):
 
 # ---- gradcheck catches wrong gradients ------------------------------------------------------
 class WrongSquare(Function):
-    """x ** 2 whose backward is wrong at one element: 3x instead of 2x at index (1, 2)."""
+    """x ** 2 whose backward is wrong at two elements: 2.2x at (0, 1) and 3x at (1, 2)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.x = x
@@ -166,6 +167,7 @@ class WrongSquare(Function):
 
     def backward(self, g: np.ndarray) -> tuple[np.ndarray]:
         grad = 2 * self.x * g
+        grad[0, 1] *= 1.1
         grad[1, 2] *= 1.5
         return (grad,)
 
@@ -182,6 +184,7 @@ class ForgetsSecondInput(Function):
 
 
 def test_gradcheck_names_the_worst_element():
+    """Of the two wrong elements, the message names the one that is further off."""
     x = leaf(3, 4, positive=True)
     with pytest.raises(gn.GradcheckError, match=r"input 0 at index \(1, 2\)"):
         gn.gradcheck(WrongSquare.apply, x)

@@ -18,6 +18,7 @@ from .autograd import enable_grad, is_grad_enabled, no_grad
 from .errors import ArgumentError, ArgumentTypeError, DataError, GridnnError
 from .gradcheck import GradcheckError, gradcheck
 from .ops.shape import concat, stack
+from .summary import summary
 from .tensor import Tensor, tensor
 
 where = functional.where
@@ -28,14 +29,12 @@ _SUBMODULES = ("nn", "optim", "data", "models", "train", "explain", "checkpoint"
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
-    if name == "summary":
-        return importlib.import_module(f"{__name__}.summary").summary
     raise AttributeError(f"module 'gridnn' has no attribute {name!r}")
 
 
 __all__ = [
     "ArgumentError", "ArgumentTypeError", "DataError", "GradcheckError", "GridnnError", "Tensor",
     "concat", "enable_grad", "functional", "gradcheck", "is_grad_enabled", "no_grad", "stack",
-    "tensor", "where",
+    "summary", "tensor", "where",
 ]
 __version__ = "0.1.0"

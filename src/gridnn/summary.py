@@ -19,8 +19,6 @@ sharing save at every layer.
 from __future__ import annotations
 
 import html
-import sys
-import types
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -249,14 +247,3 @@ def summary(model: Any, input_shape: tuple[int, ...]) -> Summary:
     out_shape = calls[-1].output_shape[1:] if calls else tuple(x.shape[1:])
     return Summary(type(model).__name__, tuple(x.shape[1:]), out_shape, rows, total, trainable)
 
-
-class _CallableModule(types.ModuleType):
-    """Importing ``gridnn.summary`` makes Python bind the *module* to the package attribute
-    ``gridnn.summary``, shadowing the function that ``gn.summary`` lazily returns; calling the
-    module runs the function, so ``gn.summary(model, shape)`` works in every import order."""
-
-    def __call__(self, model: Any, input_shape: tuple[int, ...]) -> Summary:
-        return summary(model, input_shape)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -204,6 +204,15 @@ def test_resume_without_a_checkpoint_and_a_finished_run(trained, tmp_path, capsy
     assert_one_line_error(code, err, "has no checkpoint/ to resume from")
     code, out, err = run(["train", "--resume", trained, "--no-progress"], capsys)
     assert code == 0 and "already finished its 2 epochs" in out
+    d = tmp_path / "unfinished"  # stopped after the last checkpoint, before the final files
+    shutil.copytree(trained, d)
+    for name in ("model.safetensors", "metrics.json", "curves.png"):
+        (d / name).unlink()
+    code, out, err = run(["train", "--resume", d, "--no-progress"], capsys)
+    assert code == 0 and "test accuracy" in out, err
+    assert (d / "model.safetensors").read_bytes() == (trained / "model.safetensors").read_bytes()
+    assert json.loads((d / "metrics.json").read_text())["test_accuracy"] == \
+        json.loads((trained / "metrics.json").read_text())["test_accuracy"]
 
 
 def test_nan_loss_exits_2_naming_the_step(tmp_path, capsys):

@@ -213,8 +213,9 @@ def _transforms(data_cfg: dict[str, Any], augment: bool) -> tuple[Any, Any]:
     return train, norm
 
 
-def _loaders(bundle: Any, config: dict[str, Any], batch_size: int | None = None) -> tuple:
-    """(train loader, test loader) as the config describes."""
+def make_loaders(bundle: Any, config: dict[str, Any], batch_size: int | None = None) -> tuple:
+    """(train loader, test loader) as the config describes (also used by
+    benchmarks/accuracy.py, so PyTorch sees the very same batches)."""
     from . import data
 
     tcfg = config["train"]
@@ -227,8 +228,11 @@ def _loaders(bundle: Any, config: dict[str, Any], batch_size: int | None = None)
     return train, test
 
 
-def _optimizer(config: dict[str, Any], model: Any, steps_per_epoch: int) -> tuple[Any, Any, str]:
-    """(optimizer, scheduler or None, scheduler interval) from the config's hyper-parameters."""
+def make_optimizer(config: dict[str, Any], model: Any,
+                   steps_per_epoch: int) -> tuple[Any, Any, str]:
+    """(optimizer, scheduler or None, scheduler interval) from the config's hyper-parameters.
+
+    SGD uses Nesterov momentum 0.9; 'onecycle' steps per batch, the others per epoch."""
     from . import optim
 
     t = config["train"]
@@ -361,21 +365,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     train.check_hyperparameters(epochs=tcfg["epochs"], batch_size=tcfg["batch_size"],
                                 lr=tcfg["lr"])
     model = build_model(config, run_dir / CONFIG_FILE)
-    train_loader, test_loader = _loaders(bundle, config)
-    optimizer, scheduler, interval = _optimizer(config, model, len(train_loader))
+    train_loader, test_loader = make_loaders(bundle, config)
+    optimizer, scheduler, interval = make_optimizer(config, model, len(train_loader))
     ckpt = train.Checkpointer(run_dir / CHECKPOINT_DIR)
     start: dict[str, Any] = {}
     if args.resume:
         start = train.resume_state(ckpt.folder, model=model, optimizer=optimizer,
                                    scheduler=scheduler)
-        ckpt.epoch = start["start_epoch"] if not start["start_step"] else None
+        ckpt.epoch, ckpt.step = start["start_epoch"], start["start_step"]
     n_params = sum(p.data.size for p in model.parameters())
     print(f"{'resuming' if args.resume else 'training'} {config['model']['name']} "
           f"({n_params:,} parameters) on {config['data']['name']} "
           f"({len(bundle.train)} train / {len(bundle.test)} test) for {tcfg['epochs']} epochs; "
           f"run folder: {run_dir}", flush=True)
     if start.get("start_epoch", 0) >= tcfg["epochs"]:
-        print(f"{run_dir} has already finished its {tcfg['epochs']} epochs")
+        if (run_dir / WEIGHTS_FILE).is_file():
+            print(f"{run_dir} has already finished its {tcfg['epochs']} epochs")
+        else:  # stopped between the last checkpoint and the final files
+            _finish_run(run_dir, model, start["history"])
         return 0
     bars = not args.no_progress and sys.stderr.isatty()
     callbacks: list[Any] = [ckpt, _RunFiles(run_dir)] + ([] if bars else [_EpochPrinter()])
@@ -391,8 +398,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"gridnn: {e}", file=sys.stderr)
         return 128 + e.signum
     except train.TrainingError as e:
-        kept = f"the last good checkpoint (epoch {ckpt.epoch}) is kept in {ckpt.folder}" \
-            if ckpt.epoch else "no checkpoint was written"
+        kept = f"the last good checkpoint ({ckpt.describe()}) is kept in {ckpt.folder}" \
+            if ckpt.epoch is not None else "no checkpoint was written"
         raise train.TrainingError(f"{e}; {kept}") from None
     _finish_run(run_dir, model, history)
     return 0
@@ -439,7 +446,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     bundle = data.load_dataset(name, data_dir=args.data_dir or dcfg.get("data_dir"),
                                seed=config["train"]["seed"])
     _check_bundle(bundle, dcfg, run_dir / CONFIG_FILE)
-    _, test_loader = _loaders(bundle, config, batch_size=args.batch_size)
+    _, test_loader = make_loaders(bundle, config, batch_size=args.batch_size)
     result = train.evaluate(model, test_loader)
     print(f"{name} test: accuracy {100 * result['accuracy']:.2f}%  loss {result['loss']:.4f}  "
           f"({len(bundle.test)} samples)")

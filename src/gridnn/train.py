@@ -130,12 +130,20 @@ class Checkpointer(Callback):
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
-        self.epoch: int | None = None  # completed epochs in the last checkpoint written
+        # where the checkpoint on disk stands: completed epochs, steps into the next (or None)
+        self.epoch: int | None = None
+        self.step = 0
 
     def save(self, state: TrainState) -> None:
         save_checkpoint(self.folder, model=state.model, optimizer=state.optimizer,
                         scheduler=state.scheduler, progress=state.progress())
-        self.epoch = state.epoch
+        self.epoch, self.step = state.epoch, state.step
+
+    def describe(self) -> str:
+        """Where the saved checkpoint stands, e.g. 'epoch 3' or 'epoch 2 + 14 steps'."""
+        if self.epoch is None:
+            return "none written"
+        return f"epoch {self.epoch}" + (f" + {self.step} steps" if self.step else "")
 
     def on_epoch_end(self, state: TrainState) -> None:
         self.save(state)
@@ -174,7 +182,7 @@ class StopOnSignal(Callback):
     def _stop(self, state: TrainState) -> None:
         if self.signum is None:
             return
-        if self.checkpointer.epoch != state.epoch or state.step:
+        if (self.checkpointer.epoch, self.checkpointer.step) != (state.epoch, state.step):
             self.checkpointer.save(state)
         where = f"epoch {state.epoch + 1}, step {state.step}" if state.step else \
             f"the end of epoch {state.epoch}"
@@ -338,7 +346,9 @@ def fit(model: Any, train_loader: Any, val_loader: Any = None, *, epochs: int, o
                             refresh=False)
         bar.close()
         seconds = time.perf_counter() - start
-        row.update(lr=run.lr, seconds=seconds, images_per_second=run.seen / max(seconds, 1e-9))
+        # seconds: the whole epoch with validation; images/s: the training steps alone
+        row.update(lr=run.lr, seconds=seconds,
+                   images_per_second=run.seen / max(run.seconds, 1e-9))
         if scheduler is not None and scheduler_interval == "epoch":
             scheduler.step()
         state.history.append(row)

@@ -1,0 +1,169 @@
+"""Accuracy benchmark (issue 3): gridnn's `gridnn train` defaults against PyTorch, side by side.
+
+    python benchmarks/accuracy.py                          # digits and MNIST-1D
+    python benchmarks/accuracy.py --only fashion-mnist     # the long one (about 15 min a side)
+    python benchmarks/accuracy.py --only digits --no-torch --epochs 5
+
+For each experiment the gridnn side is exactly `gridnn train --data D --model M` (the command a
+user runs, with its tuned defaults) in a temporary run folder. The PyTorch side trains the same
+architecture (the torch twin of the gridnn model, starting from the same initial weights) on the
+very same batches (gridnn's seeded DataLoader, converted with torch.from_numpy), with the same
+optimiser, learning-rate schedule, epochs and batch size, and is also evaluated on the test set
+after every epoch, so the two timings cover the same work. Both sides use every core torch and
+OpenBLAS see; the machine may be shared, so compare ratios from one run, not across runs.
+Results: benchmarks/RESULTS.md, section "Accuracy".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # torch_twin: the gridnn -> torch.nn layer mapping
+
+EXPERIMENTS = [  # (dataset, model, target test accuracy)
+    ("digits", "digits_cnn", 0.98),
+    ("mnist1d", "mnist1d_cnn", 0.94),
+    ("mnist1d", "mlp", 0.68),
+    ("fashion-mnist", "fashion_cnn", 0.925),
+]
+
+
+def run_gridnn(data: str, model: str, epochs: int | None, out: Path) -> dict:
+    """`gridnn train` in-process; returns metrics.json plus the config it wrote."""
+    from gridnn import cli
+
+    argv = ["train", "--data", data, "--model", model, "--out", str(out), "--no-progress"]
+    if epochs:
+        argv += ["--epochs", str(epochs)]
+    start = time.perf_counter()
+    code = cli.main(argv)
+    if code != 0:
+        raise SystemExit(f"gridnn train failed with exit code {code}")
+    metrics = json.loads((out / "metrics.json").read_text())
+    metrics["wall_seconds"] = time.perf_counter() - start
+    metrics["config"] = json.loads((out / "config.json").read_text())
+    return metrics
+
+
+def _torch_optimizer(torch, cfg: dict, params, steps: int):
+    t = cfg["train"]
+    lr, wd, epochs = t["lr"], t["weight_decay"], t["epochs"]
+    opt = {"sgd": lambda: torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True,
+                                          weight_decay=wd),
+           "adam": lambda: torch.optim.Adam(params, lr=lr, weight_decay=wd),
+           "adamw": lambda: torch.optim.AdamW(params, lr=lr, weight_decay=wd)}[t["optimizer"]]()
+    sched = torch.optim.lr_scheduler
+    if t["schedule"] == "onecycle":
+        return opt, sched.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps), "step"
+    if t["schedule"] == "cosine":
+        return opt, sched.CosineAnnealingLR(opt, T_max=epochs), "epoch"
+    if t["schedule"] == "step":
+        return opt, sched.StepLR(opt, step_size=max(1, epochs // 3), gamma=0.1), "epoch"
+    return opt, None, "epoch"
+
+
+def run_torch(cfg: dict) -> dict:
+    """The same run in PyTorch: same initial weights, batches, optimiser and schedule."""
+    import torch
+
+    from gridnn import cli, data
+    from gridnn.checkpoint import build_model
+    from torch_twin import copy_to_torch, torch_twin
+
+    t = cfg["train"]
+    bundle = data.load_dataset(cfg["data"]["name"], data_dir=cfg["data"]["data_dir"],
+                               seed=t["seed"])
+    train_loader, test_loader = cli.make_loaders(bundle, cfg)
+    gmodel = build_model(cfg, Path("config.json"))
+    model = torch_twin(gmodel)
+    copy_to_torch(gmodel, model)
+    torch.manual_seed(t["seed"])  # dropout masks
+    opt, sched, interval = _torch_optimizer(torch, cfg, model.parameters(), len(train_loader))
+    loss_fn = torch.nn.functional.cross_entropy
+    start = time.perf_counter()
+    acc = loss = float("nan")
+    for epoch in range(t["epochs"]):
+        model.train()
+        train_loader.set_epoch(epoch)
+        for xb, yb in train_loader:
+            opt.zero_grad()
+            out = loss_fn(model(torch.from_numpy(xb)), torch.from_numpy(yb))
+            out.backward()
+            opt.step()
+            if sched is not None and interval == "step":
+                sched.step()
+        if sched is not None and interval == "epoch":
+            sched.step()
+        model.eval()
+        correct, total, n = 0, 0.0, 0
+        with torch.no_grad():
+            for xb, yb in test_loader:
+                logits = model(torch.from_numpy(xb))
+                y = torch.from_numpy(yb)
+                total += float(loss_fn(logits, y)) * len(yb)
+                correct += int((logits.argmax(1) == y).sum())
+                n += len(yb)
+        acc, loss = correct / n, total / n
+    seconds = time.perf_counter() - start
+    return {"test_accuracy": acc, "test_loss": loss, "epochs": t["epochs"],
+            "train_seconds": seconds}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", default="digits,mnist1d",
+                        help="comma-separated datasets (digits, mnist1d, fashion-mnist)")
+    parser.add_argument("--models", help="comma-separated models to keep (default: all)")
+    parser.add_argument("--epochs", type=int, help="override the default epochs")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch side")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    wanted = set(args.only.split(","))
+    models = set(args.models.split(",")) if args.models else None
+    rows = []
+    import torch
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, NumPy {np.__version__}, torch "
+          f"{torch.__version__} ({torch.get_num_threads()} threads)", flush=True)
+    for data, model, target in EXPERIMENTS:
+        if data not in wanted or (models and model not in models):
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            g = run_gridnn(data, model, args.epochs, Path(tmp) / "run")
+        row = {"data": data, "model": model, "target": target, "gridnn": g}
+        if not args.no_torch:
+            row["torch"] = run_torch(g["config"])
+        rows.append(row)
+        epochs = g["epochs"]
+        print(f"\n{data} / {model} ({epochs} epochs, batch {g['config']['train']['batch_size']}"
+              f", {g['config']['train']['optimizer']} lr {g['config']['train']['lr']} "
+              f"{g['config']['train']['schedule']}), target {100 * target:.1f}%")
+        for side in ("gridnn", "torch"):
+            if side in row:
+                r = row[side]
+                print(f"  {side:<7} test accuracy {100 * r['test_accuracy']:6.2f}%   "
+                      f"train {r['train_seconds']:7.1f} s   "
+                      f"{r['train_seconds'] / epochs:6.2f} s/epoch", flush=True)
+        if "torch" in row:
+            ratio = row["gridnn"]["train_seconds"] / row["torch"]["train_seconds"]
+            print(f"  gridnn/torch time ratio {ratio:.2f}", flush=True)
+    if args.json:
+        for row in rows:
+            row["gridnn"].pop("config", None)
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -14,6 +14,7 @@ import io
 import os
 import pickle
 import re
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -187,7 +188,7 @@ def read_pickle(path: str | os.PathLike, what: str = "pickle") -> Any:
     except EOFError:
         raise DataError(f"{what} {path}: truncated (the pickle ends early)") from None
     except (pickle.UnpicklingError, ValueError, TypeError, KeyError, IndexError, AttributeError,
-            OverflowError, UnicodeError) as e:
+            OverflowError, UnicodeError, struct.error) as e:
         # Malformed opcodes surface as any of these from pickle's own code: the file is corrupt.
         raise DataError(f"{what} {path}: not a valid pickle ({type(e).__name__}: {e})") from None
 

@@ -3,8 +3,10 @@ dataset. Pillow decodes PNG and JPEG; ``.npy`` arrays load without pickle."""
 
 from __future__ import annotations
 
+import io
 import os
 import struct
+import tokenize
 import warnings
 from pathlib import Path
 
@@ -18,6 +20,11 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 IMAGE_FORMATS = ["PNG", "JPEG"]
 # Refuse images above 32 Mpixel before decoding: a 20-byte header may declare 60000 x 60000.
 MAX_IMAGE_PIXELS = 1 << 25
+# An image cannot honestly hold more pixels than its file can encode: deflate compresses at most
+# ~1032:1 and a PNG pixel takes at least 1 bit; baseline JPEG needs far more per pixel. A header
+# claiming more is refused before Pillow reserves the pixel buffer.
+MAX_PIXELS_PER_FILE_BYTE = 8 * 1100
+MAX_IMAGE_FILE_BYTES = 256 << 20
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 # What Pillow's decoders raise on malformed input (some plugins use SyntaxError or struct.error).
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError,
@@ -50,23 +57,26 @@ def _check_size(size: tuple[int, ...] | None) -> tuple[int, ...] | None:
 
 
 def _open(path: Path):
-    """Open a PNG/JPEG lazily (header only) and refuse absurd dimensions before decoding."""
+    """Open a PNG/JPEG (header only) and refuse dimensions its file cannot hold.
+
+    Pillow reads from an in-memory copy (see ``_read_bytes``).
+    """
     image_mod = _pil()
+    raw = _read_bytes(path, "image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", image_mod.DecompressionBombWarning)
-            im = image_mod.open(path, formats=IMAGE_FORMATS)
-    except FileNotFoundError:
-        raise DataError(f"image not found: {path}") from None
+            im = image_mod.open(io.BytesIO(raw), formats=IMAGE_FORMATS)
     except (image_mod.DecompressionBombError, image_mod.DecompressionBombWarning) as e:
         raise DataError(f"image {path}: too large ({e})") from None
     except _DECODE_ERRORS as e:
         raise DataError(f"{path} is not a PNG or JPEG image ({type(e).__name__}: {e})") from None
     w, h = im.size
-    if w * h > MAX_IMAGE_PIXELS or w < 1 or h < 1:
+    limit = min(MAX_IMAGE_PIXELS, MAX_PIXELS_PER_FILE_BYTE * len(raw))
+    if w * h > limit or w < 1 or h < 1:
         im.close()
-        raise DataError(f"image {path}: {w}x{h} pixels is outside the accepted range "
-                        f"(1 to {MAX_IMAGE_PIXELS} pixels)")
+        raise DataError(f"image {path}: its header declares {w}x{h} pixels, outside the "
+                        f"accepted range (1 to {limit} pixels for a file of {len(raw)} bytes)")
     return im
 
 
@@ -91,34 +101,50 @@ def _decode(path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarr
     return ToFloat()(pixels)
 
 
+def _read_bytes(path: Path, what: str) -> bytes:
+    """The whole file, refused above MAX_IMAGE_FILE_BYTES. Parsers then read from memory, where
+    a length field claiming gigabytes gets only the bytes that exist (``read(n)`` on a file
+    object reserves n bytes first)."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_IMAGE_FILE_BYTES:
+            raise DataError(f"{what} {path}: {size} bytes is larger than the "
+                            f"{MAX_IMAGE_FILE_BYTES} accepted")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{what} not found: {path}") from None
+    except OSError as e:
+        raise DataError(f"cannot read {what} {path}: {e.strerror or e}") from None
+
+
 def _read_npy(path: Path) -> np.ndarray:
     """A .npy array, never unpickled; the header's shape is checked against the file size."""
     fmt = np.lib.format
+    raw = _read_bytes(path, "file")
+    f = io.BytesIO(raw)
     try:
-        with open(path, "rb") as f:
-            version = fmt.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = fmt.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, fortran, dtype = fmt.read_array_header_2_0(f)
-            else:
-                raise DataError(f"{path}: unsupported .npy format version {version}")
-            if dtype.hasobject:
-                raise DataError(f"{path}: .npy files holding Python objects are not loaded "
-                                f"(they would need pickle)")
-            nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
-            left = os.fstat(f.fileno()).st_size - f.tell()
-            if nbytes != left:
-                raise DataError(f"{path}: the .npy header declares shape {shape} of {dtype} "
-                                f"({nbytes} bytes) but the file holds {left} bytes of data")
-            data = f.read(nbytes)
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(f)
+        else:
+            raise DataError(f"{path}: unsupported .npy format version {version}")
     except DataError:
         raise
-    except FileNotFoundError:
-        raise DataError(f"file not found: {path}") from None
-    except (OSError, ValueError, SyntaxError, TypeError) as e:
+    except (ValueError, SyntaxError, TypeError, tokenize.TokenError,
+            RecursionError) as e:  # the header is parsed as a Python literal
         raise DataError(f"{path} is not a valid .npy file ({type(e).__name__}: {e})") from None
-    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
+    if dtype.hasobject:
+        raise DataError(f"{path}: .npy files holding Python objects are not loaded (they would "
+                        f"need pickle)")
+    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    left = len(raw) - f.tell()
+    if nbytes != left:
+        raise DataError(f"{path}: the .npy header declares shape {shape} of {dtype} "
+                        f"({nbytes} bytes) but the file holds {left} bytes of data")
+    return np.frombuffer(raw, dtype, offset=f.tell()).reshape(shape,
+                                                              order="F" if fortran else "C")
 
 
 def _npy_sample(path: Path, channels: int, size: tuple[int, ...] | None) -> np.ndarray:

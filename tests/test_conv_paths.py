@@ -1,7 +1,8 @@
 """Every alternative kernel path of the convolution and of max pooling, against PyTorch (float64).
 
-``ops.conv`` picks per shape a channels-last or a channels-first col2im and a chunk size, and
-reuses scratch buffers between calls; ``ops.pool`` assigns (disjoint windows, with or without
+``ops.conv`` picks per shape how to get the input gradient (a convolution of the output
+gradient, or col2im channels-last or channels-first), chunks the column matrix, and reuses
+scratch buffers between calls; ``ops.pool`` assigns (disjoint windows, with or without
 a zero fill) or adds (overlapping windows) the max-pool gradient and keeps the input's memory
 layout. Each test forces one path on the same covering set of cases, so a fast path can never
 drift from the plain one.
@@ -35,6 +36,8 @@ CONV_CASES = [
     (2, 2, 16, (5, 5), 32, (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 16, "zeros", False),
     (2, 2, 10, (5, 6), 4, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1, "zeros", True),
     (2, 3, 9, (8, 8), 6, (4, 4), (3, 3), ((0, 0), (0, 0)), (1, 1), 3, "zeros", True),
+    (2, 2, 8, (5, 6), 4, (1, 2), (1, 1), ((2, 1), (0, 3)), (1, 1), 1, "zeros", True),
+    (2, 1, 8, (9, 9), 8, (3, 3), (1, 1), ((2, 2), (1, 3)), (2, 2), 2, "zeros", False),
     (1, 4, 1, (13,), 6, (5,), (2,), ((2, 2),), (1,), 1, "zeros", True),
     (1, 2, 16, (11,), 8, (3,), (1,), ((1, 1),), (2,), 2, "circular", True),
     (1, 2, 4, (10,), 4, (2,), (3,), ((0, 1),), (1,), 4, "reflect", False),
@@ -72,27 +75,31 @@ def _convs(case: tuple[Any, ...]) -> tuple[Any, Any]:
     return g_fn, t_fn
 
 
-@pytest.fixture(params=["channels-last", "channels-first"])
-def col2im_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Force one col2im layout for every channel count."""
-    below = 0 if request.param == "channels-last" else 1 << 30
+@pytest.fixture(params=["as-conv", "channels-last", "channels-first"])
+def input_grad_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Force one input-gradient path for every channel count: a convolution of the output
+    gradient (stride 1, zero padding; col2im elsewhere) or col2im in either layout."""
+    below = 1 << 30 if request.param == "channels-first" else 0
     monkeypatch.setattr(convops, "CHANNELS_FIRST_COL2IM_BELOW", below)
+    monkeypatch.setattr(convops, "INPUT_GRAD_AS_CONV", request.param == "as-conv")
     return request.param
 
 
-@pytest.fixture(params=["one-image-chunks", "whole-batch"])
+@pytest.fixture(params=["small-chunks", "whole-batch"])
 def chunking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Channels-last col2im one image per chunk (many chunks), or all images in one."""
-    monkeypatch.setattr(convops, "COL2IM_CHUNK_BYTES", 1 if request.param[0] == "o" else 1 << 40)
+    """Column chunks of one output row of one image (many chunks, sub-image slabs), or all
+    images in one chunk."""
+    size = 1 if request.param == "small-chunks" else 1 << 40
+    monkeypatch.setattr(convops, "COLUMNS_CHUNK_BYTES", size)
     return request.param
 
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=_case_id)
-def test_conv_every_col2im_path_matches_torch(case: tuple[Any, ...], col2im_path: str,
-                                              chunking: str) -> None:
+def test_conv_every_path_matches_torch(case: tuple[Any, ...], input_grad_path: str,
+                                       chunking: str) -> None:
     g_fn, t_fn = _convs(case)
     check_op(g_fn, t_fn, *_conv_arrays(case), dtypes=(np.float64,),
-             label=f"{_case_id(case)} {col2im_path} {chunking}")
+             label=f"{_case_id(case)} {input_grad_path} {chunking}")
 
 
 def test_conv_default_paths_match_torch_in_float32() -> None:

@@ -9,16 +9,22 @@ of the column matrix is a few long contiguous runs. The result is returned as a 
 of channels-last memory; the next conv's move to channels-last is then free.
 
 Where the time goes, and why the code looks the way it does (measured on 2 cores, OpenBLAS):
-- The three GEMMs (forward, weight gradient, input gradient) run near the machine's peak; the
-  rest is memory traffic, so the code avoids passes over big arrays and fresh pages.
-- A fresh multi-megabyte array costs a page fault per 4 KiB on first touch, which doubles the
-  im2col copy. Column matrices therefore come from a small bounded pool (``ScratchPool``).
+- The GEMMs run near the machine's peak; the rest is memory traffic. The column matrix is
+  therefore never built whole: chunk by chunk (about 1.5 MiB) it is copied into one cached
+  buffer and multiplied while it is still in cache, which also speeds the GEMM up (its output
+  and inputs stay in cache). Backward rebuilds the columns for the weight gradient the same
+  way instead of keeping them: faster than reading a saved copy back, and no memory is held.
+- A fresh multi-megabyte array costs a page fault per 4 KiB on first touch, which doubles a
+  copy: buffers come from a small bounded pool (``ScratchPool``), and zero-padded inputs from
+  cached buffers whose borders are zeroed once.
 - The bias rides in the forward GEMM as a column of ones in the column matrix (a separate
   ``out += bias`` pass cost as much as the GEMM itself for small layers); the bias gradient is
   a matrix-vector product with ones (6x faster than ``sum(axis=0)``).
-- col2im (scatter-add of the column gradients back onto the input) goes chunk by chunk over the
-  batch so each chunk stays in cache; with few channels per group it runs channels-first,
-  where every add moves rows of a whole output row instead of runs of C floats.
+- The input gradient of a stride-1, zero-padded convolution is itself a convolution (of the
+  output gradient with the flipped kernel): one more chunked im2col + GEMM, faster than the
+  scatter-add of col2im. Other strides and padding modes use col2im, chunked; with few
+  channels per group it runs channels-first, where every add moves whole rows of the output
+  instead of runs of C floats.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import itertools
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
 from numpy.lib.stride_tricks import as_strided
@@ -40,8 +47,10 @@ Pads = tuple[tuple[int, int], ...]
 
 # With fewer input channels per group than this, col2im runs channels-first (see module doc).
 CHANNELS_FIRST_COL2IM_BELOW = 8
-# Bytes of column gradients per col2im chunk: small enough to stay in the 1-2 MiB L2 cache.
-COL2IM_CHUNK_BYTES = 1 << 21
+# Stride-1 zero-padded input gradients as a convolution (else col2im); a switch for the tests.
+INPUT_GRAD_AS_CONV = True
+# Bytes of column matrix per chunk: small enough to stay in the (1 MiB per core) L2 cache.
+COLUMNS_CHUNK_BYTES = 3 << 19
 
 
 class ScratchPool:
@@ -165,46 +174,105 @@ def window_slices(offset: tuple[int, ...], stride: tuple[int, ...], dilation: tu
                  for o, s, d, n in zip(offset, stride, dilation, out))
 
 
+def _blocks(n: int, out_size: tuple[int, ...], row_bytes: int) -> list[tuple[Any, slice]]:
+    """Chunks of about ``COLUMNS_CHUNK_BYTES`` of column matrix: a list of (index of the
+    (N, O_0) axes, the rows of the (M, ...) matrix it covers). Whole images while one fits,
+    else slabs of one image along its first output axis."""
+    p = math.prod(out_size)
+    rows = max(1, COLUMNS_CHUNK_BYTES // row_bytes)
+    if rows >= p or out_size[0] == 1:
+        step = max(1, min(n, rows // p))
+        return [((slice(s, min(n, s + step)), slice(None)), slice(s * p, min(n, s + step) * p))
+                for s in range(0, n, step)]
+    inner = p // out_size[0]
+    step = max(1, rows // inner)
+    return [((slice(i, i + 1), slice(s, min(out_size[0], s + step))),
+             slice(i * p + s * inner, i * p + min(out_size[0], s + step) * inner))
+            for i in range(n) for s in range(0, out_size[0], step)]
+
+
+def _im2col_blocks(win: Array, ones: bool) -> Iterator[tuple[slice, Array]]:
+    """Copy the windows (N, *O, *k, G, C/G) chunk by chunk into one cached column buffer and
+    yield (rows of M, columns (G, rows, f [+ 1])), rows ordered (kernel offset, channel); with
+    ``ones`` a last column of ones carries the bias through the GEMM."""
+    n, g, cg = win.shape[0], win.shape[-2], win.shape[-1]
+    nd = (win.ndim - 3) // 2
+    out_size, kernel = win.shape[1:1 + nd], win.shape[1 + nd:1 + 2 * nd]
+    f = math.prod(kernel) * cg
+    blocks = _blocks(n, out_size, g * (f + ones) * win.itemsize)
+    if not blocks:  # an empty batch
+        return
+    biggest = max(r.stop - r.start for _, r in blocks)
+    buf = scratch().take((g, biggest, f + ones), win.dtype)
+    if ones:
+        buf[..., f] = 1  # the copies below never touch this column
+    try:
+        for index, rows in blocks:
+            part = win[index]  # (n', o', *O[1:], *k, G, C/G)
+            cols = buf[:, :rows.stop - rows.start]
+            xp.copyto(cols[..., :f].reshape(g, *part.shape[:-2], cg), xp.moveaxis(part, -2, 0))
+            yield rows, cols
+    finally:
+        scratch().give(buf)
+
+
+def weight_matrix(w: Array, groups: int) -> Array:
+    """(K, C/G, *k) -> (G, f, K/G), rows ordered (kernel offset, channel) like the columns."""
+    k_out, cg = w.shape[:2]
+    return w.reshape(groups, k_out // groups, cg, -1).transpose(0, 3, 2, 1).reshape(
+        groups, -1, k_out // groups)
+
+
+def conv_rows(x: Array, w: Array, bias: Array | None, stride: tuple[int, ...],
+              dilation: tuple[int, ...], pads: Pads, mode: str,
+              groups: int) -> tuple[Array, tuple[int, ...]]:
+    """The convolution as rows: (out (M, K) with rows ordered (N, *O), O). Chunk by chunk,
+    the columns are copied into a cached buffer that stays in cache for their GEMM."""
+    n, c = x.shape[:2]
+    k_out, kernel = w.shape[0], w.shape[2:]
+    g, cg, kg = groups, c // groups, k_out // groups
+    xpad = _padded_for_im2col(x, pads, mode)  # (N, *Sp, C)
+    out_size = tuple((xpad.shape[1 + i] - dilation[i] * (k - 1) - 1) // stride[i] + 1
+                     for i, k in enumerate(kernel))
+    win = windows(xpad, kernel, stride, dilation, out_size, 1)  # (N, *O, *k, C)
+    win = win.reshape(*win.shape[:-1], g, cg)  # (N, *O, *k, G, C/G)
+    wmat = weight_matrix(w, g)  # (G, f, K/G); the bias is an extra last row
+    if bias is not None:
+        wmat = xp.concatenate([wmat, bias.astype(x.dtype).reshape(g, 1, kg)], axis=1)
+    m = n * math.prod(out_size)
+    out = xp.empty((m, k_out), dtype=x.dtype)
+    out_grp = out.reshape(m, g, kg).transpose(1, 0, 2)  # (G, M, K/G) view
+    for rows, cols in _im2col_blocks(win, bias is not None):
+        xp.matmul(cols, wmat, out=out_grp[:, rows])
+    return out, out_size
+
+
 class ConvNd(Function):
-    """Forward and backward of the N-d convolution; arguments are validated by the caller."""
+    """Forward and backward of the N-d convolution; arguments are validated by the caller.
+
+    Backward: the weight gradient sums columns^T @ output gradient over the same chunks (the
+    columns are rebuilt rather than kept: cheaper than reading back a saved copy, and no
+    memory held between the passes). The input gradient is, for stride 1 and zero padding,
+    itself a convolution (of the output gradient with the flipped, transposed kernel);
+    otherwise a col2im scatter-add, channels-first when there are few channels per group.
+    """
 
     def forward(self, x: Array, w: Array, *bias: Array, stride: tuple[int, ...],
                 dilation: tuple[int, ...], pads: Pads, mode: str, groups: int) -> Array:
-        n, c = x.shape[:2]
-        k_out, kernel = w.shape[0], w.shape[2:]
-        g, cg, kg = groups, c // groups, k_out // groups
-        f = math.prod(kernel) * cg  # column-matrix width per group
-        xpad = _padded_for_im2col(x, pads, mode)  # (N, *Sp, C)
-        out_size = tuple((xpad.shape[1 + i] - dilation[i] * (k - 1) - 1) // stride[i] + 1
-                         for i, k in enumerate(kernel))
-        m = n * math.prod(out_size)
-        win = windows(xpad, kernel, stride, dilation, out_size, 1)  # (N, *O, *k, C)
-        win = win.reshape(*win.shape[:-1], g, cg)  # (N, *O, *k, G, C/G)
-        # The one im2col copy, into rows (kernel offset, channel) plus a ones column for the bias.
-        cols = scratch().take((g, m, f + bool(bias)), x.dtype)  # (G, M, f [+ 1])
-        xp.copyto(cols[..., :f].reshape(g, n, *out_size, *kernel, cg), xp.moveaxis(win, -2, 0))
-        # (K, C/G, *k) -> (G, f, K/G), rows ordered like the columns; the bias is the last row.
-        wmat = w.reshape(g, kg, cg, -1).transpose(0, 3, 2, 1).reshape(g, f, kg)
-        if bias:
-            cols[..., f] = 1
-            wmat = xp.concatenate([wmat, bias[0].astype(x.dtype).reshape(g, 1, kg)], axis=1)
-        out = xp.empty((m, k_out), dtype=x.dtype)  # (M, K): channels-last output
-        xp.matmul(cols, wmat, out=out.reshape(m, g, kg).transpose(1, 0, 2))
-        self.geometry = (x.shape, xpad.shape, kernel, out_size, stride, dilation, pads, mode, g)
+        out, out_size = conv_rows(x, w, bias[0] if bias else None, stride, dilation, pads,
+                                  mode, groups)
+        self.options = (stride, dilation, pads, mode, groups)
+        self.x_shape, self.out_size, self.kernel = x.shape, out_size, w.shape[2:]
         if self.needs_grad[1]:
-            self.cols = cols
-        else:
-            scratch().give(cols)
+            self.x = x  # the columns are rebuilt from it in backward
         if self.needs_grad[0]:
-            self.wmat = wmat[:, :f]
-        return xp.moveaxis(out.reshape(n, *out_size, k_out), -1, 1)  # (N, K, *O) view
+            self.w = w
+        return xp.moveaxis(out.reshape(x.shape[0], *out_size, w.shape[0]), -1, 1)  # (N, K, *O)
 
     def backward(self, grad: Array) -> tuple[Array | None, ...]:
-        x_shape, pad_shape, kernel, out_size, stride, dilation, pads, mode, g = self.geometry
-        n, c = x_shape[:2]
+        stride, dilation, pads, mode, g = self.options
         k_out = grad.shape[1]
-        cg, kg = c // g, k_out // g
-        m = n * math.prod(out_size)
+        m = grad.shape[0] * math.prod(self.out_size)
         g_cl = xp.moveaxis(grad, 1, -1)  # (N, *O, K): free when grad is channels-last memory
         copied = not g_cl.flags.c_contiguous
         if copied:
@@ -212,30 +280,70 @@ class ConvNd(Function):
             xp.copyto(g_rows.reshape(g_cl.shape), g_cl)
         else:
             g_rows = g_cl.reshape(m, k_out)
-        g_grp = g_rows.reshape(m, g, kg).transpose(1, 0, 2)  # (G, M, K/G)
+        g_grp = g_rows.reshape(m, g, k_out // g).transpose(1, 0, 2)  # (G, M, K/G)
         gx = gw = gb = None
         if self.needs_grad[1]:
-            f = math.prod(kernel) * cg
-            gw_grp = xp.matmul(self.cols[..., :f].transpose(0, 2, 1), g_grp)  # (G, f, K/G)
-            gw = gw_grp.reshape(g, -1, cg, kg).transpose(0, 3, 2, 1).reshape(k_out, cg, *kernel)
+            gw = self._weight_grad(g_grp, k_out)
         if len(self.needs_grad) == 3 and self.needs_grad[2]:
             gb = scratch().ones(m, grad.dtype) @ g_rows  # (K,)
         if self.needs_grad[0]:
-            geometry = (n, cg, kernel, out_size, stride, dilation)
-            if cg < CHANNELS_FIRST_COL2IM_BELOW:
-                dpad = col2im_channels_first(g_grp, self.wmat, pad_shape, geometry)  # (C, N, *Sp)
-                gx = xp.moveaxis(_unpad(dpad, ((0, 0), (0, 0), *pads), mode), 0, 1)
-            else:
-                dpad = col2im_channels_last(g_grp, self.wmat, pad_shape, geometry)  # (N, *Sp, C)
-                gx = xp.moveaxis(_unpad(dpad, ((0, 0), *pads, (0, 0)), mode), -1, 1)
+            gx = self._input_grad(grad, g_grp)
         if copied:
             scratch().give(g_rows)
         return (gx, gw) if len(self.needs_grad) == 2 else (gx, gw, gb)
 
-    def release(self) -> None:
-        if getattr(self, "cols", None) is not None:
-            scratch().give(self.cols)
-        super().release()
+    def _weight_grad(self, g_grp: Array, k_out: int) -> Array:
+        """(K, C/G, *k): the sum over chunks of columns^T (G, f, rows) @ grad (G, rows, K/G)."""
+        stride, dilation, pads, mode, g = self.options
+        x = self.x
+        cg, kernel = x.shape[1] // g, self.kernel
+        win = windows(_padded_for_im2col(x, pads, mode), kernel, stride, dilation,
+                      self.out_size, 1)
+        win = win.reshape(*win.shape[:-1], g, cg)
+        gw_grp = None
+        for rows, cols in _im2col_blocks(win, False):
+            part = xp.matmul(cols.transpose(0, 2, 1), g_grp[:, rows])  # (G, f, K/G)
+            gw_grp = part if gw_grp is None else xp.add(gw_grp, part, out=gw_grp)
+        kg = k_out // g
+        if gw_grp is None:  # an empty batch
+            gw_grp = xp.zeros((g, math.prod(kernel) * cg, kg), dtype=g_grp.dtype)
+        return gw_grp.reshape(g, -1, cg, kg).transpose(0, 3, 2, 1).reshape(k_out, cg, *kernel)
+
+    def _input_grad(self, grad: Array, g_grp: Array) -> Array:
+        """(N, C, *S) view of channels-last (or channels-first) memory."""
+        stride, dilation, pads, mode, g = self.options
+        w, x_shape, out_size = self.w, self.x_shape, self.out_size
+        n, c = x_shape[:2]
+        kernel, cg = w.shape[2:], c // g
+        pad_shape = (n, *(s + lo + hi for s, (lo, hi) in zip(x_shape[2:], pads)), c)
+        geometry = (n, cg, kernel, out_size, stride, dilation)
+        if cg < CHANNELS_FIRST_COL2IM_BELOW:
+            dpad = col2im_channels_first(g_grp, weight_matrix(w, g), pad_shape, geometry)
+            return xp.moveaxis(_unpad(dpad, ((0, 0), (0, 0), *pads), mode), 0, 1)
+        if INPUT_GRAD_AS_CONV and mode == "zeros" and all(s == 1 for s in stride):
+            return _transposed_conv(grad, w, dilation, pads, g, x_shape)
+        dpad = col2im_channels_last(g_grp, weight_matrix(w, g), pad_shape, geometry)
+        return xp.moveaxis(_unpad(dpad, ((0, 0), *pads, (0, 0)), mode), -1, 1)
+
+
+def _transposed_conv(grad: Array, w: Array, dilation: tuple[int, ...], pads: Pads, g: int,
+                     x_shape: tuple[int, ...]) -> Array:
+    """Input gradient of a stride-1, zero-padded convolution, as a convolution itself:
+    dx[s] = sum_j grad[s + lo - d*j] w[j] is grad padded by d*(k-1) - lo (low) and
+    d*(k-1) - hi (high) correlated with the flipped kernel, K and C swapped per group.
+    Returns (N, C, *S), a view of channels-last memory."""
+    k_out, cg, kernel = w.shape[0], w.shape[1], w.shape[2:]
+    nd = len(kernel)
+    w_t = w.reshape(g, k_out // g, cg, *kernel).swapaxes(1, 2)  # (G, C/G, K/G, *k)
+    w_t = w_t[(Ellipsis, *(slice(None, None, -1),) * nd)].reshape(g * cg, k_out // g, *kernel)
+    new_pads, crop = [], [slice(None), slice(None)]
+    for (lo, hi), d, k, o in zip(pads, dilation, kernel, grad.shape[2:]):
+        span = d * (k - 1)
+        new_pads.append((max(span - lo, 0), max(span - hi, 0)))
+        crop.append(slice(max(lo - span, 0), o - max(hi - span, 0)))
+    dx, _ = conv_rows(grad[tuple(crop)], w_t, None, (1,) * nd, dilation, tuple(new_pads),
+                      "zeros", g)
+    return xp.moveaxis(dx.reshape(x_shape[0], *x_shape[2:], x_shape[1]), -1, 1)
 
 
 def col2im_channels_last(g_grp: Array, wmat: Array, pad_shape: tuple[int, ...],
@@ -243,27 +351,29 @@ def col2im_channels_last(g_grp: Array, wmat: Array, pad_shape: tuple[int, ...],
     """Input gradient on the padded input, channels-last: (N, *Sp, C).
 
     g_grp (G, M, K/G) is the output gradient, wmat (G, f, K/G) the forward weight matrix. Per
-    chunk of images the column gradients (G, rows, f) come from one GEMM into a cached buffer
-    and are added back onto the input element each of them read, one kernel offset at a time.
+    chunk the column gradients (G, rows, f) come from one GEMM into a cached buffer and are
+    added back onto the input element each of them read, one kernel offset at a time.
     """
     n, cg, kernel, out_size, stride, dilation = geometry
-    g, nd, p = g_grp.shape[0], len(kernel), math.prod(out_size)
-    f = wmat.shape[1]
+    g, f, nd = g_grp.shape[0], wmat.shape[1], len(kernel)
     dpad = xp.zeros((*pad_shape[:-1], g, cg), dtype=g_grp.dtype)  # (N, *Sp, G, C/G)
-    per_chunk = max(1, min(n, COL2IM_CHUNK_BYTES // (g * p * f * g_grp.itemsize)))
-    buf = scratch().take((g, per_chunk * p, f), g_grp.dtype)
+    blocks = _blocks(n, out_size, g * f * g_grp.itemsize)
+    if not blocks:  # an empty batch
+        return dpad.reshape(pad_shape)
+    buf = scratch().take((g, max(r.stop - r.start for _, r in blocks), f), g_grp.dtype)
     w_t = wmat.transpose(0, 2, 1)  # (G, K/G, f)
+    offsets = list(itertools.product(*map(range, kernel)))
     lead = (slice(None),) * (2 + nd)
-    targets = [(offset, (slice(None), *window_slices(offset, stride, dilation, out_size)))
-               for offset in itertools.product(*map(range, kernel))]
-    for start in range(0, n, per_chunk):
-        stop = min(n, start + per_chunk)
-        dcols = buf[:, :(stop - start) * p]
-        xp.matmul(g_grp[:, start * p:stop * p], w_t, out=dcols)
-        dcols = dcols.reshape(g, stop - start, *out_size, *kernel, cg)
-        chunk = dpad[start:stop]
-        for offset, where in targets:
-            chunk[where] += xp.moveaxis(dcols[lead + offset], 0, -2)  # (n', *O, G, C/G)
+    for (images, first), rows in blocks:
+        dcols = buf[:, :rows.stop - rows.start]
+        xp.matmul(g_grp[:, rows], w_t, out=dcols)
+        block_out = (len(range(*first.indices(out_size[0]))), *out_size[1:])
+        dcols = dcols.reshape(g, -1, *block_out, *kernel, cg)
+        # The block's outputs read the padded input from row first.start * stride on.
+        region = dpad[images, (first.start or 0) * stride[0]:]
+        for offset in offsets:
+            where = (slice(None), *window_slices(offset, stride, dilation, block_out))
+            region[where] += xp.moveaxis(dcols[lead + offset], 0, -2)  # (n', *O', G, C/G)
     scratch().give(buf)
     return dpad.reshape(pad_shape)
 

@@ -477,6 +477,13 @@ def test_load_image_png_gray_and_rgb(tmp_path):
                                np.repeat(gray[None] / 255, 3, axis=0), rtol=1e-6)
 
 
+def test_load_image_16_bit_png_is_scaled_not_clipped(tmp_path):
+    wide = (np.arange(12, dtype=np.uint16).reshape(3, 4) * 5000)
+    (tmp_path / "w.png").write_bytes(png_bytes(wide))
+    np.testing.assert_allclose(load_image(tmp_path / "w.png", channels=1)[0], wide / 65535,
+                               atol=0.5 / 255)
+
+
 def test_load_image_jpeg_and_resize(tmp_path):
     flat = np.full((16, 16, 3), (200, 40, 90), dtype=np.uint8)
     (tmp_path / "f.JPG").write_bytes(png_bytes(flat, fmt="JPEG"))

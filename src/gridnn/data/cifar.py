@@ -11,6 +11,7 @@ stops the load with ``DataError`` before anything is called.
 from __future__ import annotations
 
 import io
+import math
 import os
 import pickle
 import re
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from ._text import brief, quote
 from .transforms import ToFloat
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
@@ -55,7 +57,7 @@ class _DType:
     def __init__(self, spec: Any, align: Any = False, copy: Any = False) -> None:
         spec = _text(spec, "a dtype")
         if not re.fullmatch(r"[<>|=]?[biuf][1248]", spec):
-            raise _RefusedError(f"dtype {spec[:20]!r} is not a plain numeric type")
+            raise _RefusedError(f"dtype {quote(spec)!r} is not a plain numeric type")
         try:
             self.dtype = np.dtype(spec)
         except TypeError:  # e.g. 'f1': no such type
@@ -65,7 +67,7 @@ class _DType:
         order = _text(state[1], "a dtype byte order") if isinstance(state, tuple) and \
             len(state) > 1 else "="
         if order not in "<>|=" or len(order) != 1:
-            raise _RefusedError(f"bad dtype byte order {order!r}")
+            raise _RefusedError(f"bad dtype byte order {quote(order)!r}")
         if order in "<>":
             self.dtype = self.dtype.newbyteorder(order)
 
@@ -81,19 +83,17 @@ class _Array:
             raise _RefusedError("malformed array state")
         _, shape, dtype, fortran, raw = state
         if not (isinstance(shape, tuple) and all(type(s) is int and s >= 0 for s in shape)):
-            raise _RefusedError(f"bad array shape {shape!r}")
+            raise _RefusedError("array shape is not a tuple of non-negative ints")
         if not isinstance(dtype, _DType):
             raise _RefusedError("array dtype is not a plain numeric dtype")
         if isinstance(raw, str):  # protocol-2 pickles from Python 3 carry bytes as latin-1 text
             raw = raw.encode("latin-1")
         if not isinstance(raw, (bytes, bytearray)):
             raise _RefusedError("array data is not a byte string")
-        size = 1
-        for s in shape:
-            size *= s
-        if size * dtype.dtype.itemsize != len(raw):
-            raise _RefusedError(f"array of shape {shape} and dtype {dtype.dtype} needs "
-                           f"{size * dtype.dtype.itemsize} bytes, the file gives {len(raw)}")
+        nbytes = math.prod(shape) * dtype.dtype.itemsize
+        if nbytes != len(raw):
+            raise _RefusedError(f"array of shape {shape} and dtype {dtype.dtype} needs {nbytes} "
+                                f"bytes, the file gives {len(raw)}")
         self.array = np.frombuffer(raw, dtype.dtype).reshape(shape, order="F" if fortran else "C")
 
 
@@ -151,8 +151,9 @@ class RestrictedUnpickler(pickle._Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         found = _ALLOWED.get((module, name))
         if found is None:
-            raise _RefusedError(f"the pickle refers to {module}.{name}, which is not allowed (only "
-                           f"plain containers, bytes, str, numbers and NumPy arrays are)")
+            raise _RefusedError(f"the pickle refers to {quote(module)}.{quote(name)}, which is not "
+                                f"allowed (only plain containers, bytes, str, numbers and NumPy "
+                                f"arrays are)")
         return found
 
     def persistent_load(self, pid: Any) -> Any:
@@ -190,7 +191,7 @@ def read_pickle(path: str | os.PathLike, what: str = "pickle") -> Any:
     except (pickle.UnpicklingError, ValueError, TypeError, KeyError, IndexError, AttributeError,
             OverflowError, UnicodeError, struct.error) as e:
         # Malformed opcodes surface as any of these from pickle's own code: the file is corrupt.
-        raise DataError(f"{what} {path}: not a valid pickle ({type(e).__name__}: {e})") from None
+        raise DataError(f"{what} {path}: not a valid pickle ({brief(e)})") from None
 
 
 def _field(batch: dict, key: str, path: Path) -> Any:

@@ -19,6 +19,7 @@ from typing import BinaryIO
 import numpy as np
 
 from ..errors import DataError
+from ._text import brief
 
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 GZIP_MAGIC = b"\x1f\x8b"
@@ -97,4 +98,4 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     except FileNotFoundError:
         raise DataError(f"IDX file not found: {path}") from None
     except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
-        raise DataError(f"IDX file {path}: corrupt or unreadable: {e}") from None
+        raise DataError(f"IDX file {path}: corrupt or unreadable ({brief(e)})") from None

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ArgumentError, DataError
+from ._text import brief
 from .dataset import DatasetBundle, make_bundle, stratified_split
 from .transforms import ToFloat
 
@@ -68,9 +69,9 @@ def _open(path: Path):
             warnings.simplefilter("error", image_mod.DecompressionBombWarning)
             im = image_mod.open(io.BytesIO(raw), formats=IMAGE_FORMATS)
     except (image_mod.DecompressionBombError, image_mod.DecompressionBombWarning) as e:
-        raise DataError(f"image {path}: too large ({e})") from None
+        raise DataError(f"image {path}: too large ({brief(e)})") from None
     except _DECODE_ERRORS as e:
-        raise DataError(f"{path} is not a PNG or JPEG image ({type(e).__name__}: {e})") from None
+        raise DataError(f"{path} is not a PNG or JPEG image ({brief(e)})") from None
     w, h = im.size
     limit = min(MAX_IMAGE_PIXELS, MAX_PIXELS_PER_FILE_BYTE * len(raw))
     if w * h > limit or w < 1 or h < 1:
@@ -91,12 +92,15 @@ def _decode(path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarr
         with im, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # palette/transparency notes from convert()
             im.load()
+            if im.mode.startswith("I;16"):  # convert() would clip 16-bit values at 255
+                wide = np.asarray(im, dtype=np.float64)
+                im = image_mod.fromarray(np.round(wide / 257).astype(np.uint8))
             im = im.convert("L" if channels == 1 else "RGB")
             if size is not None and im.size != (size[1], size[0]):
                 im = im.resize((size[1], size[0]), image_mod.Resampling.BILINEAR)
             pixels = np.asarray(im, dtype=np.uint8)
     except _DECODE_ERRORS as e:
-        raise DataError(f"image {path}: corrupt or truncated ({type(e).__name__}: {e})") from None
+        raise DataError(f"image {path}: corrupt or truncated ({brief(e)})") from None
     pixels = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)  # (C, H, W)
     return ToFloat()(pixels)
 
@@ -134,7 +138,7 @@ def _read_npy(path: Path) -> np.ndarray:
         raise
     except (ValueError, SyntaxError, TypeError, tokenize.TokenError,
             RecursionError) as e:  # the header is parsed as a Python literal
-        raise DataError(f"{path} is not a valid .npy file ({type(e).__name__}: {e})") from None
+        raise DataError(f"{path} is not a valid .npy file ({brief(e)})") from None
     if dtype.hasobject:
         raise DataError(f"{path}: .npy files holding Python objects are not loaded (they would "
                         f"need pickle)")

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..checkpoint import atomic_write
 from ..errors import ArgumentError, ArgumentTypeError, DataError
+from ._text import brief
 from .cifar import CIFAR10_TEST_FILE, CIFAR10_TRAIN_FILES, load_cifar10_arrays
 from .dataset import DatasetBundle, make_bundle, stratified_split
 from .idx import read_idx
@@ -121,7 +122,7 @@ def _download(url: str, dest: Path, md5: str) -> None:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
             payload = response.read(MAX_DOWNLOAD_BYTES + 1)
     except (OSError, http.client.HTTPException, ValueError) as e:
-        reason = getattr(e, "reason", None) or e
+        reason = " ".join(str(getattr(e, "reason", None) or e).split())
         raise DataError(f"download of {url} failed ({reason})") from None
     digest = hashlib.md5(payload, usedforsecurity=False).hexdigest()
     if digest != md5:
@@ -233,7 +234,7 @@ def _read_mnist1d(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        raise DataError(f"MNIST-1D file {path}: unreadable ({type(e).__name__}: {e}); delete it "
+        raise DataError(f"MNIST-1D file {path}: unreadable ({brief(e)}); delete it "
                         f"to regenerate the data") from None
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]

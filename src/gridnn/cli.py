@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import math
 import sys
 import time
@@ -175,9 +174,7 @@ def build_parser() -> Parser:
     p.set_defaults(func=cmd_datasets)
 
     for name in REGISTRARS:
-        # Present in the finished package; absent only while a part is still being written.
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name).register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -531,6 +531,8 @@ def test_load_image_refuses_what_is_not_an_image(tmp_path):
         load_image(tmp_path / "notes.png", channels=4)
     with pytest.raises(ArgumentError, match="`channels` must be a positive int"):
         load_image(tmp_path / "notes.png", channels=0)
+    with pytest.raises(DataError, match="signals of length 40 cannot read PNG/JPEG images"):
+        load_image(tmp_path / "cut.png", channels=1, size=(40,))
 
 
 def test_an_image_header_declaring_huge_dimensions_is_refused(tmp_path, peak_memory):

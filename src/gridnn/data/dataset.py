@@ -94,7 +94,7 @@ class ArrayDataset(Dataset):
         return f"ArrayDataset(x={self.x.shape}, y={self.y.shape}, transform={self.transform!r})"
 
 
-@dataclass
+@dataclass(eq=False)
 class DatasetBundle:
     """What ``load_dataset`` returns: both splits and what a model and a report need to know."""
 

@@ -193,8 +193,8 @@ def load_image(path: str | os.PathLike, *, channels: int,
     if path.suffix.lower() == ".npy":
         return _npy_sample(path, channels, size)
     if size is not None and len(size) != 2:
-        raise ArgumentError(f"load_image: `size` must be (H, W) for an image, received "
-                            f"size={size!r}")
+        raise DataError(f"image {path}: a model taking 1-D signals of length {size[0]} cannot "
+                        f"read PNG/JPEG images; give a .npy array")
     return _decode(path, channels, size)
 
 

@@ -57,7 +57,10 @@ class ToFloat:
         scale = self.scale
         if scale is None:
             scale = np.iinfo(batch.dtype).max if batch.dtype.kind in "iu" else 1.0
-        return (batch.astype(np.float32) / np.float32(scale)).astype(np.float32, copy=False)
+        out = batch.astype(np.float32)  # a new array, so dividing in place is safe
+        if scale != 1:
+            out /= np.float32(scale)
+        return out
 
     def __repr__(self) -> str:
         return f"ToFloat(scale={self.scale})"

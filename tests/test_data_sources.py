@@ -635,6 +635,14 @@ def test_mnist1d_is_generated_offline_cached_and_reread(tmp_path, monkeypatch):
         load_dataset("mnist1d")
 
 
+def test_a_name_wins_over_a_folder_of_that_name(tmp_path, monkeypatch):
+    make_image_folder(tmp_path / "digits")
+    monkeypatch.chdir(tmp_path)
+    assert load_dataset("digits").input_shape == (1, 8, 8)          # scikit-learn's digits
+    assert load_dataset("./digits").class_names == ["ant", "bee", "cat"]
+    assert load_dataset(tmp_path / "digits").class_names == ["ant", "bee", "cat"]
+
+
 def test_unknown_names_and_bad_arguments():
     with pytest.raises(ArgumentError, match="unknown dataset 'mnits': expected one of digits, "
                                             "mnist, fashion-mnist, mnist1d, cifar10"):

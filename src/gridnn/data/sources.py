@@ -297,7 +297,11 @@ def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike
     """Load a dataset by name (``digits``, ``mnist``, ``fashion-mnist``, ``mnist1d``,
     ``cifar10``) or from a folder: CIFAR-10 batches, four IDX files, or ``<class>/*.png|jpg``
     images. Samples are float32 (N, C, H, W) or (N, C, L), labels int64; ``seed`` fixes the
-    train/test split of datasets that have none (digits, image folders).
+    train/test split of datasets that have none (digits, image folders; 0 gives the standard
+    split).
+
+    Image-type data is scaled to [0, 1]; MNIST-1D keeps the mnist1d package's standardised
+    values. ``bundle.mean``/``bundle.std`` (per channel, train split) feed ``Normalize``.
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise ArgumentTypeError(f"load_dataset: `name_or_path` must be a str or path, received "
@@ -307,7 +311,7 @@ def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike
                             f"seed={seed!r}")
     key = str(name_or_path).lower()
     key = _ALIASES.get(key, key)
-    if key in DATASETS and not Path(name_or_path).is_dir():
+    if key in DATASETS and isinstance(name_or_path, str):  # a name wins; "./mnist" is a folder
         return DATASETS[key](data_dir, seed)
     path = Path(name_or_path)
     if path.is_dir():

@@ -286,8 +286,9 @@ class ConvNd(Function):
             gw = self._weight_grad(g_grp, k_out)
         if len(self.needs_grad) == 3 and self.needs_grad[2]:
             gb = scratch().ones(m, grad.dtype) @ g_rows  # (K,)
-        if self.needs_grad[0]:
-            gx = self._input_grad(grad, g_grp)
+        if self.needs_grad[0]:  # (N, K, *O) view of the channels-last rows
+            g_view = xp.moveaxis(g_rows.reshape(g_cl.shape), -1, 1)
+            gx = self._input_grad(g_view, g_grp)
         if copied:
             scratch().give(g_rows)
         return (gx, gw) if len(self.needs_grad) == 2 else (gx, gw, gb)

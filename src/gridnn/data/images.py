@@ -127,13 +127,15 @@ def _read_npy(path: Path) -> np.ndarray:
     raw = _read_bytes(path, "file")
     f = io.BytesIO(raw)
     try:
-        version = fmt.read_magic(f)
-        if version == (1, 0):
-            shape, fortran, dtype = fmt.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, fortran, dtype = fmt.read_array_header_2_0(f)
-        else:
-            raise DataError(f"{path}: unsupported .npy format version {version}")
+        with warnings.catch_warnings():  # a mangled header draws syntax/Python 2 warnings
+            warnings.simplefilter("ignore")
+            version = fmt.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = fmt.read_array_header_2_0(f)
+            else:
+                raise DataError(f"{path}: unsupported .npy format version {version}")
     except DataError:
         raise
     except (ValueError, SyntaxError, TypeError, tokenize.TokenError,

@@ -19,6 +19,7 @@ import torch
 import gridnn as gn
 import gridnn.functional as F
 from gridnn.ops import conv as convops
+from gridnn.ops import workspace
 from torch_check import check_op, relative_error
 
 TF = torch.nn.functional
@@ -94,12 +95,20 @@ def chunking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     return request.param
 
 
+@pytest.fixture(params=[1, 2, 3], ids=["1-thread", "2-threads", "3-threads"])
+def threads(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Split every op over the batch into this many threads, however small the op."""
+    monkeypatch.setattr(workspace, "THREADS", request.param)
+    monkeypatch.setattr(workspace, "PARALLEL_MIN_SIZE", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("case", CONV_CASES, ids=_case_id)
 def test_conv_every_path_matches_torch(case: tuple[Any, ...], input_grad_path: str,
-                                       chunking: str) -> None:
+                                       chunking: str, threads: int) -> None:
     g_fn, t_fn = _convs(case)
     check_op(g_fn, t_fn, *_conv_arrays(case), dtypes=(np.float64,),
-             label=f"{_case_id(case)} {input_grad_path} {chunking}")
+             label=f"{_case_id(case)} {input_grad_path} {chunking} {threads} threads")
 
 
 def test_conv_default_paths_match_torch_in_float32() -> None:
@@ -168,7 +177,7 @@ def test_retain_graph_keeps_the_columns_for_a_second_backward() -> None:
 
 
 def test_scratch_pool_is_bounded_and_least_recently_used_goes_first() -> None:
-    pool = convops.ScratchPool(max_bytes=4096)
+    pool = workspace.ScratchPool(max_bytes=4096)
     a, b, c = (pool.take((64,), np.float64) for _ in range(3))  # 512 bytes each
     for arr in (a, b, c):
         pool.give(arr)

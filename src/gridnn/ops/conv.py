@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,6 +39,7 @@ from numpy.lib.stride_tricks import as_strided
 from .._backend import xp
 from ..autograd import Function
 from .shape import pad_array, pad_array_backward
+from .workspace import over_images, scratch
 
 Array = Any
 Pads = tuple[tuple[int, int], ...]
@@ -51,80 +50,6 @@ CHANNELS_FIRST_COL2IM_BELOW = 8
 INPUT_GRAD_AS_CONV = True
 # Bytes of column matrix per chunk: small enough to stay in the (1 MiB per core) L2 cache.
 COLUMNS_CHUNK_BYTES = 3 << 19
-
-
-class ScratchPool:
-    """Arrays reused between calls: free buffers keyed by (shape, dtype), zero-bordered padded
-    buffers and vectors of ones. Bounded: at most ``max_bytes`` are kept, least recently used
-    dropped first, so memory never grows with the number of distinct shapes."""
-
-    def __init__(self, max_bytes: int = 256 << 20) -> None:
-        self.max_bytes = max_bytes
-        self.free: OrderedDict[tuple[Any, ...], list[Array]] = OrderedDict()
-        self.kept = 0
-
-    def take(self, shape: tuple[int, ...], dtype: Any) -> Array:
-        """An uninitialised array of ``shape``: a free one if there is one, else a new one."""
-        key = ("free", tuple(shape), xp.dtype(dtype).str)
-        stack = self.free.get(key)
-        if not stack:
-            return xp.empty(shape, dtype)
-        a = stack.pop()
-        if not stack:
-            del self.free[key]
-        self.kept -= a.nbytes
-        return a
-
-    def give(self, a: Array) -> None:
-        """Return an array from ``take`` that nothing else references any more."""
-        self._keep(("free", a.shape, a.dtype.str), a)
-
-    def _keep(self, key: tuple[Any, ...], a: Array) -> None:
-        if a.nbytes > self.max_bytes // 4:
-            return
-        self.free.setdefault(key, []).append(a)
-        self.free.move_to_end(key)
-        self.kept += a.nbytes
-        while self.kept > self.max_bytes:
-            old_key, stack = next(iter(self.free.items()))
-            self.kept -= stack.pop(0).nbytes
-            if not stack:
-                del self.free[old_key]
-
-    def _cached(self, key: tuple[Any, ...], make: Any) -> Array:
-        """A shared array made once by ``make()``; callers must not keep it past their call."""
-        stack = self.free.get(key)
-        if stack:
-            self.free.move_to_end(key)
-            return stack[0]
-        a = make()
-        self._keep(key, a)
-        return a
-
-    def bordered(self, shape: tuple[int, ...], pads: Pads, dtype: Any) -> Array:
-        """A shared (N, *Sp, C) buffer whose borders ``pads`` are zero; callers write only the
-        interior, so the borders stay zero and are never filled again."""
-        return self._cached(("bordered", shape, pads, xp.dtype(dtype).str),
-                            lambda: xp.zeros(shape, dtype))
-
-    def ones(self, n: int, dtype: Any) -> Array:
-        """A shared read-only vector of ``n`` ones."""
-        def make() -> Array:
-            v = xp.ones(n, dtype)
-            v.flags.writeable = False
-            return v
-        return self._cached(("ones", n, xp.dtype(dtype).str), make)
-
-
-_local = threading.local()
-
-
-def scratch() -> ScratchPool:
-    """This thread's scratch pool (threads never share a buffer)."""
-    pool = getattr(_local, "pool", None)
-    if pool is None:
-        pool = _local.pool = ScratchPool()
-    return pool
 
 
 def channels_last_padded(x: Array, pads: Pads, mode: str) -> Array:
@@ -140,14 +65,22 @@ def _padded_for_im2col(x: Array, pads: Pads, mode: str) -> Array:
     scratch buffer: it is only read, and only until the next convolution."""
     x_cl = xp.moveaxis(x, 1, -1)
     if not any(lo or hi for lo, hi in pads):
-        return x_cl if x_cl.flags.c_contiguous else xp.ascontiguousarray(x_cl)
+        return x_cl if x_cl.flags.c_contiguous else copy_over_images(x_cl)
     if mode != "zeros":
         return pad_array(x_cl, ((0, 0), *pads, (0, 0)), mode)
     shape = (x_cl.shape[0], *(n + lo + hi for n, (lo, hi) in zip(x_cl.shape[1:-1], pads)),
              x_cl.shape[-1])
     buf = scratch().bordered(shape, pads, x.dtype)
-    buf[(slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(x_cl.shape[1:-1], pads)))] = x_cl
+    copy_over_images(x_cl, buf[(slice(None), *(slice(lo, lo + n) for n, (lo, _)
+                                               in zip(x_cl.shape[1:-1], pads)))])
     return buf
+
+
+def copy_over_images(src: Array, dst: Array | None = None) -> Array:
+    """Copy ``src`` (N, ...) into ``dst`` (a new C-contiguous array if None), in threads."""
+    dst = xp.empty(src.shape, src.dtype) if dst is None else dst
+    over_images(src.shape[0], src.size, lambda lo, hi: xp.copyto(dst[lo:hi], src[lo:hi]))
+    return dst
 
 
 def windows(a: Array, kernel: tuple[int, ...], stride: tuple[int, ...],
@@ -239,11 +172,15 @@ def conv_rows(x: Array, w: Array, bias: Array | None, stride: tuple[int, ...],
     wmat = weight_matrix(w, g)  # (G, f, K/G); the bias is an extra last row
     if bias is not None:
         wmat = xp.concatenate([wmat, bias.astype(x.dtype).reshape(g, 1, kg)], axis=1)
-    m = n * math.prod(out_size)
-    out = xp.empty((m, k_out), dtype=x.dtype)
-    out_grp = out.reshape(m, g, kg).transpose(1, 0, 2)  # (G, M, K/G) view
-    for rows, cols in _im2col_blocks(win, bias is not None):
-        xp.matmul(cols, wmat, out=out_grp[:, rows])
+    p = math.prod(out_size)
+    out = xp.empty((n * p, k_out), dtype=x.dtype)
+    out_grp = out.reshape(n * p, g, kg).transpose(1, 0, 2)  # (G, M, K/G) view
+
+    def work(lo: int, hi: int) -> None:
+        for rows, cols in _im2col_blocks(win[lo:hi], bias is not None):
+            xp.matmul(cols, wmat, out=out_grp[:, lo * p + rows.start:lo * p + rows.stop])
+
+    over_images(n, n * p * wmat.shape[1], work)
     return out, out_size
 
 
@@ -277,7 +214,7 @@ class ConvNd(Function):
         copied = not g_cl.flags.c_contiguous
         if copied:
             g_rows = scratch().take((m, k_out), grad.dtype)
-            xp.copyto(g_rows.reshape(g_cl.shape), g_cl)
+            copy_over_images(g_cl, g_rows.reshape(g_cl.shape))
         else:
             g_rows = g_cl.reshape(m, k_out)
         g_grp = g_rows.reshape(m, g, k_out // g).transpose(1, 0, 2)  # (G, M, K/G)
@@ -301,13 +238,17 @@ class ConvNd(Function):
         win = windows(_padded_for_im2col(x, pads, mode), kernel, stride, dilation,
                       self.out_size, 1)
         win = win.reshape(*win.shape[:-1], g, cg)
-        gw_grp = None
-        for rows, cols in _im2col_blocks(win, False):
-            part = xp.matmul(cols.transpose(0, 2, 1), g_grp[:, rows])  # (G, f, K/G)
-            gw_grp = part if gw_grp is None else xp.add(gw_grp, part, out=gw_grp)
+        p, f = math.prod(self.out_size), math.prod(kernel) * cg
+
+        def work(lo: int, hi: int) -> Array:
+            gw_part = xp.zeros((g, f, k_out // g), dtype=g_grp.dtype)
+            for rows, cols in _im2col_blocks(win[lo:hi], False):
+                rows = slice(lo * p + rows.start, lo * p + rows.stop)
+                gw_part += xp.matmul(cols.transpose(0, 2, 1), g_grp[:, rows])  # (G, f, K/G)
+            return gw_part
+
+        gw_grp = sum(over_images(x.shape[0], g_grp.shape[1] * f, work))
         kg = k_out // g
-        if gw_grp is None:  # an empty batch
-            gw_grp = xp.zeros((g, math.prod(kernel) * cg, kg), dtype=g_grp.dtype)
         return gw_grp.reshape(g, -1, cg, kg).transpose(0, 3, 2, 1).reshape(k_out, cg, *kernel)
 
     def _input_grad(self, grad: Array, g_grp: Array) -> Array:
@@ -356,26 +297,30 @@ def col2im_channels_last(g_grp: Array, wmat: Array, pad_shape: tuple[int, ...],
     added back onto the input element each of them read, one kernel offset at a time.
     """
     n, cg, kernel, out_size, stride, dilation = geometry
-    g, f, nd = g_grp.shape[0], wmat.shape[1], len(kernel)
+    g, f, nd, p = g_grp.shape[0], wmat.shape[1], len(kernel), math.prod(out_size)
     dpad = xp.zeros((*pad_shape[:-1], g, cg), dtype=g_grp.dtype)  # (N, *Sp, G, C/G)
-    blocks = _blocks(n, out_size, g * f * g_grp.itemsize)
-    if not blocks:  # an empty batch
-        return dpad.reshape(pad_shape)
-    buf = scratch().take((g, max(r.stop - r.start for _, r in blocks), f), g_grp.dtype)
     w_t = wmat.transpose(0, 2, 1)  # (G, K/G, f)
     offsets = list(itertools.product(*map(range, kernel)))
     lead = (slice(None),) * (2 + nd)
-    for (images, first), rows in blocks:
-        dcols = buf[:, :rows.stop - rows.start]
-        xp.matmul(g_grp[:, rows], w_t, out=dcols)
-        block_out = (len(range(*first.indices(out_size[0]))), *out_size[1:])
-        dcols = dcols.reshape(g, -1, *block_out, *kernel, cg)
-        # The block's outputs read the padded input from row first.start * stride on.
-        region = dpad[images, (first.start or 0) * stride[0]:]
-        for offset in offsets:
-            where = (slice(None), *window_slices(offset, stride, dilation, block_out))
-            region[where] += xp.moveaxis(dcols[lead + offset], 0, -2)  # (n', *O', G, C/G)
-    scratch().give(buf)
+
+    def work(lo: int, hi: int) -> None:
+        blocks = _blocks(hi - lo, out_size, g * f * g_grp.itemsize)
+        if not blocks:
+            return
+        buf = scratch().take((g, max(r.stop - r.start for _, r in blocks), f), g_grp.dtype)
+        for (images, first), rows in blocks:
+            dcols = buf[:, :rows.stop - rows.start]
+            xp.matmul(g_grp[:, lo * p + rows.start:lo * p + rows.stop], w_t, out=dcols)
+            block_out = (len(range(*first.indices(out_size[0]))), *out_size[1:])
+            dcols = dcols.reshape(g, -1, *block_out, *kernel, cg)
+            # The block's outputs read the padded input from row first.start * stride on.
+            region = dpad[lo:hi][images, (first.start or 0) * stride[0]:]
+            for offset in offsets:
+                where = (slice(None), *window_slices(offset, stride, dilation, block_out))
+                region[where] += xp.moveaxis(dcols[lead + offset], 0, -2)  # (n', *O', G, C/G)
+        scratch().give(buf)
+
+    over_images(n, g_grp.shape[1] * f, work)
     return dpad.reshape(pad_shape)
 
 
@@ -387,16 +332,20 @@ def col2im_channels_first(g_grp: Array, wmat: Array, pad_shape: tuple[int, ...],
     channel) in one contiguous row over (N, *O), so every add moves whole output rows.
     """
     n, cg, kernel, out_size, stride, dilation = geometry
-    g, m = g_grp.shape[:2]
-    f = wmat.shape[1]
-    dcols = scratch().take((g, f, m), g_grp.dtype)
-    xp.matmul(wmat, g_grp.transpose(0, 2, 1), out=dcols)
-    d = dcols.reshape(g, *kernel, cg, n, *out_size)
+    g, f, p = g_grp.shape[0], wmat.shape[1], math.prod(out_size)
     dpad = xp.zeros((g, cg, n, *pad_shape[1:-1]), dtype=g_grp.dtype)  # (G, C/G, N, *Sp)
-    for offset in itertools.product(*map(range, kernel)):
-        where = (slice(None),) * 3 + window_slices(offset, stride, dilation, out_size)
-        dpad[where] += d[(slice(None), *offset)]
-    scratch().give(dcols)
+
+    def work(lo: int, hi: int) -> None:
+        dcols = scratch().take((g, f, (hi - lo) * p), g_grp.dtype)
+        xp.matmul(wmat, g_grp[:, lo * p:hi * p].transpose(0, 2, 1), out=dcols)
+        d = dcols.reshape(g, *kernel, cg, hi - lo, *out_size)
+        for offset in itertools.product(*map(range, kernel)):
+            where = (slice(None), slice(None), slice(lo, hi),
+                     *window_slices(offset, stride, dilation, out_size))
+            dpad[where] += d[(slice(None), *offset)]
+        scratch().give(dcols)
+
+    over_images(n, g_grp.shape[1] * f, work)
     return dpad.reshape(g * cg, n, *pad_shape[1:-1])
 
 

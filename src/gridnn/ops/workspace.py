@@ -1,0 +1,174 @@
+"""Where the heavy ops (convolution, pooling) get their memory and their threads.
+
+- ``scratch()``: this thread's pool of reusable arrays. A fresh multi-megabyte NumPy array
+  costs a page fault per 4 KiB on its first touch, which doubles a copy into it; buffers that
+  come back from the pool are already mapped. Bounded in bytes, least recently used first out.
+- ``over_images(n, size, work)``: runs ``work(lo, hi)`` on slices of the batch in as many
+  Python threads as the BLAS has, each with a single-threaded BLAS. NumPy releases the GIL in
+  copies, ufuncs and GEMMs, so every part of an op runs in parallel, not only its GEMMs; and
+  no small GEMM waits for OpenBLAS to wake and join its threads, which on a busy machine made
+  chunked GEMMs 3-8x slower. Needs ``threadpoolctl``; without it everything runs in one thread.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from .._backend import xp
+
+Array = Any
+T = TypeVar("T")
+
+# Work (elements touched) below which an op stays in one thread: dispatch costs ~50 us.
+PARALLEL_MIN_SIZE = 1 << 17
+# Threads for over_images; None follows the BLAS's own thread count (tests set it).
+THREADS: int | None = None
+
+
+class ScratchPool:
+    """Arrays reused between calls: free buffers keyed by (shape, dtype), zero-bordered padded
+    buffers and vectors of ones. Bounded: at most ``max_bytes`` are kept, least recently used
+    dropped first, so memory never grows with the number of distinct shapes."""
+
+    def __init__(self, max_bytes: int = 256 << 20) -> None:
+        self.max_bytes = max_bytes
+        self.free: OrderedDict[tuple[Any, ...], list[Array]] = OrderedDict()
+        self.kept = 0
+
+    def take(self, shape: tuple[int, ...], dtype: Any) -> Array:
+        """An uninitialised array of ``shape``: a free one if there is one, else a new one."""
+        key = ("free", tuple(shape), xp.dtype(dtype).str)
+        stack = self.free.get(key)
+        if not stack:
+            return xp.empty(shape, dtype)
+        a = stack.pop()
+        if not stack:
+            del self.free[key]
+        self.kept -= a.nbytes
+        return a
+
+    def give(self, a: Array) -> None:
+        """Return an array from ``take`` that nothing else references any more."""
+        self._keep(("free", a.shape, a.dtype.str), a)
+
+    def _keep(self, key: tuple[Any, ...], a: Array) -> None:
+        if a.nbytes > self.max_bytes // 4:
+            return
+        self.free.setdefault(key, []).append(a)
+        self.free.move_to_end(key)
+        self.kept += a.nbytes
+        while self.kept > self.max_bytes:
+            old_key, stack = next(iter(self.free.items()))
+            self.kept -= stack.pop(0).nbytes
+            if not stack:
+                del self.free[old_key]
+
+    def _cached(self, key: tuple[Any, ...], make: Callable[[], Array]) -> Array:
+        """A shared array made once by ``make()``; callers must not keep it past their call."""
+        stack = self.free.get(key)
+        if stack:
+            self.free.move_to_end(key)
+            return stack[0]
+        a = make()
+        self._keep(key, a)
+        return a
+
+    def bordered(self, shape: tuple[int, ...], pads: tuple[tuple[int, int], ...],
+                 dtype: Any) -> Array:
+        """A shared (N, *Sp, C) buffer whose borders ``pads`` are zero; callers write only the
+        interior, so the borders stay zero and are never filled again."""
+        return self._cached(("bordered", shape, pads, xp.dtype(dtype).str),
+                            lambda: xp.zeros(shape, dtype))
+
+    def ones(self, n: int, dtype: Any) -> Array:
+        """A shared read-only vector of ``n`` ones."""
+        def make() -> Array:
+            v = xp.ones(n, dtype)
+            v.flags.writeable = False
+            return v
+        return self._cached(("ones", n, xp.dtype(dtype).str), make)
+
+
+_local = threading.local()
+
+
+def scratch() -> ScratchPool:
+    """This thread's scratch pool (threads never share a buffer)."""
+    pool = getattr(_local, "pool", None)
+    if pool is None:
+        pool = _local.pool = ScratchPool()
+    return pool
+
+
+class _Threads:
+    """The BLAS controller and the worker threads, made on first use."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # one parallel region at a time, process-wide
+        self.blas: Any = None  # threadpoolctl controller, or False when unavailable
+        self.executor: ThreadPoolExecutor | None = None
+        self.workers = 0
+
+    def count(self) -> int:
+        if THREADS is not None:
+            return THREADS
+        if self.blas is None:
+            try:
+                from threadpoolctl import ThreadpoolController
+                ctl = ThreadpoolController().select(user_api="blas")
+                self.blas = ctl if ctl.lib_controllers else False
+            except ImportError:
+                self.blas = False
+        if not self.blas:
+            return 1
+        return max(lc.num_threads for lc in self.blas.lib_controllers)
+
+    def pool(self, workers: int) -> ThreadPoolExecutor:
+        if self.executor is None or self.workers < workers:
+            if self.executor is not None:
+                self.executor.shutdown(wait=False)
+            self.executor = ThreadPoolExecutor(workers, thread_name_prefix="gridnn")
+            self.workers = workers
+        return self.executor
+
+    def forget_after_fork(self) -> None:
+        """A forked child has none of the parent's threads: start afresh."""
+        self.lock = threading.Lock()
+        self.executor = None
+
+
+_threads = _Threads()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_threads.forget_after_fork)
+
+
+def over_images(n: int, size: int, work: Callable[[int, int], T]) -> list[T]:
+    """``[work(lo, hi), ...]`` over consecutive slices lo:hi of the batch 0..n, one slice per
+    thread when ``size`` (elements the op touches) is worth it, else ``[work(0, n)]``.
+
+    The slices run at the same time, so ``work`` must only write what belongs to its images.
+    """
+    threads = min(n, _threads.count()) if size >= PARALLEL_MIN_SIZE else 1
+    if threads < 2 or not _threads.lock.acquire(blocking=False):
+        return [work(0, n)]
+    try:
+        bounds = [n * i // threads for i in range(threads + 1)]
+        limit = _threads.blas.limit(limits=1) if _threads.blas else None
+        try:
+            futures = [_threads.pool(threads - 1).submit(work, lo, hi)
+                       for lo, hi in zip(bounds[1:-1], bounds[2:])]
+            try:
+                first = work(bounds[0], bounds[1])
+            finally:
+                rest = [f.result() for f in futures]
+        finally:
+            if limit is not None:
+                limit.restore_original_limits()
+        return [first, *rest]
+    finally:
+        _threads.lock.release()

@@ -45,10 +45,10 @@ DEFAULT_DATA = "digits"
 # Per-dataset defaults; any dataset not listed gets "*". Tuned so that a bare `gridnn train`
 # reaches >= 98% on digits in well under a minute on 2 cores (see benchmarks/RESULTS.md).
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "digits": {"model": "digits_cnn", "epochs": 20, "batch_size": 32, "lr": 3e-3,
+    "digits": {"model": "digits_cnn", "epochs": 15, "batch_size": 32, "lr": 3e-3,
                "optimizer": "adamw", "weight_decay": 1e-4, "schedule": "onecycle",
                "augment": False},
-    "mnist1d": {"model": "mnist1d_cnn", "epochs": 100, "batch_size": 64, "lr": 5e-3,
+    "mnist1d": {"model": "mnist1d_cnn", "epochs": 60, "batch_size": 64, "lr": 5e-3,
                 "optimizer": "adamw", "weight_decay": 1e-4, "schedule": "onecycle",
                 "augment": True},
     "fashion-mnist": {"model": "fashion_cnn", "epochs": 15, "batch_size": 128, "lr": 3e-3,

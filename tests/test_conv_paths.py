@@ -220,7 +220,8 @@ def _pool_fns(case: tuple[Any, ...]) -> tuple[Any, Any]:
 
 @pytest.mark.parametrize("case", POOL_CASES, ids=lambda c: str(c).replace(" ", ""))
 @pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
-def test_max_pool_every_path_matches_torch(case: tuple[Any, ...], ties: bool) -> None:
+def test_max_pool_every_path_matches_torch(case: tuple[Any, ...], ties: bool,
+                                           threads: int) -> None:
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 3, *case[1]))
     if ties:  # few distinct values: windows hold several equal maxima (first one wins)

@@ -219,9 +219,10 @@ class ConvNd(Function):
             g_rows = g_cl.reshape(m, k_out)
         g_grp = g_rows.reshape(m, g, k_out // g).transpose(1, 0, 2)  # (G, M, K/G)
         gx = gw = gb = None
+        need_gb = len(self.needs_grad) == 3 and self.needs_grad[2]
         if self.needs_grad[1]:
-            gw = self._weight_grad(g_grp, k_out)
-        if len(self.needs_grad) == 3 and self.needs_grad[2]:
+            gw, gb = self._weight_grad(g_grp, g_rows if need_gb else None)
+        elif need_gb:
             gb = scratch().ones(m, grad.dtype) @ g_rows  # (K,)
         if self.needs_grad[0]:  # (N, K, *O) view of the channels-last rows
             g_view = xp.moveaxis(g_rows.reshape(g_cl.shape), -1, 1)
@@ -230,26 +231,33 @@ class ConvNd(Function):
             scratch().give(g_rows)
         return (gx, gw) if len(self.needs_grad) == 2 else (gx, gw, gb)
 
-    def _weight_grad(self, g_grp: Array, k_out: int) -> Array:
-        """(K, C/G, *k): the sum over chunks of columns^T (G, f, rows) @ grad (G, rows, K/G)."""
+    def _weight_grad(self, g_grp: Array, g_rows: Array | None) -> tuple[Array, Array | None]:
+        """(K, C/G, *k): the sum over chunks of columns^T (G, f, rows) @ grad (G, rows, K/G);
+        with ``g_rows`` (M, K) also the bias gradient (K,), as ones (rows,) @ grad rows."""
         stride, dilation, pads, mode, g = self.options
-        x = self.x
-        cg, kernel = x.shape[1] // g, self.kernel
+        x, kernel = self.x, self.kernel
+        cg, k_out = x.shape[1] // g, g_grp.shape[0] * g_grp.shape[2]
         win = windows(_padded_for_im2col(x, pads, mode), kernel, stride, dilation,
                       self.out_size, 1)
         win = win.reshape(*win.shape[:-1], g, cg)
         p, f = math.prod(self.out_size), math.prod(kernel) * cg
 
-        def work(lo: int, hi: int) -> Array:
+        def work(lo: int, hi: int) -> tuple[Array, Array]:
             gw_part = xp.zeros((g, f, k_out // g), dtype=g_grp.dtype)
+            gb_part = xp.zeros(k_out, dtype=g_grp.dtype)
             for rows, cols in _im2col_blocks(win[lo:hi], False):
                 rows = slice(lo * p + rows.start, lo * p + rows.stop)
                 gw_part += xp.matmul(cols.transpose(0, 2, 1), g_grp[:, rows])  # (G, f, K/G)
-            return gw_part
+                if g_rows is not None:
+                    r = rows.stop - rows.start
+                    gb_part += scratch().ones(r, g_grp.dtype) @ g_rows[rows]
+            return gw_part, gb_part
 
-        gw_grp = sum(over_images(x.shape[0], g_grp.shape[1] * f, work))
-        kg = k_out // g
-        return gw_grp.reshape(g, -1, cg, kg).transpose(0, 3, 2, 1).reshape(k_out, cg, *kernel)
+        parts = over_images(x.shape[0], g_grp.shape[1] * f, work)
+        gw_grp = sum(gw for gw, _ in parts)
+        gw = gw_grp.reshape(g, -1, cg, k_out // g).transpose(0, 3, 2, 1).reshape(
+            k_out, cg, *kernel)
+        return gw, sum(gb for _, gb in parts) if g_rows is not None else None
 
     def _input_grad(self, grad: Array, g_grp: Array) -> Array:
         """(N, C, *S) view of channels-last (or channels-first) memory."""

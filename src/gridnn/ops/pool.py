@@ -16,6 +16,7 @@ from typing import Any
 from .._backend import xp
 from ..autograd import Function
 from .conv import window_slices, windows
+from .workspace import over_images
 
 Array = Any
 Pads = tuple[tuple[int, int], ...]
@@ -43,11 +44,21 @@ class MaxPoolNd(Function):
         xpad = _padded(x, pads, -xp.inf)
         win = windows(xpad, kernel, stride, _ONES[:len(kernel)], out_size, 2)  # (N, C, *O, *k)
         views = _offset_views(win, kernel)
-        out = xp.copy(views[0], order="K") if len(views) == 1 else xp.maximum(views[0], views[1])
-        for view in views[2:]:
-            xp.maximum(out, view, out=out)
+        channels_last = _is_channels_last(x)
+        out = _new_like((*x.shape[:2], *out_size), x.dtype, channels_last, zero=False)
+
+        def work(lo: int, hi: int) -> None:
+            part = out[lo:hi]
+            if len(views) == 1:
+                xp.copyto(part, views[0][lo:hi])
+            else:
+                xp.maximum(views[0][lo:hi], views[1][lo:hi], out=part)
+            for view in views[2:]:
+                xp.maximum(part, view[lo:hi], out=part)
+
+        over_images(x.shape[0], x.size, work)
         self.views, self.out = views, out
-        self.geometry = (x.shape, xpad.shape, kernel, stride, pads, out_size, _is_channels_last(x))
+        self.geometry = (x.shape, xpad.shape, kernel, stride, pads, out_size, channels_last)
         return out
 
     def backward(self, g: Array) -> tuple[Array]:
@@ -56,20 +67,26 @@ class MaxPoolNd(Function):
         tiled = disjoint and not any(lo or hi for lo, hi in pads) and all(
             s == k and o * s == n for s, k, o, n in zip(stride, kernel, out_size, x_shape[2:]))
         dpad = _new_like(pad_shape, g.dtype, channels_last, zero=not tiled)
-        unclaimed = None
-        for i, (off, view) in enumerate(zip(itertools.product(*map(range, kernel)), self.views)):
-            hit = view == self.out
-            if i == 0:
-                unclaimed = ~hit
-            else:
-                hit &= unclaimed
-                unclaimed ^= hit  # hit is a subset of unclaimed
-            target = dpad[(slice(None), slice(None),
-                           *window_slices(off, stride, _ONES, out_size))]
-            if disjoint:
-                xp.multiply(g, hit, out=target)
-            else:
-                target += g * hit
+        offsets = list(itertools.product(*map(range, kernel)))
+
+        def work(lo: int, hi: int) -> None:
+            out, g_part, d_part = self.out[lo:hi], g[lo:hi], dpad[lo:hi]
+            unclaimed = None
+            for i, (off, view) in enumerate(zip(offsets, self.views)):
+                hit = view[lo:hi] == out
+                if i == 0:
+                    unclaimed = ~hit
+                else:
+                    hit &= unclaimed
+                    unclaimed ^= hit  # hit is a subset of unclaimed
+                target = d_part[(slice(None), slice(None),
+                                 *window_slices(off, stride, _ONES, out_size))]
+                if disjoint:
+                    xp.multiply(g_part, hit, out=target)
+                else:
+                    target += g_part * hit
+
+        over_images(x_shape[0], math.prod(pad_shape), work)
         return (_unpad(dpad, x_shape, pads),)
 
 

@@ -19,7 +19,7 @@ DEFAULT_PARAMETERS = {
     "fashion_cnn": 421_738,
     "lenet5": 61_706,
     "mlp": 15_210,
-    "mnist1d_cnn": 7_710,
+    "mnist1d_cnn": 44_874,
     "resnet_small": 78_042,
 }
 
@@ -45,6 +45,7 @@ def test_default_models_build_and_give_class_scores(name):
     ("mlp", dict(in_channels=1, input_size=(28, 28), num_classes=10), (1, 28, 28)),
     ("mlp", dict(input_size=64, hidden=[32], dropout=0.2), (64,)),
     ("mnist1d_cnn", dict(input_size=60, num_classes=4), (1, 60)),
+    ("mnist1d_cnn", dict(channels=25, batch_norm=False, dropout=0.0), (1, 40)),
     ("lenet5", dict(), (1, 28, 28)),
     ("lenet5", dict(input_size=32, in_channels=3, activation="tanh", pool="avg"), (3, 32, 32)),
     ("lenet5", dict(input_size=8), (1, 8, 8)),

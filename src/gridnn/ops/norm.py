@@ -2,9 +2,12 @@
 
 x (N, C, *S); statistics per channel over the M = N * prod(S) values of axes (0, 2, 3, ...):
     xhat = (x - mean) / sqrt(var + eps),   y = weight * xhat + bias
+    dbias = sum(dy),   dweight = sum(dy * xhat)                (sums per channel)
 With batch statistics (training) mean and var depend on x, and the gradient is
-    dx = invstd / M * (M * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat)),   dxhat = dy * weight
+    dx = weight * invstd * (dy - (dbias + xhat * dweight) / M)
 With running statistics they are constants: dx = dy * weight * invstd.
+Per-channel sums run on an (N, C, L) view (a last-axis sum, an einsum for the dot product),
+several times faster than NumPy's reduction over axes (0, 2, 3).
 """
 
 from __future__ import annotations
@@ -22,39 +25,61 @@ def channel_view(v: Array, ndim: int) -> Array:
     return v.reshape((1, -1) + (1,) * (ndim - 2))
 
 
-def batch_stats(x: Array) -> tuple[Array, Array]:
-    """Per-channel mean and biased variance of x (N, C, *S): two (C,) arrays."""
-    axes = (0, *range(2, x.ndim))
-    return x.mean(axis=axes), x.var(axis=axes)
+def _ncl(a: Array) -> Array:
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+def channel_sum(a: Array) -> Array:
+    """sum over every axis but 1: (N, C, *S) -> (C,)."""
+    return _ncl(a).sum(axis=2).sum(axis=0)
+
+
+def channel_dot(a: Array, b: Array) -> Array:
+    """sum(a * b) over every axis but 1, without the product array: -> (C,)."""
+    return xp.einsum("ncl,ncl->c", _ncl(a), _ncl(b))
+
+
+def batch_stats(x: Array) -> tuple[Array, Array, Array]:
+    """Per-channel mean and biased variance (C,) of x (N, C, *S), and x - mean (N, C, *S)."""
+    m = x.dtype.type(x.size // x.shape[1])
+    mean = channel_sum(x) / m
+    centered = x - channel_view(mean, x.ndim)
+    return mean, channel_dot(centered, centered) / m, centered
 
 
 class BatchNorm(Function):
     """Inputs: x (N, C, *S), weight (C,), bias (C,) (ones and zeros without ``affine``).
     ``mean``/``var`` (C,): the statistics to normalise with; ``from_batch`` says they were
-    computed from x (so the gradient flows through them) rather than being running averages."""
+    computed from x (so the gradient flows through them) rather than being running averages.
+    ``centered`` may pass x - mean when the caller has it already (saves a pass over x); the op
+    takes it over and scales it in place into xhat."""
 
     def forward(self, x: Array, weight: Array, bias: Array, mean: Array, var: Array, eps: float,
-                from_batch: bool) -> Array:
+                from_batch: bool, centered: Array | None = None) -> Array:
         nd = x.ndim
         self.invstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
-        self.xhat = (x - channel_view(mean.astype(x.dtype, copy=False), nd)) * channel_view(
-            self.invstd, nd)
-        self.from_batch, self.axes, self.weight = from_batch, (0, *range(2, nd)), weight
-        return self.xhat * channel_view(weight, nd) + channel_view(bias, nd)
+        if centered is None:
+            centered = x - channel_view(mean.astype(x.dtype, copy=False), nd)
+        centered *= channel_view(self.invstd, nd)
+        self.xhat, self.weight, self.from_batch = centered, weight, from_batch
+        out = centered * channel_view(weight, nd)
+        out += channel_view(bias, nd)
+        return out
 
     def backward(self, g: Array) -> tuple[Array | None, ...]:
-        nd, axes, xhat = g.ndim, self.axes, self.xhat
-        dxhat = g * channel_view(self.weight, nd)
+        nd, xhat = g.ndim, self.xhat
+        dbias = channel_sum(g)
+        dweight = channel_dot(g, xhat)
         dx = None
         if self.needs_grad[0]:
-            scale = channel_view(self.invstd, nd)
+            scale = channel_view(self.weight * self.invstd, nd)
             if self.from_batch:
                 m = g.dtype.type(g.size // g.shape[1])
-                sum_d = channel_view(dxhat.sum(axis=axes), nd)
-                sum_dx = channel_view((dxhat * xhat).sum(axis=axes), nd)
-                dx = (scale / m) * (m * dxhat - sum_d - xhat * sum_dx)
+                dx = xhat * channel_view(dweight / m, nd)
+                dx += channel_view(dbias / m, nd)
+                xp.subtract(g, dx, out=dx)
+                dx *= scale
             else:
-                dx = dxhat * scale
-        dw = (g * xhat).sum(axis=axes) if self.needs_grad[1] else None
-        db = g.sum(axis=axes) if self.needs_grad[2] else None
-        return dx, dw, db
+                dx = g * scale
+        return (dx, dweight if self.needs_grad[1] else None,
+                dbias if self.needs_grad[2] else None)

@@ -262,3 +262,13 @@ def test_conv_relu_pool_chain_keeps_channels_last_gradients() -> None:
              lambda *a: net(torch, TF.conv2d, TF.max_pool2d, *a), *arrays,
              dtypes=(np.float64,), label="conv-relu-pool-conv")
 
+
+
+def test_threaded_matmul_splits_rows_exactly(threads: int) -> None:
+    """workspace.matmul (the linear layers' product) equals np.matmul, transposed views too."""
+    rng = np.random.default_rng(7)
+    a, b = rng.standard_normal((9, 5)), rng.standard_normal((5, 4))
+    np.testing.assert_allclose(workspace.matmul(a, b), a @ b, rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(workspace.matmul(a.T, a), a.T @ a, rtol=1e-14, atol=1e-14)
+    np.testing.assert_array_equal(workspace.matmul(a[0], b), a[0] @ b)  # 1-D: NumPy's own
+    assert workspace.matmul(a[:0], b).shape == (0, 4)

@@ -39,7 +39,7 @@ from numpy.lib.stride_tricks import as_strided
 from .._backend import xp
 from ..autograd import Function
 from .shape import pad_array, pad_array_backward
-from .workspace import over_images, scratch
+from .workspace import parallel_slices, scratch
 
 Array = Any
 Pads = tuple[tuple[int, int], ...]
@@ -65,21 +65,21 @@ def _padded_for_im2col(x: Array, pads: Pads, mode: str) -> Array:
     scratch buffer: it is only read, and only until the next convolution."""
     x_cl = xp.moveaxis(x, 1, -1)
     if not any(lo or hi for lo, hi in pads):
-        return x_cl if x_cl.flags.c_contiguous else copy_over_images(x_cl)
+        return x_cl if x_cl.flags.c_contiguous else copy_in_slices(x_cl)
     if mode != "zeros":
         return pad_array(x_cl, ((0, 0), *pads, (0, 0)), mode)
     shape = (x_cl.shape[0], *(n + lo + hi for n, (lo, hi) in zip(x_cl.shape[1:-1], pads)),
              x_cl.shape[-1])
     buf = scratch().bordered(shape, pads, x.dtype)
-    copy_over_images(x_cl, buf[(slice(None), *(slice(lo, lo + n) for n, (lo, _)
+    copy_in_slices(x_cl, buf[(slice(None), *(slice(lo, lo + n) for n, (lo, _)
                                                in zip(x_cl.shape[1:-1], pads)))])
     return buf
 
 
-def copy_over_images(src: Array, dst: Array | None = None) -> Array:
+def copy_in_slices(src: Array, dst: Array | None = None) -> Array:
     """Copy ``src`` (N, ...) into ``dst`` (a new C-contiguous array if None), in threads."""
     dst = xp.empty(src.shape, src.dtype) if dst is None else dst
-    over_images(src.shape[0], src.size, lambda lo, hi: xp.copyto(dst[lo:hi], src[lo:hi]))
+    parallel_slices(src.shape[0], src.size, lambda lo, hi: xp.copyto(dst[lo:hi], src[lo:hi]))
     return dst
 
 
@@ -180,7 +180,7 @@ def conv_rows(x: Array, w: Array, bias: Array | None, stride: tuple[int, ...],
         for rows, cols in _im2col_blocks(win[lo:hi], bias is not None):
             xp.matmul(cols, wmat, out=out_grp[:, lo * p + rows.start:lo * p + rows.stop])
 
-    over_images(n, n * p * wmat.shape[1], work)
+    parallel_slices(n, n * p * wmat.shape[1], work)
     return out, out_size
 
 
@@ -214,7 +214,7 @@ class ConvNd(Function):
         copied = not g_cl.flags.c_contiguous
         if copied:
             g_rows = scratch().take((m, k_out), grad.dtype)
-            copy_over_images(g_cl, g_rows.reshape(g_cl.shape))
+            copy_in_slices(g_cl, g_rows.reshape(g_cl.shape))
         else:
             g_rows = g_cl.reshape(m, k_out)
         g_grp = g_rows.reshape(m, g, k_out // g).transpose(1, 0, 2)  # (G, M, K/G)
@@ -253,7 +253,7 @@ class ConvNd(Function):
                     gb_part += scratch().ones(r, g_grp.dtype) @ g_rows[rows]
             return gw_part, gb_part
 
-        parts = over_images(x.shape[0], g_grp.shape[1] * f, work)
+        parts = parallel_slices(x.shape[0], g_grp.shape[1] * f, work)
         gw_grp = sum(gw for gw, _ in parts)
         gw = gw_grp.reshape(g, -1, cg, k_out // g).transpose(0, 3, 2, 1).reshape(
             k_out, cg, *kernel)
@@ -328,7 +328,7 @@ def col2im_channels_last(g_grp: Array, wmat: Array, pad_shape: tuple[int, ...],
                 region[where] += xp.moveaxis(dcols[lead + offset], 0, -2)  # (n', *O', G, C/G)
         scratch().give(buf)
 
-    over_images(n, g_grp.shape[1] * f, work)
+    parallel_slices(n, g_grp.shape[1] * f, work)
     return dpad.reshape(pad_shape)
 
 
@@ -353,7 +353,7 @@ def col2im_channels_first(g_grp: Array, wmat: Array, pad_shape: tuple[int, ...],
             dpad[where] += d[(slice(None), *offset)]
         scratch().give(dcols)
 
-    over_images(n, g_grp.shape[1] * f, work)
+    parallel_slices(n, g_grp.shape[1] * f, work)
     return dpad.reshape(g * cg, n, *pad_shape[1:-1])
 
 

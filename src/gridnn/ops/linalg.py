@@ -7,6 +7,7 @@ from typing import Any
 from .._backend import xp
 from ..autograd import Function
 from .elementwise import unbroadcast
+from .workspace import matmul
 
 Array = Any
 
@@ -16,7 +17,7 @@ class MatMul(Function):
 
     def forward(self, a: Array, b: Array) -> Array:
         self.a, self.b = a, b
-        return xp.matmul(a, b)
+        return matmul(a, b)
 
     def backward(self, g: Array) -> tuple[Array | None, ...]:
         a, b = self.a, self.b
@@ -30,9 +31,9 @@ class MatMul(Function):
             g2 = xp.expand_dims(g2, -2)
         ga = gb = None
         if self.needs_grad[0]:
-            ga = xp.matmul(g2, xp.swapaxes(b2, -1, -2))
+            ga = matmul(g2, xp.swapaxes(b2, -1, -2))
             ga = unbroadcast(ga, a2.shape).reshape(a.shape)
         if self.needs_grad[1]:
-            gb = xp.matmul(xp.swapaxes(a2, -1, -2), g2)
+            gb = matmul(xp.swapaxes(a2, -1, -2), g2)
             gb = unbroadcast(gb, b2.shape).reshape(b.shape)
         return ga, gb

@@ -16,7 +16,7 @@ from typing import Any
 from .._backend import xp
 from ..autograd import Function
 from .conv import window_slices, windows
-from .workspace import over_images
+from .workspace import parallel_slices
 
 Array = Any
 Pads = tuple[tuple[int, int], ...]
@@ -56,7 +56,7 @@ class MaxPoolNd(Function):
             for view in views[2:]:
                 xp.maximum(part, view[lo:hi], out=part)
 
-        over_images(x.shape[0], x.size, work)
+        parallel_slices(x.shape[0], x.size, work)
         self.views, self.out = views, out
         self.geometry = (x.shape, xpad.shape, kernel, stride, pads, out_size, channels_last)
         return out
@@ -86,7 +86,7 @@ class MaxPoolNd(Function):
                 else:
                     target += g_part * hit
 
-        over_images(x_shape[0], math.prod(pad_shape), work)
+        parallel_slices(x_shape[0], math.prod(pad_shape), work)
         return (_unpad(dpad, x_shape, pads),)
 
 

@@ -3,7 +3,7 @@
 - ``scratch()``: this thread's pool of reusable arrays. A fresh multi-megabyte NumPy array
   costs a page fault per 4 KiB on its first touch, which doubles a copy into it; buffers that
   come back from the pool are already mapped. Bounded in bytes, least recently used first out.
-- ``over_images(n, size, work)``: runs ``work(lo, hi)`` on slices of the batch in as many
+- ``parallel_slices(n, size, work)``: runs ``work(lo, hi)`` on slices of the batch in as many
   Python threads as the BLAS has, each with a single-threaded BLAS. NumPy releases the GIL in
   copies, ufuncs and GEMMs, so every part of an op runs in parallel, not only its GEMMs; and
   no small GEMM waits for OpenBLAS to wake and join its threads, which on a busy machine made
@@ -26,7 +26,7 @@ T = TypeVar("T")
 
 # Work (elements touched) below which an op stays in one thread: dispatch costs ~50 us.
 PARALLEL_MIN_SIZE = 1 << 17
-# Threads for over_images; None follows the BLAS's own thread count (tests set it).
+# Threads for parallel_slices; None follows the BLAS's own thread count (tests set it).
 THREADS: int | None = None
 
 
@@ -147,11 +147,11 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_threads.forget_after_fork)
 
 
-def over_images(n: int, size: int, work: Callable[[int, int], T]) -> list[T]:
-    """``[work(lo, hi), ...]`` over consecutive slices lo:hi of the batch 0..n, one slice per
-    thread when ``size`` (elements the op touches) is worth it, else ``[work(0, n)]``.
-
-    The slices run at the same time, so ``work`` must only write what belongs to its images.
+def parallel_slices(n: int, size: int, work: Callable[[int, int], T]) -> list[T]:
+    """``[work(lo, hi), ...]`` over consecutive slices lo:hi of 0..n (images of a batch, rows
+    of a matrix), one slice per thread when ``size`` (elements the op touches) is worth it,
+    else ``[work(0, n)]``. The slices run at the same time, so ``work`` must only write what
+    belongs to its slice.
     """
     threads = min(n, _threads.count()) if size >= PARALLEL_MIN_SIZE else 1
     if threads < 2 or not _threads.lock.acquire(blocking=False):
@@ -172,3 +172,14 @@ def over_images(n: int, size: int, work: Callable[[int, int], T]) -> list[T]:
         return [first, *rest]
     finally:
         _threads.lock.release()
+
+
+def matmul(a: Array, b: Array) -> Array:
+    """``a @ b`` (NumPy semantics); for 2-D operands the rows of ``a`` are split over threads
+    (``a`` may be a transposed view: a weight gradient ``x.T @ grad`` splits its rows too)."""
+    if a.ndim != 2 or b.ndim != 2:
+        return xp.matmul(a, b)
+    out = xp.empty((a.shape[0], b.shape[1]), dtype=xp.result_type(a, b))
+    parallel_slices(a.shape[0], a.size + b.size + out.size,
+                    lambda lo, hi: xp.matmul(a[lo:hi], b, out=out[lo:hi]))
+    return out

@@ -56,11 +56,17 @@ class Module:
 
     Calling a module runs ``forward``. ``training`` (set by ``train()``/``eval()`` on the whole
     tree) switches layers such as Dropout and BatchNorm between their two behaviours.
+    Sub-modules are found as attributes only: keep a list of layers in a ``Sequential``, not in
+    a Python list.
     """
+
+    # Class-level defaults, so a subclass that forgets super().__init__() still works.
+    training = True
+    _buffer_names: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self.training = True
-        self._buffer_names: list[str] = []
+        self._buffer_names = ()
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
@@ -74,7 +80,7 @@ class Module:
         if name in self._buffer_names:
             raise ArgumentError(f"register_buffer: buffer {name!r} is already registered")
         setattr(self, name, value)
-        self._buffer_names.append(name)
+        self._buffer_names = (*self._buffer_names, name)
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
         """Direct sub-modules as (attribute name, module), in assignment order."""
@@ -163,7 +169,7 @@ class Module:
     def state_dict(self) -> dict[str, Any]:
         """Parameters and buffers as {'0.weight': ndarray, ...} (copies), in PyTorch's order:
         a module's parameters, then its buffers, then its children's entries."""
-        state: dict[str, Any] = OrderedDict()
+        state: dict[str, Any] = {}
         self._collect_state("", state)
         return state
 

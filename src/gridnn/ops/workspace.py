@@ -12,10 +12,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -26,6 +27,8 @@ T = TypeVar("T")
 
 # Work (elements touched) below which an op stays in one thread: dispatch costs ~50 us.
 PARALLEL_MIN_SIZE = 1 << 17
+# Below this the BLAS is left alone: OpenBLAS runs products this small in one thread itself.
+SINGLE_BLAS_MIN_SIZE = 1 << 12
 # Threads for parallel_slices; None follows the BLAS's own thread count (tests set it).
 THREADS: int | None = None
 
@@ -106,27 +109,40 @@ def scratch() -> ScratchPool:
 
 
 class _Threads:
-    """The BLAS controller and the worker threads, made on first use."""
+    """The BLAS's thread controls and the worker threads, found or made on first use."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()  # one parallel region at a time, process-wide
-        self.blas: Any = None  # threadpoolctl controller, or False when unavailable
+        self.blas: list[Any] | None = None  # threadpoolctl's controllers of the loaded BLAS
         self.executor: ThreadPoolExecutor | None = None
         self.workers = 0
 
-    def count(self) -> int:
-        if THREADS is not None:
-            return THREADS
+    def libs(self) -> list[Any]:
         if self.blas is None:
             try:
                 from threadpoolctl import ThreadpoolController
-                ctl = ThreadpoolController().select(user_api="blas")
-                self.blas = ctl if ctl.lib_controllers else False
+                self.blas = ThreadpoolController().select(user_api="blas").lib_controllers
             except ImportError:
-                self.blas = False
-        if not self.blas:
-            return 1
-        return max(lc.num_threads for lc in self.blas.lib_controllers)
+                self.blas = []
+        return self.blas
+
+    def count(self) -> int:
+        """Threads to use: THREADS if set, else as many as the BLAS runs (1 without it)."""
+        if THREADS is not None:
+            return THREADS
+        return max((lc.num_threads for lc in self.libs()), default=1)
+
+    @contextlib.contextmanager
+    def single_blas(self) -> Iterator[None]:
+        """Hold the BLAS at one thread (each call to it costs microseconds)."""
+        saved = [(lc, lc.num_threads) for lc in self.libs()]
+        for lc, _ in saved:
+            lc.set_num_threads(1)
+        try:
+            yield
+        finally:
+            for lc, n in saved:
+                lc.set_num_threads(n)
 
     def pool(self, workers: int) -> ThreadPoolExecutor:
         if self.executor is None or self.workers < workers:
@@ -139,7 +155,7 @@ class _Threads:
     def forget_after_fork(self) -> None:
         """A forked child has none of the parent's threads: start afresh."""
         self.lock = threading.Lock()
-        self.executor = None
+        self.executor, self.workers = None, 0
 
 
 _threads = _Threads()
@@ -149,27 +165,33 @@ if hasattr(os, "register_at_fork"):
 
 def parallel_slices(n: int, size: int, work: Callable[[int, int], T]) -> list[T]:
     """``[work(lo, hi), ...]`` over consecutive slices lo:hi of 0..n (images of a batch, rows
-    of a matrix), one slice per thread when ``size`` (elements the op touches) is worth it,
-    else ``[work(0, n)]``. The slices run at the same time, so ``work`` must only write what
-    belongs to its slice.
+    of a matrix), one slice per thread, each thread with a single-threaded BLAS. The slices
+    run at the same time, so ``work`` must only write what belongs to its slice.
+
+    Below ``PARALLEL_MIN_SIZE`` elements touched the work runs in this thread, still with a
+    single-threaded BLAS: small GEMMs are not worth waking the BLAS's threads for (and on a
+    busy machine that wake-up alone took milliseconds). Tiny ops (``SINGLE_BLAS_MIN_SIZE``)
+    and a large op on a single slice leave the BLAS as it is.
     """
-    threads = min(n, _threads.count()) if size >= PARALLEL_MIN_SIZE else 1
-    if threads < 2 or not _threads.lock.acquire(blocking=False):
+    if size < SINGLE_BLAS_MIN_SIZE:
+        return [work(0, n)]
+    threads = _threads.count()
+    small = size < PARALLEL_MIN_SIZE
+    if threads < 2 or (n < 2 and not small) or not _threads.lock.acquire(blocking=False):
         return [work(0, n)]
     try:
-        bounds = [n * i // threads for i in range(threads + 1)]
-        limit = _threads.blas.limit(limits=1) if _threads.blas else None
-        try:
-            futures = [_threads.pool(threads - 1).submit(work, lo, hi)
+        with _threads.single_blas():
+            if small or n < 2:
+                return [work(0, n)]
+            parts = min(n, threads)
+            bounds = [n * i // parts for i in range(parts + 1)]
+            futures = [_threads.pool(parts - 1).submit(work, lo, hi)
                        for lo, hi in zip(bounds[1:-1], bounds[2:])]
             try:
                 first = work(bounds[0], bounds[1])
             finally:
                 rest = [f.result() for f in futures]
-        finally:
-            if limit is not None:
-                limit.restore_original_limits()
-        return [first, *rest]
+            return [first, *rest]
     finally:
         _threads.lock.release()
 

@@ -16,7 +16,7 @@ from typing import Any
 from .._backend import xp
 from ..autograd import Function
 from .conv import window_slices, windows
-from .workspace import parallel_slices
+from .workspace import chunks, parallel_slices
 
 Array = Any
 Pads = tuple[tuple[int, int], ...]
@@ -48,13 +48,14 @@ class MaxPoolNd(Function):
         out = _new_like((*x.shape[:2], *out_size), x.dtype, channels_last, zero=False)
 
         def work(lo: int, hi: int) -> None:
-            part = out[lo:hi]
-            if len(views) == 1:
-                xp.copyto(part, views[0][lo:hi])
-            else:
-                xp.maximum(views[0][lo:hi], views[1][lo:hi], out=part)
-            for view in views[2:]:
-                xp.maximum(part, view[lo:hi], out=part)
+            for a, b in chunks(lo, hi, x.nbytes // max(x.shape[0], 1)):
+                part = out[a:b]
+                if len(views) == 1:
+                    xp.copyto(part, views[0][a:b])
+                else:
+                    xp.maximum(views[0][a:b], views[1][a:b], out=part)
+                for view in views[2:]:
+                    xp.maximum(part, view[a:b], out=part)
 
         parallel_slices(x.shape[0], x.size, work)
         self.views, self.out = views, out
@@ -70,10 +71,13 @@ class MaxPoolNd(Function):
         offsets = list(itertools.product(*map(range, kernel)))
 
         def work(lo: int, hi: int) -> None:
-            out, g_part, d_part = self.out[lo:hi], g[lo:hi], dpad[lo:hi]
+            for a, b in chunks(lo, hi, dpad.nbytes // max(x_shape[0], 1)):
+                one_chunk(self.out[a:b], g[a:b], dpad[a:b], [v[a:b] for v in self.views])
+
+        def one_chunk(out: Array, g_part: Array, d_part: Array, views: list[Array]) -> None:
             unclaimed = None
-            for i, (off, view) in enumerate(zip(offsets, self.views)):
-                hit = view[lo:hi] == out
+            for i, (off, view) in enumerate(zip(offsets, views)):
+                hit = view == out
                 if i == 0:
                     unclaimed = ~hit
                 else:

@@ -29,6 +29,8 @@ T = TypeVar("T")
 PARALLEL_MIN_SIZE = 1 << 17
 # Below this the BLAS is left alone: OpenBLAS runs products this small in one thread itself.
 SINGLE_BLAS_MIN_SIZE = 1 << 12
+# Bytes an op works on at a time inside a slice, to stay in the (1 MiB per core) L2 cache.
+CHUNK_BYTES = 3 << 19
 # Threads for parallel_slices; None follows the BLAS's own thread count (tests set it).
 THREADS: int | None = None
 
@@ -194,6 +196,13 @@ def parallel_slices(n: int, size: int, work: Callable[[int, int], T]) -> list[T]
             return [first, *rest]
     finally:
         _threads.lock.release()
+
+
+def chunks(lo: int, hi: int, item_bytes: int) -> list[tuple[int, int]]:
+    """lo..hi in consecutive (start, stop) pieces of about ``CHUNK_BYTES`` (one item at least)
+    so that several passes over a piece find it in cache."""
+    step = max(1, CHUNK_BYTES // max(item_bytes, 1))
+    return [(s, min(hi, s + step)) for s in range(lo, hi, step)]
 
 
 def matmul(a: Array, b: Array) -> Array:

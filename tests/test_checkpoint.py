@@ -2,7 +2,7 @@
 
 The fuzz tests feed thousands of mutated and truncated config/state JSON and safetensors files
 to the loaders; the only outcomes allowed are a correct load or ``DataError``. Inputs tried per
-run (hypothesis max_examples): 800 + 800 + 800 + 500 + 500 = 3,400.
+run (hypothesis max_examples): 800 + 800 + 800 + 500 + 500 + 300 = 3,700.
 """
 
 import json
@@ -405,5 +405,52 @@ def test_fuzz_config_bytes(tmp_path_factory, data):
     (folder / "config.json").write_bytes(data.draw(byte_mutation(raw)))
     try:
         ck.load_config(folder)
+    except DataError:
+        pass
+
+
+def _write_run(folder: Path):
+    from gridnn import models
+
+    cfg = good_config()
+    cfg["model"] = {"name": "mlp", "kwargs": {"in_channels": 1, "input_size": [8, 8],
+                                              "num_classes": 3, "hidden": [16], "seed": 0}}
+    ck.save_config(folder, cfg)
+    ck.save_weights(models.build("mlp", **cfg["model"]["kwargs"]), folder / "model.safetensors")
+    return cfg
+
+
+def test_load_run_builds_the_model_with_its_weights(tmp_path):
+    from gridnn import models
+
+    cfg = _write_run(tmp_path)
+    model, config = ck.load_run(tmp_path)
+    assert config["model"] == cfg["model"] and not model.training
+    ref = models.build("mlp", **cfg["model"]["kwargs"])
+    for k, v in ref.state_dict().items():
+        np.testing.assert_array_equal(model.state_dict()[k], v)
+
+
+def test_a_config_asking_for_a_huge_model_fails_fast_without_filling_memory(tmp_path):
+    """hidden=[40000, 40000] would be 6.4 GB of weights; the build gets a memory budget."""
+    cfg = _write_run(tmp_path)
+    cfg["model"]["kwargs"]["hidden"] = [40_000, 40_000]
+    (tmp_path / "config.json").write_text(json.dumps({"format": "gridnn-run", "version": 1,
+                                                      **cfg}))
+    with pytest.raises(DataError, match=r"config.json: model 'mlp' .* needs far more memory"):
+        ck.load_run(tmp_path)
+
+
+@fuzz(300)
+@given(doc=json_mutation({"model": {"name": "mlp", "kwargs": {
+    "in_channels": 1, "input_size": [8, 8], "num_classes": 3, "hidden": [16], "seed": 0}}}))
+def test_fuzz_load_run_model_spec(tmp_path_factory, doc):
+    """Mutated model names and arguments: the model builds and its weights fit, or DataError."""
+    folder = tmp_path_factory.mktemp("run")
+    cfg = _write_run(folder)
+    (folder / "config.json").write_text(json.dumps({"format": "gridnn-run", "version": 1,
+                                                    **{**cfg, **doc}}))
+    try:
+        ck.load_run(folder)
     except DataError:
         pass

@@ -21,7 +21,8 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -302,25 +303,80 @@ def load_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     return cfg
 
 
-def build_model(config: dict[str, Any], config_path: Path) -> Any:
-    """The model named in a checked config, built with its stored arguments."""
+def _vm_bytes() -> int | None:
+    """This process's virtual memory size (Linux), or None where /proc is not there."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+@contextmanager
+def memory_budget(extra_bytes: int | None) -> Iterator[None]:
+    """Let the process grow by at most ``extra_bytes`` of address space inside the block.
+
+    A config from someone else's run folder can ask for a model of any size (widths of 10^5),
+    and building it would fill the machine's memory before the weights are even compared. With
+    the cap an oversized allocation fails at once with MemoryError. Linux only (RLIMIT_AS);
+    elsewhere, or with ``extra_bytes=None``, the block runs unchanged.
+    """
+    try:
+        import resource
+    except ImportError:
+        resource = None
+    vm = _vm_bytes() if resource is not None and extra_bytes is not None else None
+    if vm is None:
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = vm + extra_bytes
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    if soft != resource.RLIM_INFINITY and soft <= cap:  # already stricter than ours
+        yield
+        return
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def build_model(config: dict[str, Any], config_path: Path,
+                max_bytes: int | None = None) -> Any:
+    """The model named in a checked config, built with its stored arguments; with
+    ``max_bytes``, building may take at most that much memory (see ``memory_budget``)."""
     from . import models
     from .errors import GridnnError
 
     spec = config["model"]
     try:
-        return models.build(spec["name"], **spec["kwargs"])
+        with memory_budget(max_bytes):
+            return models.build(spec["name"], **spec["kwargs"])
     except (GridnnError, TypeError) as e:  # unknown name, or kwargs the factory does not take
         raise DataError(f"{config_path}: cannot build model {spec['name']!r} from its stored "
                         f"arguments: {e}") from None
+    except MemoryError:
+        raise DataError(f"{config_path}: model {spec['name']!r} with arguments "
+                        f"{_short(spec['kwargs'])} needs far more memory than its weights file "
+                        f"holds") from None
 
 
 def load_run(run_dir: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
     """(model with the run's final weights, in eval mode; config) of a run folder."""
     run_dir = Path(run_dir)
     config = load_config(run_dir)
-    model = build_model(config, run_dir / CONFIG_FILE)
-    load_weights(model, run_dir / WEIGHTS_FILE)
+    weights = run_dir / WEIGHTS_FILE
+    try:
+        size = weights.stat().st_size
+    except OSError:
+        raise DataError(f"weights file not found: {weights}") from None
+    # the weights once, float64 initial draws, and room for the interpreter's own growth
+    model = build_model(config, run_dir / CONFIG_FILE, max_bytes=4 * size + (512 << 20))
+    load_weights(model, weights)
     model.eval()
     return model, config
 

@@ -60,20 +60,33 @@ def channels_last_padded(x: Array, pads: Pads, mode: str) -> Array:
     return pad_array(x_cl, ((0, 0), *pads, (0, 0)), mode)
 
 
-def _padded_for_im2col(x: Array, pads: Pads, mode: str) -> Array:
-    """Like ``channels_last_padded``, but the result may be the caller's memory or a shared
-    scratch buffer: it is only read, and only until the next convolution."""
+def padded_channels_last(x: Array, pads: Pads, mode: str,
+                         keep: bool = False) -> tuple[Array, bool]:
+    """(N, C, *S) -> (C-contiguous (N, *Sp, C) padded input, whether it is a pool buffer).
+
+    It may be the caller's own memory (no padding, already channels-last), and with zero
+    padding, unless ``keep``, a shared buffer whose borders stay zero: then it may only be read,
+    and only until the next convolution. With ``keep`` a zero-padded copy is a buffer from the
+    scratch pool that the caller owns (and gives back); other modes make a new array."""
     x_cl = xp.moveaxis(x, 1, -1)
     if not any(lo or hi for lo, hi in pads):
-        return x_cl if x_cl.flags.c_contiguous else copy_in_slices(x_cl)
+        return (x_cl, False) if x_cl.flags.c_contiguous else (copy_in_slices(x_cl), False)
     if mode != "zeros":
-        return pad_array(x_cl, ((0, 0), *pads, (0, 0)), mode)
-    shape = (x_cl.shape[0], *(n + lo + hi for n, (lo, hi) in zip(x_cl.shape[1:-1], pads)),
-             x_cl.shape[-1])
-    buf = scratch().bordered(shape, pads, x.dtype)
+        return pad_array(x_cl, ((0, 0), *pads, (0, 0)), mode), False
+    sizes = x_cl.shape[1:-1]
+    shape = (x_cl.shape[0], *(n + lo + hi for n, (lo, hi) in zip(sizes, pads)), x_cl.shape[-1])
+    if keep:
+        buf = scratch().take(shape, x.dtype)
+        for axis, (lo, hi) in enumerate(pads, start=1):  # zero the borders only
+            index = [slice(None)] * buf.ndim
+            for part in (slice(0, lo), slice(shape[axis] - hi, shape[axis])):
+                index[axis] = part
+                buf[tuple(index)] = 0
+    else:
+        buf = scratch().bordered(shape, pads, x.dtype)
     copy_in_slices(x_cl, buf[(slice(None), *(slice(lo, lo + n) for n, (lo, _)
-                                               in zip(x_cl.shape[1:-1], pads)))])
-    return buf
+                                               in zip(sizes, pads)))])
+    return buf, keep
 
 
 def copy_in_slices(src: Array, dst: Array | None = None) -> Array:
@@ -156,24 +169,23 @@ def weight_matrix(w: Array, groups: int) -> Array:
         groups, -1, k_out // groups)
 
 
-def conv_rows(x: Array, w: Array, bias: Array | None, stride: tuple[int, ...],
-              dilation: tuple[int, ...], pads: Pads, mode: str,
-              groups: int) -> tuple[Array, tuple[int, ...]]:
-    """The convolution as rows: (out (M, K) with rows ordered (N, *O), O). Chunk by chunk,
-    the columns are copied into a cached buffer that stays in cache for their GEMM."""
-    n, c = x.shape[:2]
+def conv_rows(xpad: Array, w: Array, bias: Array | None, stride: tuple[int, ...],
+              dilation: tuple[int, ...], groups: int) -> tuple[Array, tuple[int, ...]]:
+    """The convolution of the padded channels-last input (N, *Sp, C) as rows: (out (M, K)
+    with rows ordered (N, *O), O). Chunk by chunk, the columns are copied into a cached
+    buffer that stays in cache for their GEMM."""
+    n, c = xpad.shape[0], xpad.shape[-1]
     k_out, kernel = w.shape[0], w.shape[2:]
     g, cg, kg = groups, c // groups, k_out // groups
-    xpad = _padded_for_im2col(x, pads, mode)  # (N, *Sp, C)
     out_size = tuple((xpad.shape[1 + i] - dilation[i] * (k - 1) - 1) // stride[i] + 1
                      for i, k in enumerate(kernel))
     win = windows(xpad, kernel, stride, dilation, out_size, 1)  # (N, *O, *k, C)
     win = win.reshape(*win.shape[:-1], g, cg)  # (N, *O, *k, G, C/G)
     wmat = weight_matrix(w, g)  # (G, f, K/G); the bias is an extra last row
     if bias is not None:
-        wmat = xp.concatenate([wmat, bias.astype(x.dtype).reshape(g, 1, kg)], axis=1)
+        wmat = xp.concatenate([wmat, bias.astype(xpad.dtype).reshape(g, 1, kg)], axis=1)
     p = math.prod(out_size)
-    out = xp.empty((n * p, k_out), dtype=x.dtype)
+    out = xp.empty((n * p, k_out), dtype=xpad.dtype)
     out_grp = out.reshape(n * p, g, kg).transpose(1, 0, 2)  # (G, M, K/G) view
 
     def work(lo: int, hi: int) -> None:
@@ -196,12 +208,12 @@ class ConvNd(Function):
 
     def forward(self, x: Array, w: Array, *bias: Array, stride: tuple[int, ...],
                 dilation: tuple[int, ...], pads: Pads, mode: str, groups: int) -> Array:
-        out, out_size = conv_rows(x, w, bias[0] if bias else None, stride, dilation, pads,
-                                  mode, groups)
+        xpad, owned = padded_channels_last(x, pads, mode, keep=self.needs_grad[1])
+        out, out_size = conv_rows(xpad, w, bias[0] if bias else None, stride, dilation, groups)
         self.options = (stride, dilation, pads, mode, groups)
         self.x_shape, self.out_size, self.kernel = x.shape, out_size, w.shape[2:]
-        if self.needs_grad[1]:
-            self.x = x  # the columns are rebuilt from it in backward
+        if self.needs_grad[1]:  # the columns are rebuilt from the padded input in backward
+            self.xpad, self.xpad_owned = xpad, owned
         if self.needs_grad[0]:
             self.w = w
         return xp.moveaxis(out.reshape(x.shape[0], *out_size, w.shape[0]), -1, 1)  # (N, K, *O)
@@ -234,11 +246,10 @@ class ConvNd(Function):
     def _weight_grad(self, g_grp: Array, g_rows: Array | None) -> tuple[Array, Array | None]:
         """(K, C/G, *k): the sum over chunks of columns^T (G, f, rows) @ grad (G, rows, K/G);
         with ``g_rows`` (M, K) also the bias gradient (K,), as ones (rows,) @ grad rows."""
-        stride, dilation, pads, mode, g = self.options
-        x, kernel = self.x, self.kernel
-        cg, k_out = x.shape[1] // g, g_grp.shape[0] * g_grp.shape[2]
-        win = windows(_padded_for_im2col(x, pads, mode), kernel, stride, dilation,
-                      self.out_size, 1)
+        stride, dilation, _, _, g = self.options
+        xpad, kernel = self.xpad, self.kernel
+        cg, k_out = xpad.shape[-1] // g, g_grp.shape[0] * g_grp.shape[2]
+        win = windows(xpad, kernel, stride, dilation, self.out_size, 1)
         win = win.reshape(*win.shape[:-1], g, cg)
         p, f = math.prod(self.out_size), math.prod(kernel) * cg
 
@@ -253,11 +264,16 @@ class ConvNd(Function):
                     gb_part += scratch().ones(r, g_grp.dtype) @ g_rows[rows]
             return gw_part, gb_part
 
-        parts = parallel_slices(x.shape[0], g_grp.shape[1] * f, work)
+        parts = parallel_slices(xpad.shape[0], g_grp.shape[1] * f, work)
         gw_grp = sum(gw for gw, _ in parts)
         gw = gw_grp.reshape(g, -1, cg, k_out // g).transpose(0, 3, 2, 1).reshape(
             k_out, cg, *kernel)
         return gw, sum(gb for _, gb in parts) if g_rows is not None else None
+
+    def release(self) -> None:
+        if getattr(self, "xpad_owned", False):
+            scratch().give(self.xpad)
+        super().release()
 
     def _input_grad(self, grad: Array, g_grp: Array) -> Array:
         """(N, C, *S) view of channels-last (or channels-first) memory."""
@@ -291,8 +307,8 @@ def _transposed_conv(grad: Array, w: Array, dilation: tuple[int, ...], pads: Pad
         span = d * (k - 1)
         new_pads.append((max(span - lo, 0), max(span - hi, 0)))
         crop.append(slice(max(lo - span, 0), o - max(hi - span, 0)))
-    dx, _ = conv_rows(grad[tuple(crop)], w_t, None, (1,) * nd, dilation, tuple(new_pads),
-                      "zeros", g)
+    gpad, _ = padded_channels_last(grad[tuple(crop)], tuple(new_pads), "zeros")
+    dx, _ = conv_rows(gpad, w_t, None, (1,) * nd, dilation, g)
     return xp.moveaxis(dx.reshape(x_shape[0], *x_shape[2:], x_shape[1]), -1, 1)
 
 

@@ -13,13 +13,16 @@ Where the time goes, and why the code looks the way it does (measured on 2 cores
   therefore never built whole: chunk by chunk (about 1.5 MiB) it is copied into one cached
   buffer and multiplied while it is still in cache, which also speeds the GEMM up (its output
   and inputs stay in cache). Backward rebuilds the columns for the weight gradient the same
-  way instead of keeping them: faster than reading a saved copy back, and no memory is held.
-- A fresh multi-megabyte array costs a page fault per 4 KiB on first touch, which doubles a
-  copy: buffers come from a small bounded pool (``ScratchPool``), and zero-padded inputs from
+  way from the kept padded input: faster than reading back a saved column matrix.
+- Each pass is split over the batch into as many threads as the BLAS has, each thread with a
+  single-threaded BLAS (``workspace.parallel_slices``): the copies run in parallel too, and no
+  chunk's GEMM waits for the BLAS's threads to wake up.
+- Buffers come from a bounded per-thread pool (``workspace.scratch``): a fresh multi-megabyte
+  array costs a page fault per 4 KiB, which doubles a copy into it. Zero-padded inputs go to
   cached buffers whose borders are zeroed once.
 - The bias rides in the forward GEMM as a column of ones in the column matrix (a separate
   ``out += bias`` pass cost as much as the GEMM itself for small layers); the bias gradient is
-  a matrix-vector product with ones (6x faster than ``sum(axis=0)``).
+  a product of ones with the output gradient, chunk by chunk (6x faster than ``sum(axis=0)``).
 - The input gradient of a stride-1, zero-padded convolution is itself a convolution (of the
   output gradient with the flipped kernel): one more chunked im2col + GEMM, faster than the
   scatter-add of col2im. Other strides and padding modes use col2im, chunked; with few

@@ -342,6 +342,7 @@ def fit(model: Any, train_loader: Any, val_loader: Any = None, *, epochs: int, o
             val = evaluate(model, val_loader, loss)
             row.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
             bar.set_postfix(loss=f"{row['train_loss']:.4f}", acc=f"{row['train_accuracy']:.4f}",
+                            img_s=f"{run.seen / max(run.seconds, 1e-9):.0f}",
                             val_loss=f"{val['loss']:.4f}", val_acc=f"{val['accuracy']:.4f}",
                             refresh=False)
         bar.close()

@@ -202,7 +202,8 @@ def good_config():
             "data": {"name": "digits", "data_dir": None, "input_shape": [1, 8, 8],
                      "num_classes": 3, "class_names": ["a", "b", "c"], "mean": [0.5],
                      "std": [0.25]},
-            "train": {"epochs": 2, "lr": 0.1, "seed": 0}}
+            "train": {"epochs": 2, "batch_size": 8, "lr": 0.1, "optimizer": "adamw",
+                      "weight_decay": 0.0, "schedule": "onecycle", "augment": False, "seed": 0}}
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -213,6 +214,12 @@ def good_config():
     (lambda c: c["data"].update(num_classes=True), r"'data.num_classes' should be int"),
     (lambda c: c["data"].update(class_names=["a"]), r"class_names should be 3 strings"),
     (lambda c: c["data"].update(std=[0.0]), r"data.std should be 1 finite numbers"),
+    (lambda c: c["train"].update(lr=0), r"train.lr should be a finite number > 0, found 0"),
+    (lambda c: c["train"].update(weight_decay=-1), r"train.weight_decay should be a finite "
+                                                   r"number >= 0"),
+    (lambda c: c["train"].update(batch_size=0), r"'train.batch_size' should be >= 1"),
+    (lambda c: c["train"].pop("seed"), r"missing field 'train.seed'"),
+    (lambda c: c["train"].update(augment="yes"), r"'train.augment' should be bool"),
     (lambda c: c.update(version=99), r"unsupported version 99"),
     (lambda c: c.update(format="other"), r"is not a gridnn run config"),
 ])

@@ -250,7 +250,7 @@ def _get(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], path: Pat
 def _count(obj: dict[str, Any], key: str, path: Path, where: str = "", minimum: int = 0) -> int:
     value = _get(obj, key, int, path, where)
     if value < minimum:
-        raise DataError(f"{path}: field {where}{key!r} should be >= {minimum}, found {value}")
+        raise DataError(f"{path}: field {where + key!r} should be >= {minimum}, found {value}")
     return value
 
 
@@ -265,7 +265,8 @@ def load_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     """``config.json`` of a run folder, checked field by field.
 
     Fields: ``model`` {name, kwargs}, ``data`` {name, input_shape, num_classes, class_names,
-    mean, std}, ``train`` {hyper-parameters, seed}. DataError naming the file on any problem.
+    mean, std}, ``train`` {epochs, batch_size, lr, optimizer, weight_decay, schedule, augment,
+    seed}. DataError naming the file on any problem.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -299,7 +300,18 @@ def load_config(run_dir: str | os.PathLike) -> dict[str, Any]:
                 _is_number(v) and low < v < math.inf for v in stat)):
             raise DataError(f"{path}: data.{key} should be {shape[0]} finite numbers (one per "
                             f"channel{', positive' if low == 0 else ''}), found {_short(stat)}")
-    _get(cfg, "train", dict, path)
+    train = _get(cfg, "train", dict, path)
+    for key in ("epochs", "batch_size"):
+        _count(train, key, path, "train.", minimum=1)
+    _count(train, "seed", path, "train.")
+    for key, low in (("lr", 0.0), ("weight_decay", -1e-300)):
+        value = _get(train, key, (int, float), path, "train.")
+        if not low < value < math.inf:
+            raise DataError(f"{path}: train.{key} should be a finite number "
+                            f"{'> 0' if low == 0 else '>= 0'}, found {_short(value)}")
+    for key in ("optimizer", "schedule"):
+        _get(train, key, str, path, "train.")
+    _get(train, "augment", bool, path, "train.")
     return cfg
 
 

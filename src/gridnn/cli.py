@@ -192,7 +192,7 @@ def _defaults(data: str) -> dict[str, Any]:
     return DEFAULTS.get(key, DEFAULTS["*"])
 
 
-def _model_kwargs(name: str, input_shape: Sequence[int], num_classes: int, seed: int) -> dict:
+def _model_kwargs(input_shape: Sequence[int], num_classes: int, seed: int) -> dict:
     """JSON-able factory arguments for a model on data of ``input_shape`` (C, ...)."""
     size = list(input_shape[1:])
     return {"in_channels": int(input_shape[0]), "num_classes": int(num_classes),
@@ -283,7 +283,7 @@ def _new_config(args: argparse.Namespace, bundle: Any) -> dict[str, Any]:
     shape = [int(s) for s in bundle.input_shape]
     return {
         "model": {"name": model_name,
-                  "kwargs": _model_kwargs(model_name, shape, bundle.num_classes, seed)},
+                  "kwargs": _model_kwargs(shape, bundle.num_classes, seed)},
         "data": {"name": data_name, "data_dir": args.data_dir, "input_shape": shape,
                  "num_classes": int(bundle.num_classes),
                  "class_names": [str(c) for c in bundle.class_names]

@@ -5,12 +5,14 @@
     python benchmarks/accuracy.py --only digits --no-torch --epochs 5
 
 For each experiment the gridnn side is exactly `gridnn train --data D --model M` (the command a
-user runs, with its tuned defaults) in a temporary run folder. The PyTorch side trains the same
-architecture (the torch twin of the gridnn model, starting from the same initial weights) on the
-very same batches (gridnn's seeded DataLoader, converted with torch.from_numpy), with the same
-optimiser, learning-rate schedule, epochs and batch size, and is also evaluated on the test set
-after every epoch, so the two timings cover the same work. Both sides use every core torch and
-OpenBLAS see; the machine may be shared, so compare ratios from one run, not across runs.
+user runs, with its tuned defaults, in a process of its own) in a temporary run folder. The
+PyTorch side, also in a process of its own (so neither side's thread pool competes with the
+other's), trains the same architecture (the torch twin of the gridnn model, starting from the
+same initial weights) on the very same batches (gridnn's seeded DataLoader, converted with
+torch.from_numpy), with the same optimiser, learning-rate schedule, epochs and batch size, and
+is also evaluated on the test set after every epoch, so the two timings cover the same work.
+Both sides use every core torch and OpenBLAS see; the machine may be shared, so compare ratios
+from one run, not across runs.
 Results: benchmarks/RESULTS.md, section "Accuracy".
 """
 
@@ -20,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,16 +42,16 @@ EXPERIMENTS = [  # (dataset, model, target test accuracy, extra `gridnn train` a
 
 
 def run_gridnn(data: str, model: str, epochs: int | None, extra: list[str], out: Path) -> dict:
-    """`gridnn train` in-process; returns metrics.json plus the config it wrote."""
-    from gridnn import cli
-
+    """`python -m gridnn train` in a fresh process; returns metrics.json plus its config."""
     argv = ["train", "--data", data, "--model", model, "--out", str(out), "--no-progress", *extra]
     if epochs:
         argv += ["--epochs", str(epochs)]
     start = time.perf_counter()
-    code = cli.main(argv)
-    if code != 0:
-        raise SystemExit(f"gridnn train failed with exit code {code}")
+    result = subprocess.run([sys.executable, "-m", "gridnn", *argv], capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"gridnn train failed ({result.returncode}): {result.stderr}")
+    print(result.stdout.strip().splitlines()[-1], flush=True)
     metrics = json.loads((out / "metrics.json").read_text())
     metrics["wall_seconds"] = time.perf_counter() - start
     metrics["config"] = json.loads((out / "config.json").read_text())
@@ -127,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="override the default epochs")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch side")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--torch-config", help=argparse.SUPPRESS)  # internal: one torch side
     args = parser.parse_args(argv)
+    if args.torch_config:
+        print(json.dumps(run_torch(json.loads(Path(args.torch_config).read_text()))))
+        return 0
     wanted = set(args.only.split(","))
     models = set(args.models.split(",")) if args.models else None
     rows = []
@@ -141,9 +148,14 @@ def main(argv: list[str] | None = None) -> int:
             continue
         with tempfile.TemporaryDirectory() as tmp:
             g = run_gridnn(data, model, args.epochs, extra, Path(tmp) / "run")
-        row = {"data": data, "model": model, "target": target, "gridnn": g}
-        if not args.no_torch:
-            row["torch"] = run_torch(g["config"])
+            row = {"data": data, "model": model, "target": target, "gridnn": g}
+            if not args.no_torch:  # a process of its own: no thread pools shared with gridnn
+                cfg = Path(tmp) / "run" / "config.json"
+                result = subprocess.run([sys.executable, __file__, "--torch-config", str(cfg)],
+                                        capture_output=True, text=True)
+                if result.returncode != 0:
+                    raise SystemExit(f"PyTorch side failed: {result.stderr}")
+                row["torch"] = json.loads(result.stdout.strip().splitlines()[-1])
         rows.append(row)
         epochs = g["epochs"]
         t = g["config"]["train"]

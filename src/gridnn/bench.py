@@ -11,9 +11,10 @@ weight and bias):
 plus T1 (training steps/s of a small MNIST CNN, batch 128, SGD momentum 0.9), I1 (its inference
 at batch 256) and M1 (peak resident memory of a fresh process doing 50 T1 steps, per library).
 
-Every time is the median of at least ``--reps`` repetitions after warm-up, with min-max; gridnn
-runs all of a case's repetitions, then PyTorch does. PyTorch gets as many threads as the BLAS
-under NumPy uses. The ceiling is NumPy's float32 GEMM speed on the machine.
+Every time is the median of at least ``--reps`` repetitions after warm-up, with min-max, taken
+in two alternating blocks per library (gridnn, torch, gridnn, torch) so that a change of the
+machine's load falls on both. PyTorch gets as many threads as the BLAS under NumPy uses. The
+ceiling is NumPy's float32 GEMM speed on the machine.
 """
 
 from __future__ import annotations
@@ -160,16 +161,31 @@ class Report:
 def measure(fn: Callable[[], Any], min_reps: int, warmup: int = 2) -> Timing:
     """Time ``fn()`` after ``warmup`` calls: at least ``min_reps`` repetitions, more while they
     fit in about ``SECONDS_PER_MEASURE`` seconds (at most 5x the minimum)."""
-    for _ in range(warmup):
-        fn()
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < min_reps or (len(times) < 5 * min_reps
-                                    and time.perf_counter() - start < SECONDS_PER_MEASURE):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return Timing(float(np.median(times)), min(times), max(times), len(times))
+    return measure_each({"fn": fn}, min_reps, warmup)["fn"]
+
+
+def measure_each(fns: dict[str, Callable[[], Any]], min_reps: int, warmup: int = 2,
+                 rounds: int = 2) -> dict[str, Timing]:
+    """Time every function as ``measure`` does, in ``rounds`` alternating blocks (gridnn's
+    block, torch's block, gridnn's, ...) so that a change in the machine's load while the case
+    runs falls on both libraries, not on whichever ran second."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    per_round = -(-min_reps // rounds)
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start, block = time.perf_counter(), []
+            while len(block) < per_round or (
+                    len(block) < 5 * per_round
+                    and time.perf_counter() - start < SECONDS_PER_MEASURE / rounds):
+                t0 = time.perf_counter()
+                fn()
+                block.append(time.perf_counter() - t0)
+            times[name] += block
+    return {name: Timing(float(np.median(t)), min(t), max(t), len(t))
+            for name, t in times.items()}
 
 
 def blas_threads() -> int:
@@ -291,9 +307,10 @@ def bench_case(case: ConvCase | PoolCase, torch: Any, reps: int) -> list[Row]:
     calls = _case_callables(case, torch, np.random.default_rng(0))
     for passes, fns in calls.items():
         flops = case.flops * (3 if passes == "fwd+bwd" and isinstance(case, ConvCase) else 1)
-        row = Row(case.name, case.describe(), passes, flops, measure(fns["gridnn"], reps))
+        timed = measure_each(fns, reps)
+        row = Row(case.name, case.describe(), passes, flops, timed["gridnn"])
         if "torch" in fns:
-            row.torch = measure(fns["torch"], reps)
+            row.torch = timed["torch"]
             row.ratio = row.gridnn.median / row.torch.median
             if isinstance(case, PoolCase):
                 row.target = 1.0
@@ -390,10 +407,14 @@ def bench_models(torch: Any, reps: int, cases: dict[str, int]) -> list[ModelRow]
     for name, batch in cases.items():
         train = name == "T1"
         fn, weights = _gridnn_steps(batch, train)
-        row = ModelRow(name, "train step (SGD momentum)" if train else "inference", batch,
-                       measure(fn, reps))
+        fns = {"gridnn": fn}
         if torch is not None:
-            row.torch = measure(_torch_steps(torch, batch, train, weights), reps)
+            fns["torch"] = _torch_steps(torch, batch, train, weights)
+        timed = measure_each(fns, reps)
+        row = ModelRow(name, "train step (SGD momentum)" if train else "inference", batch,
+                       timed["gridnn"])
+        if torch is not None:
+            row.torch = timed["torch"]
             row.speed_ratio = row.torch.median / row.gridnn.median
             row.met = row.speed_ratio >= 1.0
         rows.append(row)

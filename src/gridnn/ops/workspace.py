@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
 from collections import OrderedDict
@@ -31,6 +32,8 @@ PARALLEL_MIN_SIZE = 1 << 17
 SINGLE_BLAS_MIN_SIZE = 1 << 12
 # Bytes an op works on at a time inside a slice, to stay in the (1 MiB per core) L2 cache.
 CHUNK_BYTES = 3 << 19
+# Slices per thread in parallel_slices, taken in turn: a slow core then does fewer of them.
+SLICES_PER_THREAD = 4
 # Threads for parallel_slices; None follows the BLAS's own thread count (tests set it).
 THREADS: int | None = None
 
@@ -167,13 +170,17 @@ if hasattr(os, "register_at_fork"):
 
 def parallel_slices(n: int, size: int, work: Callable[[int, int], T]) -> list[T]:
     """``[work(lo, hi), ...]`` over consecutive slices lo:hi of 0..n (images of a batch, rows
-    of a matrix), one slice per thread, each thread with a single-threaded BLAS. The slices
-    run at the same time, so ``work`` must only write what belongs to its slice.
+    of a matrix), in slice order, run by as many threads as the BLAS has, each thread with a
+    single-threaded BLAS. The slices run at the same time, so ``work`` must only write what
+    belongs to its slice.
 
-    Below ``PARALLEL_MIN_SIZE`` elements touched the work runs in this thread, still with a
-    single-threaded BLAS: small GEMMs are not worth waking the BLAS's threads for (and on a
-    busy machine that wake-up alone took milliseconds). Tiny ops (``SINGLE_BLAS_MIN_SIZE``)
-    and a large op on a single slice leave the BLAS as it is.
+    There are ``SLICES_PER_THREAD`` times more slices than threads, taken in turn by whichever
+    thread is free: when another process holds one core, the thread on the other core takes
+    more slices instead of waiting for the slow one (with one slice each, a busy machine made
+    every op as slow as its slower half). Below ``PARALLEL_MIN_SIZE`` elements touched the work
+    runs in this thread, still with a single-threaded BLAS: small GEMMs are not worth waking
+    the BLAS's threads for (on a busy machine that wake-up alone took milliseconds). Tiny ops
+    (``SINGLE_BLAS_MIN_SIZE``) and a large op on a single slice leave the BLAS as it is.
     """
     if size < SINGLE_BLAS_MIN_SIZE:
         return [work(0, n)]
@@ -185,15 +192,25 @@ def parallel_slices(n: int, size: int, work: Callable[[int, int], T]) -> list[T]
         with _threads.single_blas():
             if small or n < 2:
                 return [work(0, n)]
-            parts = min(n, threads)
+            parts = min(n, threads * SLICES_PER_THREAD)
             bounds = [n * i // parts for i in range(parts + 1)]
-            futures = [_threads.pool(parts - 1).submit(work, lo, hi)
-                       for lo, hi in zip(bounds[1:-1], bounds[2:])]
+            results: list[Any] = [None] * parts
+            turns = itertools.count()  # next() is atomic under the GIL
+
+            def take_turns() -> None:
+                i = next(turns)
+                while i < parts:
+                    results[i] = work(bounds[i], bounds[i + 1])
+                    i = next(turns)
+
+            helpers = [_threads.pool(threads - 1).submit(take_turns)
+                       for _ in range(min(threads, parts) - 1)]
             try:
-                first = work(bounds[0], bounds[1])
+                take_turns()
             finally:
-                rest = [f.result() for f in futures]
-            return [first, *rest]
+                for h in helpers:
+                    h.result()
+            return results
     finally:
         _threads.lock.release()
 

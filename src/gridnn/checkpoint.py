@@ -368,7 +368,8 @@ def build_model(config: dict[str, Any], config_path: Path,
     try:
         with memory_budget(max_bytes):
             return models.build(spec["name"], **spec["kwargs"])
-    except (GridnnError, TypeError) as e:  # unknown name, or kwargs the factory does not take
+    except (GridnnError, TypeError, ValueError, OverflowError) as e:
+        # an unknown name, arguments the factory does not take, or sizes NumPy cannot allocate
         raise DataError(f"{config_path}: cannot build model {spec['name']!r} from its stored "
                         f"arguments: {e}") from None
     except MemoryError:

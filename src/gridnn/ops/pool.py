@@ -69,6 +69,10 @@ class MaxPoolNd(Function):
             s == k and o * s == n for s, k, o, n in zip(stride, kernel, out_size, x_shape[2:]))
         dpad = _new_like(pad_shape, g.dtype, channels_last, zero=not tiled)
         offsets = list(itertools.product(*map(range, kernel)))
+        if _is_channels_last(g) != channels_last:  # e.g. from a Flatten: one copy, not 4 gathers
+            g_like = _new_like(g.shape, g.dtype, channels_last, zero=False)
+            xp.copyto(g_like, g)
+            g = g_like
 
         def work(lo: int, hi: int) -> None:
             for a, b in chunks(lo, hi, dpad.nbytes // max(x_shape[0], 1)):

@@ -291,3 +291,13 @@ def test_default_out_folder_is_announced(tmp_path):
     made = list((tmp_path / "runs").iterdir())
     assert len(made) == 1 and made[0].name.startswith("digits-mlp-")
     assert f"run folder: {Path('runs') / made[0].name}" in result.stdout
+
+
+def test_a_reader_that_leaves_early_is_not_an_error():
+    """`gridnn explain conv ... | head -1`: the closed pipe ends the command quietly, exit 0."""
+    proc = subprocess.Popen([sys.executable, "-m", "gridnn", "explain", "conv", "--input", "12x12",
+                             "--kernel", "3x3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(b"convolution")
+    proc.stdout.close()  # the reader leaves while the matrix is still being printed
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0 and err == ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import os
 import sys
 import time
 import traceback
@@ -552,6 +553,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(e if isinstance(e, UsageError) else f"gridnn: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `gridnn ... | head`: the reader left; nothing to report
+        # Python flushes stdout again at exit; point it at devnull so that flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as e:  # the file system refused (permissions, disk full): not a bug
         if debug:
             traceback.print_exc()
@@ -560,8 +565,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gridnn: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `gridnn ... | head`: the reader left; nothing to report
-        return 0
     except Exception as e:  # an internal bug: keep it to one line unless asked for details
         if debug:
             traceback.print_exc()

@@ -123,6 +123,21 @@ def window_slices(offset: tuple[int, ...], stride: tuple[int, ...], dilation: tu
                  for o, s, d, n in zip(offset, stride, dilation, out))
 
 
+def add_windows(dst: Array, cols: Array, kernel_start: int, stride: tuple[int, ...],
+                dilation: tuple[int, ...], out: tuple[int, ...], spatial_start: int) -> None:
+    """col2im, the adjoint of ``windows``: add the gradient of every window entry onto the
+    element of ``dst`` it was read from.
+
+    ``cols`` holds the kernel offsets on axes ``kernel_start...``; with them taken out it is
+    shaped like the slice of ``dst`` (spatial axes from ``spatial_start``, of output size
+    ``out``) that one kernel offset touches.
+    """
+    kernel = cols.shape[kernel_start:kernel_start + len(out)]
+    lead, at = (slice(None),) * spatial_start, (slice(None),) * kernel_start
+    for offset in itertools.product(*map(range, kernel)):
+        dst[lead + window_slices(offset, stride, dilation, out)] += cols[at + offset]
+
+
 def _blocks(n: int, out_size: tuple[int, ...], row_bytes: int) -> list[tuple[Any, slice]]:
     """Chunks of about ``COLUMNS_CHUNK_BYTES`` of column matrix: a list of (index of the
     (N, O_0) axes, the rows of the (M, ...) matrix it covers). Whole images while one fits,
@@ -327,8 +342,6 @@ def col2im_channels_last(g_grp: Array, wmat: Array, pad_shape: tuple[int, ...],
     g, f, nd, p = g_grp.shape[0], wmat.shape[1], len(kernel), math.prod(out_size)
     dpad = xp.zeros((*pad_shape[:-1], g, cg), dtype=g_grp.dtype)  # (N, *Sp, G, C/G)
     w_t = wmat.transpose(0, 2, 1)  # (G, K/G, f)
-    offsets = list(itertools.product(*map(range, kernel)))
-    lead = (slice(None),) * (2 + nd)
 
     def work(lo: int, hi: int) -> None:
         blocks = _blocks(hi - lo, out_size, g * f * g_grp.itemsize)
@@ -342,9 +355,8 @@ def col2im_channels_last(g_grp: Array, wmat: Array, pad_shape: tuple[int, ...],
             dcols = dcols.reshape(g, -1, *block_out, *kernel, cg)
             # The block's outputs read the padded input from row first.start * stride on.
             region = dpad[lo:hi][images, (first.start or 0) * stride[0]:]
-            for offset in offsets:
-                where = (slice(None), *window_slices(offset, stride, dilation, block_out))
-                region[where] += xp.moveaxis(dcols[lead + offset], 0, -2)  # (n', *O', G, C/G)
+            add_windows(region, xp.moveaxis(dcols, 0, -2), 1 + nd,  # (n', *O', *k, G, C/G)
+                        stride, dilation, block_out, 1)
         scratch().give(buf)
 
     parallel_slices(n, g_grp.shape[1] * f, work)
@@ -366,10 +378,7 @@ def col2im_channels_first(g_grp: Array, wmat: Array, pad_shape: tuple[int, ...],
         dcols = scratch().take((g, f, (hi - lo) * p), g_grp.dtype)
         xp.matmul(wmat, g_grp[:, lo * p:hi * p].transpose(0, 2, 1), out=dcols)
         d = dcols.reshape(g, *kernel, cg, hi - lo, *out_size)
-        for offset in itertools.product(*map(range, kernel)):
-            where = (slice(None), slice(None), slice(lo, hi),
-                     *window_slices(offset, stride, dilation, out_size))
-            dpad[where] += d[(slice(None), *offset)]
+        add_windows(dpad[:, :, lo:hi], d, 1, stride, dilation, out_size, 3)
         scratch().give(dcols)
 
     parallel_slices(n, g_grp.shape[1] * f, work)

@@ -12,14 +12,13 @@ there is one small matrix product per output position, batched over positions.
 
 from __future__ import annotations
 
-import itertools
 import math
 from typing import Any
 
 from .._backend import xp
 from ..autograd import Function
 from ..errors import ArgumentError, ArgumentTypeError
-from .conv import channels_last_padded, window_slices, windows
+from .conv import add_windows, channels_last_padded, windows
 from .shape import check_pad, pad_array_backward
 
 Array = Any
@@ -67,9 +66,7 @@ class LocallyConnectedNd(Function):
             dcols = xp.matmul(g, self.wmat.transpose(0, 2, 1))  # (P, N, kk*C)
             dcols = xp.moveaxis(dcols.reshape(*out_size, n, *kernel, c), nd, 0)  # (N,*O,*k,C)
             dpad = xp.zeros(pad_shape, dtype=dcols.dtype)  # (N, *Sp, C)
-            for offset in itertools.product(*map(range, kernel)):
-                part = dcols[(slice(None),) * (1 + nd) + offset]  # (N, *O, C)
-                dpad[(slice(None), *window_slices(offset, stride, dilation, out_size))] += part
+            add_windows(dpad, dcols, 1 + nd, stride, dilation, out_size, 1)
             dx_cl = pad_array_backward(dpad, ((0, 0), *pads, (0, 0)), mode)
             gx = xp.moveaxis(dx_cl, -1, 1)  # (N, C, *S)
         if len(self.needs_grad) == 2:

@@ -15,7 +15,7 @@ from typing import Any
 
 from .._backend import xp
 from ..autograd import Function
-from .conv import window_slices, windows
+from .conv import add_windows, window_slices, windows
 from .workspace import chunks, parallel_slices
 
 Array = Any
@@ -112,15 +112,15 @@ class AvgPoolNd(Function):
         for off in offsets[1:]:
             out += win[lead + off]
         out /= xp.asarray(divisor, dtype=x.dtype)
-        self.geometry = (x.shape, xpad.shape, stride, pads, out_size, offsets, divisor)
+        self.geometry = (x.shape, xpad.shape, kernel, stride, pads, out_size, divisor)
         return out
 
     def backward(self, g: Array) -> tuple[Array]:
-        x_shape, pad_shape, stride, pads, out_size, offsets, divisor = self.geometry
-        share = g / xp.asarray(divisor, dtype=g.dtype)
+        x_shape, pad_shape, kernel, stride, pads, out_size, divisor = self.geometry
+        share = g / xp.asarray(divisor, dtype=g.dtype)  # (N, C, *O), the same at every offset
+        cols = xp.broadcast_to(share[(..., *(None,) * len(kernel))], share.shape + kernel)
         dpad = xp.zeros(pad_shape, dtype=g.dtype)
-        for off in offsets:
-            dpad[(slice(None), slice(None), *window_slices(off, stride, _ONES, out_size))] += share
+        add_windows(dpad, cols, share.ndim, stride, _ONES[:len(kernel)], out_size, 2)
         return (_unpad(dpad, x_shape, pads),)
 
 

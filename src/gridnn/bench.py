@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from ._allocator import keep_freed_memory
+
 # Targets of issue 5: forward+backward time ratio (gridnn / torch) per conv case.
 CONV_TARGETS = {"L1": 2.5, "L2": 1.5, "L3": 1.5, "L4": 2.5, "L5": 1.5, "C1": 1.5}
 SECONDS_PER_MEASURE = 0.6  # repetitions beyond the minimum fill about this much time
@@ -228,6 +230,7 @@ def machine_info() -> dict[str, Any]:
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
                 "OMP_NUM_THREADS"):
         info[var] = os.environ.get(var, "(unset)")
+    info["malloc"] = keep_freed_memory()
     info["load_average_start"] = round(os.getloadavg()[0], 2)
     return info
 
@@ -423,6 +426,7 @@ def bench_models(torch: Any, reps: int, cases: dict[str, int]) -> list[ModelRow]
 
 def memory_child(library: str, steps: int, batch: int) -> None:
     """Run ``steps`` T1 steps in ``library`` and print this process's peak RSS in KiB."""
+    keep_freed_memory()  # as in the benchmark's own process
     threads = blas_threads()
     if library == "torch":
         step = _torch_steps(_import_torch(threads), batch, True, None)
@@ -470,7 +474,8 @@ def format_report(rep: Report) -> str:
              f"NumPy {m.get('numpy')}, PyTorch {m.get('torch', 'not installed')}; "
              f"BLAS {m.get('blas', '?')}; BLAS threads = torch threads = {m.get('blas_threads')}",
              f"Environment: OPENBLAS_CORETYPE={m.get('OPENBLAS_CORETYPE')}, "
-             f"OPENBLAS_L2_SIZE={m.get('OPENBLAS_L2_SIZE')}; load average "
+             f"OPENBLAS_L2_SIZE={m.get('OPENBLAS_L2_SIZE')}; freed memory "
+             f"{m.get('malloc')}; load average "
              f"{m.get('load_average_start')} at start, {m.get('load_average_end')} at end",
              "Ceiling: float32 GEMM 1024^3 " + ", ".join(
                  f"{k} {v:.0f} GFLOP/s" for k, v in rep.gemm_gflops.items()), "",
@@ -532,6 +537,7 @@ def run(args: argparse.Namespace) -> int:
     from .errors import ArgumentError
 
     started = time.perf_counter()
+    keep_freed_memory()  # for both libraries: they share this process's malloc
     quick = bool(args.quick)
     reps = args.reps if args.reps is not None else 2 if quick else 10
     if reps < 1:

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from ._allocator import keep_freed_memory
 from .checkpoint import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
@@ -543,6 +544,7 @@ def _hoist_debug(argv: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``gridnn`` command; returns the exit code (see the module docstring)."""
+    keep_freed_memory()  # this process is ours: let malloc reuse freed activations
     argv = _hoist_debug(list(sys.argv[1:] if argv is None else argv))
     debug = bool(argv) and argv[0] == "--debug"
     try:

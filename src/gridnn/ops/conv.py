@@ -158,7 +158,11 @@ def _blocks(n: int, out_size: tuple[int, ...], row_bytes: int) -> list[tuple[Any
 def _im2col_blocks(win: Array, ones: bool) -> Iterator[tuple[slice, Array]]:
     """Copy the windows (N, *O, *k, G, C/G) chunk by chunk into one cached column buffer and
     yield (rows of M, columns (G, rows, f [+ 1])), rows ordered (kernel offset, channel); with
-    ``ones`` a last column of ones carries the bias through the GEMM."""
+    ``ones`` a last column of ones carries the bias through the GEMM.
+
+    With a single input channel the buffer is (G, f [+ 1], rows) and the columns a transposed
+    view of it: a row of the column matrix would be a run of one float, while a row of its
+    transpose is a run of output width (7x faster to fill; the GEMMs take either layout)."""
     n, g, cg = win.shape[0], win.shape[-2], win.shape[-1]
     nd = (win.ndim - 3) // 2
     out_size, kernel = win.shape[1:1 + nd], win.shape[1 + nd:1 + 2 * nd]
@@ -167,17 +171,36 @@ def _im2col_blocks(win: Array, ones: bool) -> Iterator[tuple[slice, Array]]:
     if not blocks:  # an empty batch
         return
     biggest = max(r.stop - r.start for _, r in blocks)
-    buf = scratch().take((g, biggest, f + ones), win.dtype)
+    transposed = g * cg == 1
+    buf = scratch().take((g, f + ones, biggest) if transposed else (g, biggest, f + ones),
+                         win.dtype)
     if ones:
-        buf[..., f] = 1  # the copies below never touch this column
+        buf[(slice(None), f) if transposed else (..., f)] = 1  # never touched by the copies
     try:
         for index, rows in blocks:
             part = win[index]  # (n', o', *O[1:], *k, G, C/G)
-            cols = buf[:, :rows.stop - rows.start]
-            xp.copyto(cols[..., :f].reshape(g, *part.shape[:-2], cg), xp.moveaxis(part, -2, 0))
-            yield rows, cols
+            r = rows.stop - rows.start
+            if transposed:
+                order = (2 * nd + 1, *range(nd + 1, 2 * nd + 1), 2 * nd + 2, *range(nd + 1))
+                cols_t = buf[:, :f, :r].reshape(g, *kernel, cg, *part.shape[:1 + nd])
+                xp.copyto(cols_t, part.transpose(order))  # (G, *k, C/G, n', o', *O[1:])
+                yield rows, buf[:, :, :r].transpose(0, 2, 1)
+            else:
+                cols = buf[:, :r]
+                xp.copyto(cols[..., :f].reshape(g, *part.shape[:-2], cg),
+                          xp.moveaxis(part, -2, 0))
+                yield rows, cols
     finally:
         scratch().give(buf)
+
+
+def _stacked_product(a: Array, b: Array) -> Array:
+    """(G, m, r) @ (G, r, n) -> (G, m, n). One group goes through ``np.dot``: ``np.matmul``
+    keeps the GIL through a product with a small result, such as the (9, rows) @ (rows, 32)
+    weight gradient of a single-channel layer, so threads doing it ran one after another."""
+    if a.shape[0] == 1:
+        return xp.dot(a[0], b[0])[None]
+    return xp.matmul(a, b)
 
 
 def weight_matrix(w: Array, groups: int) -> Array:
@@ -253,7 +276,7 @@ class ConvNd(Function):
         if self.needs_grad[1]:
             gw, gb = self._weight_grad(g_grp, g_rows if need_gb else None)
         elif need_gb:
-            gb = scratch().ones(m, grad.dtype) @ g_rows  # (K,)
+            gb = xp.dot(scratch().ones(m, grad.dtype), g_rows)  # (K,)
         if self.needs_grad[0]:  # (N, K, *O) view of the channels-last rows
             g_view = xp.moveaxis(g_rows.reshape(g_cl.shape), -1, 1)
             gx = self._input_grad(g_view, g_grp)
@@ -276,10 +299,10 @@ class ConvNd(Function):
             gb_part = xp.zeros(k_out, dtype=g_grp.dtype)
             for rows, cols in _im2col_blocks(win[lo:hi], False):
                 rows = slice(lo * p + rows.start, lo * p + rows.stop)
-                gw_part += xp.matmul(cols.transpose(0, 2, 1), g_grp[:, rows])  # (G, f, K/G)
+                gw_part += _stacked_product(cols.transpose(0, 2, 1), g_grp[:, rows])
                 if g_rows is not None:
                     r = rows.stop - rows.start
-                    gb_part += scratch().ones(r, g_grp.dtype) @ g_rows[rows]
+                    gb_part += xp.dot(scratch().ones(r, g_grp.dtype), g_rows[rows])
             return gw_part, gb_part
 
         parts = parallel_slices(xpad.shape[0], g_grp.shape[1] * f, work)

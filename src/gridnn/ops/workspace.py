@@ -224,10 +224,12 @@ def chunks(lo: int, hi: int, item_bytes: int) -> list[tuple[int, int]]:
 
 def matmul(a: Array, b: Array) -> Array:
     """``a @ b`` (NumPy semantics); for 2-D operands the rows of ``a`` are split over threads
-    (``a`` may be a transposed view: a weight gradient ``x.T @ grad`` splits its rows too)."""
+    (``a`` may be a transposed view: a weight gradient ``x.T @ grad`` splits its rows too).
+    The slices go through ``np.dot``, which lets go of the GIL for the whole product;
+    ``np.matmul`` keeps it through products with a small result, so threads serialise."""
     if a.ndim != 2 or b.ndim != 2:
         return xp.matmul(a, b)
     out = xp.empty((a.shape[0], b.shape[1]), dtype=xp.result_type(a, b))
     parallel_slices(a.shape[0], a.size + b.size + out.size,
-                    lambda lo, hi: xp.matmul(a[lo:hi], b, out=out[lo:hi]))
+                    lambda lo, hi: xp.dot(a[lo:hi], b, out=out[lo:hi]))
     return out

@@ -6,6 +6,7 @@ from typing import Any
 
 from .._backend import xp
 from ..autograd import Function
+from .workspace import parallel_slices
 
 Array = Any
 
@@ -148,13 +149,30 @@ class Abs(Function):
 
 
 class ReLU(Function):
+    """max(x, 0), split over the leading axis in threads (activations after a convolution
+    are megabytes); outputs keep the input's memory layout."""
+
     def forward(self, a: Array) -> Array:
-        out = xp.maximum(a, 0)
-        self.mask = out > 0
+        out, mask = xp.empty_like(a), xp.empty_like(a, dtype=bool)
+
+        def work(lo: int, hi: int) -> None:
+            xp.maximum(_rows(a, lo, hi), 0, out=_rows(out, lo, hi))
+            xp.greater(_rows(out, lo, hi), 0, out=_rows(mask, lo, hi))
+
+        parallel_slices(a.shape[0] if a.ndim else 1, a.size, work)
+        self.mask = mask
         return out
 
     def backward(self, g: Array) -> tuple[Array]:
-        return (g * self.mask,)
+        out, mask = xp.empty_like(g), self.mask
+        parallel_slices(g.shape[0] if g.ndim else 1, g.size, lambda lo, hi: xp.multiply(
+            _rows(g, lo, hi), _rows(mask, lo, hi), out=_rows(out, lo, hi)))
+        return (out,)
+
+
+def _rows(a: Array, lo: int, hi: int) -> Array:
+    """Rows lo:hi of ``a`` along its first axis (a 0-d array is its own single row)."""
+    return a[lo:hi] if a.ndim else a
 
 
 class LeakyReLU(Function):

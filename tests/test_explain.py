@@ -105,6 +105,15 @@ def test_dense_equivalent_of_linear():
         dense_equivalent(nn.ReLU(), (4,))
 
 
+def test_dense_equivalent_names_a_kernel_that_does_not_fit():
+    """The same geometry checks (and messages) as F.conv2d itself."""
+    with pytest.raises(gn.ArgumentError, match=r"kernel size 5 \(dilation 1, spans 5\) is larger "
+                       r"than the padded input size 3 in spatial dim 0 \(input shape \(1, 3, 3\)"):
+        dense_equivalent(nn.Conv2d(1, 1, 5), (1, 3, 3))
+    with pytest.raises(gn.ArgumentError, match=r"reflect padding \(3, 3\) must be smaller"):
+        dense_equivalent(nn.Conv1d(1, 1, 3, padding=3, padding_mode="reflect"), (1, 3))
+
+
 def test_dense_equivalent_of_functional_maps():
     """The maps also describe plain functional calls (no layer objects)."""
     rng = np.random.default_rng(0)

@@ -24,7 +24,7 @@ __all__ = [
     "binary_cross_entropy_with_logits", "concat", "conv1d", "conv2d", "conv_output_size",
     "cross_entropy", "dropout", "global_avg_pool", "leaky_relu", "linear", "log_softmax",
     "max_pool1d", "max_pool2d", "mse_loss", "pad", "relu", "resolve_padding", "sigmoid",
-    "softmax", "stack", "tanh", "where",
+    "softmax", "stack", "tanh", "where", "window_geometry",
 ]
 
 Size = int | Sequence[int]
@@ -107,6 +107,31 @@ def conv_output_size(in_size: int, kernel: int, stride: int, pads: tuple[int, in
     return (in_size + pads[0] + pads[1] - dilation * (kernel - 1) - 1) // stride + 1
 
 
+def window_geometry(shape: Sequence[int], kernel: Sequence[int], stride: Size, padding: Padding,
+                    dilation: Size, padding_mode: str, op: str
+                    ) -> tuple[tuple[int, ...], tuple[int, ...], Pads, tuple[int, ...]]:
+    """Checked geometry of kernel windows sliding over the last ``len(kernel)`` axes of
+    ``shape``: (stride, dilation, (low, high) padding, output size), one entry per spatial
+    dim. Raises if an argument is invalid or a dilated kernel is larger than the padded input.
+    """
+    nd = len(kernel)
+    stride_t = ntuple(stride, nd, "stride", op)
+    dilation_t = ntuple(dilation, nd, "dilation", op)
+    spatial = tuple(shape[len(shape) - nd:])
+    pads = resolve_padding(padding, spatial, kernel, stride_t, dilation_t, op)
+    check_pad(tuple(shape), pads, padding_mode, op)
+    for i, (size, kk, d, (lo, hi)) in enumerate(zip(spatial, kernel, dilation_t, pads)):
+        if d * (kk - 1) + 1 > size + lo + hi:
+            raise ArgumentError(
+                f"{op}: kernel size {kk} (dilation {d}, spans {d * (kk - 1) + 1}) is larger than "
+                f"the padded input size {size + lo + hi} in spatial dim {i} "
+                f"(input shape {tuple(shape)}, padding {(lo, hi)})"
+            )
+    out = tuple(conv_output_size(*args) for args in zip(spatial, kernel, stride_t, pads,
+                                                          dilation_t))
+    return stride_t, dilation_t, pads, out
+
+
 # ---- linear and convolution ------------------------------------------------------------------
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x (..., in) @ weight (out, in).T + bias (out,) -> (..., out)."""
@@ -158,17 +183,8 @@ def _conv(nd: int, op: str, x: Tensor, weight: Tensor, bias: Tensor | None, stri
             f"{op}: `weight` must have at least one filter, channel and kernel element per "
             f"dim, received weight shape {weight.shape}"
         )
-    stride_t = ntuple(stride, nd, "stride", op)
-    dilation_t = ntuple(dilation, nd, "dilation", op)
-    pads = resolve_padding(padding, x.shape[2:], kernel, stride_t, dilation_t, op)
-    check_pad(x.shape, pads, padding_mode, op)
-    for i, (size, kk, d, (lo, hi)) in enumerate(zip(x.shape[2:], kernel, dilation_t, pads)):
-        if d * (kk - 1) + 1 > size + lo + hi:
-            raise ArgumentError(
-                f"{op}: kernel size {kk} (dilation {d}, spans {d * (kk - 1) + 1}) is larger than "
-                f"the padded input size {size + lo + hi} in spatial dim {i} "
-                f"(input shape {x.shape}, padding {(lo, hi)})"
-            )
+    stride_t, dilation_t, pads, _ = window_geometry(x.shape, kernel, stride, padding, dilation,
+                                                    padding_mode, op)
     inputs = [x, weight]
     if bias is not None:
         bias = as_float_tensor(bias, "bias", op)

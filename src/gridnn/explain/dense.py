@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentError, ArgumentTypeError
-from ..functional import ntuple, resolve_padding
-from ..ops.shape import check_pad, pad_array
+from ..functional import window_geometry
+from ..ops.shape import pad_array
 
 Pads = tuple[tuple[int, int], ...]
 
@@ -80,18 +80,7 @@ def _geometry(op: str, input_shape: tuple[int, ...], kernel: tuple[int, ...], st
             f"{op}: `input_shape` must be (C, {', '.join('LHW'[-nd:] if nd < 3 else 'S')}) "
             f"for one sample, received {tuple(input_shape)}"
         )
-    stride_t = ntuple(stride, nd, "stride", op)
-    dilation_t = ntuple(dilation, nd, "dilation", op)
-    pads = resolve_padding(padding, input_shape[1:], kernel, stride_t, dilation_t, op)
-    check_pad(input_shape, pads, padding_mode, op)
-    out = tuple((s + lo + hi - d * (k - 1) - 1) // st + 1 for s, (lo, hi), k, st, d
-                in zip(input_shape[1:], pads, kernel, stride_t, dilation_t))
-    if min(out) < 1:
-        raise ArgumentError(
-            f"{op}: kernel {kernel} (dilation {dilation_t}) does not fit the padded input "
-            f"{tuple(input_shape)} with padding {pads}"
-        )
-    return stride_t, dilation_t, pads, out
+    return window_geometry(input_shape, kernel, stride, padding, dilation, padding_mode, op)
 
 
 def conv_map(weight: Any, bias: Any, input_shape: tuple[int, ...], *, stride: Any = 1,

@@ -19,7 +19,7 @@ from .._backend import xp
 from ..autograd import Function
 from ..errors import ArgumentError, ArgumentTypeError
 from .conv import add_windows, channels_last_padded, windows
-from .shape import check_pad, pad_array_backward
+from .shape import pad_array_backward
 
 Array = Any
 Pads = tuple[tuple[int, int], ...]
@@ -87,7 +87,7 @@ def locally_connected(x: Any, weight: Any, bias: Any = None, stride: Any = 1,
     ``padding_mode`` mean what they mean for ``F.conv2d``; the output size they give must equal
     the weight's leading dims ``O``.
     """
-    from ..functional import as_float_tensor, check_rank, ntuple, resolve_padding
+    from ..functional import as_float_tensor, check_rank, window_geometry
 
     op = "locally_connected"
     x, weight = as_float_tensor(x, "input", op), as_float_tensor(weight, "weight", op)
@@ -109,12 +109,8 @@ def locally_connected(x: Any, weight: Any, bias: Any = None, stride: Any = 1,
             f"{op}: input has {x.shape[1]} channels but the weight expects {c} "
             f"(input shape {x.shape}, weight shape {weight.shape})"
         )
-    stride_t = ntuple(stride, nd, "stride", op)
-    dilation_t = ntuple(dilation, nd, "dilation", op)
-    pads = resolve_padding(padding, x.shape[2:], kernel, stride_t, dilation_t, op)
-    check_pad(x.shape, pads, padding_mode, op)
-    expected = tuple((s + lo + hi - d * (k - 1) - 1) // st + 1 for s, (lo, hi), k, st, d
-                     in zip(x.shape[2:], pads, kernel, stride_t, dilation_t))
+    stride_t, dilation_t, pads, expected = window_geometry(x.shape, kernel, stride, padding,
+                                                           dilation, padding_mode, op)
     if expected != tuple(out_size):
         raise ArgumentError(
             f"{op}: input spatial size {x.shape[2:]} gives output size {expected}, but the "

@@ -196,7 +196,7 @@ def fashion_cnn(*, in_channels: int = 1, input_size: int | Sequence[int] = 28,
 
     Input (N, in_channels, H, W) -> (N, num_classes); H and W halve (floor) per width.
     Measured on Fashion-MNIST with `gridnn train --data fashion-mnist` (AdamW lr 3e-3,
-    weight decay 5e-4, OneCycle, batch 128, 12 epochs): 93.20% test accuracy, 44 s per epoch
+    weight decay 5e-4, OneCycle, batch 128, 12 epochs): 93.20% test accuracy, 36 s per epoch
     on 2 cores (benchmarks/RESULTS.md).
     """
     owner = "fashion_cnn"

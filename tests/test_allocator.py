@@ -41,15 +41,16 @@ def probe(mode: str, **env: str) -> dict:
 def test_kept_memory_is_reused_without_page_faults():
     plain, tuned = probe("plain"), probe("tune")
     assert tuned["state"].startswith("kept (mmap threshold 32 MiB")
-    # by default glibc hands the 96 MiB back after each step and maps it again on the next
-    assert plain["faults"] > 10 * 1000, plain
-    assert tuned["faults"] < 200, tuned
+    # By default glibc hands the 96 MiB back after each step and maps it again on the next:
+    # ~41,000 faults here (fewer with transparent huge pages, but never none); kept, ~0.
+    assert plain["faults"] >= 10 * 48, plain  # at least one fault per 2 MiB page per step
+    assert tuned["faults"] * 10 < plain["faults"], (plain, tuned)
 
 
 @linux_glibc
 def test_opt_out_and_glibc_variables_win():
-    off = probe("tune", GRIDNN_MALLOC="system")
+    off, tuned = probe("tune", GRIDNN_MALLOC="system"), probe("tune")
     assert off["state"] == "system defaults (GRIDNN_MALLOC=system)"
-    assert off["faults"] > 10 * 1000
+    assert off["faults"] > 10 * max(tuned["faults"], 1), (off, tuned)
     own = probe("tune", MALLOC_MMAP_THRESHOLD_="1048576")
     assert own["state"] == "as set by MALLOC_MMAP_THRESHOLD_=1048576"

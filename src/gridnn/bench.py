@@ -209,8 +209,9 @@ def _import_torch(threads: int) -> Any:
     return torch
 
 
-def machine_info() -> dict[str, Any]:
-    """CPU model, library versions, the BLAS kernel NumPy runs, and the environment knobs."""
+def machine_info(malloc: str) -> dict[str, Any]:
+    """CPU model, library versions, the BLAS kernel NumPy runs, the environment knobs and
+    ``malloc``, what ``keep_freed_memory`` did."""
     info: dict[str, Any] = {"python": platform.python_version(), "numpy": np.__version__,
                             "cpus": os.cpu_count(), "blas_threads": blas_threads()}
     try:
@@ -230,7 +231,7 @@ def machine_info() -> dict[str, Any]:
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
                 "OMP_NUM_THREADS"):
         info[var] = os.environ.get(var, "(unset)")
-    info["malloc"] = keep_freed_memory()
+    info["malloc"] = malloc
     info["load_average_start"] = round(os.getloadavg()[0], 2)
     return info
 
@@ -537,7 +538,7 @@ def run(args: argparse.Namespace) -> int:
     from .errors import ArgumentError
 
     started = time.perf_counter()
-    keep_freed_memory()  # for both libraries: they share this process's malloc
+    malloc = keep_freed_memory()  # for both libraries: they share this process's malloc
     quick = bool(args.quick)
     reps = args.reps if args.reps is not None else 2 if quick else 10
     if reps < 1:
@@ -549,7 +550,7 @@ def run(args: argparse.Namespace) -> int:
                             f"received {sorted(only - names)}")
     threads = blas_threads()
     torch = None if args.no_torch else _import_torch(threads)
-    machine = machine_info()
+    machine = machine_info(malloc)
     if torch is not None:
         machine["torch"] = torch.__version__
     rep = Report(machine, gemm_gflops(torch, 256 if quick else 1024, reps))

@@ -332,26 +332,32 @@ def global_avg_pool(x: Tensor) -> Tensor:
 
 # ---- activations -----------------------------------------------------------------------------
 def relu(x: Tensor) -> Tensor:
+    """max(x, 0) element-wise; any shape, same shape out."""
     return as_float_tensor(x, "input", "relu").relu()
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, else negative_slope * x; any shape, same shape out."""
     return as_float_tensor(x, "input", "leaky_relu").leaky_relu(negative_slope)
 
 
 def sigmoid(x: Tensor) -> Tensor:
+    """1 / (1 + e**-x) element-wise, without overflow; any shape, same shape out."""
     return as_float_tensor(x, "input", "sigmoid").sigmoid()
 
 
 def tanh(x: Tensor) -> Tensor:
+    """Element-wise hyperbolic tangent; any shape, same shape out."""
     return as_float_tensor(x, "input", "tanh").tanh()
 
 
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """Probabilities along ``dim`` (e.g. (N, classes) logits, dim -1); same shape out."""
     return as_float_tensor(x, "input", "softmax").softmax(dim)
 
 
 def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """log(softmax(x)) along ``dim``, computed stably; same shape out."""
     return as_float_tensor(x, "input", "log_softmax").log_softmax(dim)
 
 

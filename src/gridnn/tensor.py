@@ -58,22 +58,27 @@ class Tensor:
     # ---- array facts -------------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
+        """The array's shape, e.g. (N, C, H, W)."""
         return self.data.shape
 
     @property
     def dtype(self) -> Any:
+        """The NumPy dtype (float32 unless float64 was asked for)."""
         return self.data.dtype
 
     @property
     def ndim(self) -> int:
+        """Number of axes."""
         return self.data.ndim
 
     @property
     def size(self) -> int:
+        """Number of elements."""
         return self.data.size
 
     @property
     def is_leaf(self) -> bool:
+        """True for tensors made by the user (not by an op): ``backward`` fills their ``grad``."""
         return self._fn is None
 
     def __len__(self) -> int:
@@ -84,6 +89,7 @@ class Tensor:
         return self.data
 
     def item(self) -> float | int:
+        """The value of a one-element tensor as a Python number."""
         return self.data.item()
 
     def detach(self) -> Tensor:
@@ -91,12 +97,14 @@ class Tensor:
         return Tensor._wrap(self.data, False)
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
+        """Start (or stop) recording ops on this tensor for ``backward``; returns ``self``."""
         if flag and self.data.dtype.kind != "f":
             raise ArgumentTypeError(f"requires_grad_: needs a float dtype, has {self.dtype}")
         self.requires_grad = flag
         return self
 
     def zero_grad(self) -> None:
+        """Forget the accumulated gradient (``grad`` becomes None)."""
         self.grad = None
 
     def astype(self, dtype: Any) -> Tensor:
@@ -243,48 +251,62 @@ class Tensor:
 
     # ---- methods (thin wrappers over the ops) ------------------------------------------------
     def exp(self) -> Tensor:
+        """Element-wise e**x; same shape."""
         return _ew.Exp.apply(self)
 
     def log(self) -> Tensor:
+        """Element-wise natural logarithm; same shape."""
         return _ew.Log.apply(self)
 
     def sqrt(self) -> Tensor:
+        """Element-wise square root; same shape."""
         return _ew.Sqrt.apply(self)
 
     def abs(self) -> Tensor:
+        """Element-wise absolute value (gradient 0 at 0); same shape."""
         return _ew.Abs.apply(self)
 
     def relu(self) -> Tensor:
+        """max(x, 0) element-wise (gradient 0 at 0); same shape."""
         return _ew.ReLU.apply(self)
 
     def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
+        """x where x > 0, else negative_slope * x; same shape."""
         return _ew.LeakyReLU.apply(self, negative_slope=float(negative_slope))
 
     def sigmoid(self) -> Tensor:
+        """1 / (1 + e**-x) element-wise, without overflow; same shape."""
         return _ew.Sigmoid.apply(self)
 
     def tanh(self) -> Tensor:
+        """Element-wise hyperbolic tangent; same shape."""
         return _ew.Tanh.apply(self)
 
     def softmax(self, axis: int = -1) -> Tensor:
+        """exp(x) / sum(exp(x)) along ``axis`` (max-shifted, stable); same shape."""
         return _rd.Softmax.apply(self, axis=_rd.check_axis(axis, self.ndim, "softmax"))
 
     def log_softmax(self, axis: int = -1) -> Tensor:
+        """x - logsumexp(x) along ``axis`` (stable); same shape."""
         return _rd.LogSoftmax.apply(self, axis=_rd.check_axis(axis, self.ndim, "log_softmax"))
 
     def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """Sum over ``axis`` (an int, a tuple, or None for all); axes go unless ``keepdims``."""
         return _rd.Sum.apply(self, axis=_rd.normalize_axes(axis, self.ndim, "sum"),
                              keepdims=keepdims)
 
     def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """Mean over ``axis`` (an int, a tuple, or None for all); axes go unless ``keepdims``."""
         return _rd.Mean.apply(self, axis=_rd.normalize_axes(axis, self.ndim, "mean"),
                               keepdims=keepdims)
 
     def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """Maximum over ``axis``; the gradient is shared equally between tied maxima."""
         return _rd.Max.apply(self, axis=_rd.normalize_axes(axis, self.ndim, "max"),
                              keepdims=keepdims)
 
     def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """Minimum over ``axis``, as ``-max(-x)``."""
         return -((-self).max(axis, keepdims))
 
     def argmax(self, axis: int | None = None) -> Any:
@@ -292,10 +314,12 @@ class Tensor:
         return self.data.argmax(axis=axis)
 
     def reshape(self, *shape: Any) -> Tensor:
+        """The same elements in ``shape`` (ints or one tuple; one entry may be -1)."""
         shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
         return _sh.Reshape.apply(self, shape=_sh.check_reshape(self.shape, shape))
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Axes start_dim..end_dim merged into one, e.g. (N, C, H, W) -> (N, C*H*W) for 1, -1."""
         return _sh.flatten(self, start_dim, end_dim)
 
     def transpose(self, *axes: int) -> Tensor:
@@ -310,12 +334,14 @@ class Tensor:
         return self.permute(*axes) if axes else self.permute(*reversed(range(self.ndim)))
 
     def permute(self, *axes: int) -> Tensor:
+        """Axes reordered: output axis i is input axis ``axes[i]``."""
         if len(axes) == 1 and not isinstance(axes[0], int):
             axes = tuple(axes[0])
         return _sh.Permute.apply(self, axes=_sh.check_perm(axes, self.ndim))
 
     @property
     def T(self) -> Tensor:  # noqa: N802 - the NumPy/PyTorch name
+        """All axes reversed: (M, N) -> (N, M)."""
         return self.permute(*reversed(range(self.ndim)))
 
 

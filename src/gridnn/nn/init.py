@@ -98,14 +98,17 @@ def normal_(tensor: Any, mean: float = 0.0, std: float = 1.0, *,
 
 
 def constant_(tensor: Any, value: float) -> Any:
+    """Fill ``tensor`` (a Parameter, Tensor or array, any shape) with ``value`` in place."""
     return _fill(tensor, value)
 
 
 def zeros_(tensor: Any) -> Any:
+    """Fill ``tensor`` with zeros in place."""
     return _fill(tensor, 0)
 
 
 def ones_(tensor: Any) -> Any:
+    """Fill ``tensor`` with ones in place."""
     return _fill(tensor, 1)
 
 

@@ -89,6 +89,7 @@ class Module:
                 yield name, value
 
     def children(self) -> Iterator[Module]:
+        """Direct sub-modules, in assignment order."""
         for _, child in self.named_children():
             yield child
 
@@ -106,6 +107,7 @@ class Module:
             stack.extend(reversed(kids))
 
     def modules(self) -> Iterator[Module]:
+        """Every module in the tree, the root first, depth first."""
         for _, module in self.named_modules():
             yield module
 
@@ -121,6 +123,7 @@ class Module:
                     yield (f"{mname}.{name}" if mname else name), value
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every trainable parameter (of sub-modules too unless ``recurse`` is False), once."""
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
@@ -133,6 +136,7 @@ class Module:
                     yield (f"{mname}.{name}" if mname else name), value
 
     def buffers(self) -> Iterator[Any]:
+        """Every registered buffer array (BatchNorm's running statistics), in tree order."""
         for _, b in self.named_buffers():
             yield b
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentError, ArgumentTypeError
-from ..functional import window_geometry
+from ..functional import conv_output_size, window_geometry
 from ..ops.shape import pad_array
 
 Pads = tuple[tuple[int, int], ...]
@@ -166,7 +166,7 @@ def tap_indices(size: int, kernel: int, stride: int, dilation: int, pads: tuple[
     dim, or -1 where it reads a zero of the padding. Padding modes that copy input elements
     (reflect, replicate, circular) map a tap back to the element it copies."""
     padded = pad_array(np.arange(size), [pads], mode, value=-1)
-    out = (size + pads[0] + pads[1] - dilation * (kernel - 1) - 1) // stride + 1
+    out = conv_output_size(size, kernel, stride, pads, dilation)
     return padded[np.arange(out)[:, None] * stride + np.arange(kernel)[None, :] * dilation]
 
 

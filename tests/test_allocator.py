@@ -54,3 +54,12 @@ def test_opt_out_and_glibc_variables_win():
     assert off["faults"] > 10 * max(tuned["faults"], 1), (off, tuned)
     own = probe("tune", MALLOC_MMAP_THRESHOLD_="1048576")
     assert own["state"] == "as set by MALLOC_MMAP_THRESHOLD_=1048576"
+
+
+def test_an_unknown_setting_is_one_line_and_exit_2():
+    clean = {k: v for k, v in os.environ.items() if k != "GRIDNN_MALLOC"}
+    done = subprocess.run([sys.executable, "-m", "gridnn", "datasets"], capture_output=True,
+                          text=True, env={**clean, "GRIDNN_MALLOC": "off"})
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == ("gridnn: error: environment variable GRIDNN_MALLOC must be 'kept' or "
+                           "'system', received 'off'\n")

@@ -16,12 +16,14 @@ import ctypes
 import os
 import sys
 
+from .errors import ArgumentError
+
 # mallopt(3) parameters and the values used (32 MiB is glibc's largest mmap threshold on
 # 64-bit systems).
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD = 32 << 20
 TRIM_THRESHOLD = 512 << 20
-# Set to "system" to leave malloc as it is; glibc's own variables also take precedence.
+# "kept" (the default) or "system" (leave malloc as it is); glibc's own variables also win.
 OPT_OUT = "GRIDNN_MALLOC"
 _GLIBC_VARS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 
@@ -30,7 +32,8 @@ _state: str | None = None
 
 def keep_freed_memory() -> str:
     """Apply the settings once per process; return what malloc does, for reports:
-    'kept (mmap threshold 32 MiB, trim 512 MiB)' or why it was left alone."""
+    'kept (mmap threshold 32 MiB, trim 512 MiB)' or why it was left alone. An unknown
+    ``GRIDNN_MALLOC`` value is an ``ArgumentError``."""
     global _state
     if _state is None:
         _state = _apply()
@@ -38,7 +41,11 @@ def keep_freed_memory() -> str:
 
 
 def _apply() -> str:
-    if os.environ.get(OPT_OUT, "").lower() == "system":
+    choice = os.environ.get(OPT_OUT, "kept").lower()
+    if choice not in ("kept", "system"):
+        raise ArgumentError(f"environment variable {OPT_OUT} must be 'kept' or 'system', "
+                            f"received {os.environ[OPT_OUT]!r}")
+    if choice == "system":
         return f"system defaults ({OPT_OUT}=system)"
     if any(v in os.environ for v in _GLIBC_VARS):
         return "as set by " + ", ".join(f"{v}={os.environ[v]}" for v in _GLIBC_VARS

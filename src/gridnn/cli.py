@@ -544,10 +544,10 @@ def _hoist_debug(argv: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``gridnn`` command; returns the exit code (see the module docstring)."""
-    keep_freed_memory()  # this process is ours: let malloc reuse freed activations
     argv = _hoist_debug(list(sys.argv[1:] if argv is None else argv))
     debug = bool(argv) and argv[0] == "--debug"
     try:
+        keep_freed_memory()  # this process is ours: let malloc reuse freed activations
         args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
     except GridnnError as e:

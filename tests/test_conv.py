@@ -6,6 +6,9 @@ bias) appears with varied partners, every value pair of the axes that interact (
 x mode, groups x stride, kernel x padding, ...) appears, and seeded random cases fill in the
 rest. Each case is checked against PyTorch (output and all three
 gradients, float64 and float32) and against the loop reference (float64 output).
+
+Every test here runs twice: on the fast convolution (``ops/conv.py``) and on the lecture's
+(``ops/conv_plain.py``, through ``gn.plain_ops()``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gridnn as gn
@@ -41,6 +44,16 @@ AXES: dict[str, list[Any]] = {
     "bias": [True, False],
 }
 SIZES = {"odd": [5, 7, 9, 11], "even": [4, 6, 8, 10]}
+
+
+@pytest.fixture(autouse=True, params=["fast", "plain"])
+def conv_path(request: pytest.FixtureRequest) -> Any:
+    """Run the test on the fast convolution, then on the plain one."""
+    if request.param == "plain":
+        with gn.plain_ops():
+            yield request.param
+    else:
+        yield request.param
 
 
 def _padding_arg(kind: str, nd: int, rng: np.random.Generator) -> Any:
@@ -240,7 +253,8 @@ def conv_cases(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
-@settings(max_examples=40, deadline=None, derandomize=True)
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # conv_path: same each run
 @given(conv_cases())
 def test_conv_random_sweep(case):
     check_op(_ours(case), _torch(case), *_arrays(case, seed=1), label="hypothesis " + case_id(case))

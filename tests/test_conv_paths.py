@@ -2,10 +2,11 @@
 
 ``ops.conv`` picks per shape how to get the input gradient (a convolution of the output
 gradient, or col2im channels-last or channels-first), chunks the column matrix, and reuses
-scratch buffers between calls; ``ops.pool`` assigns (disjoint windows, with or without
-a zero fill) or adds (overlapping windows) the max-pool gradient and keeps the input's memory
-layout. Each test forces one path on the same covering set of cases, so a fast path can never
-drift from the plain one.
+scratch buffers between calls; ``ops.conv_plain`` is the lecture's version of the same op;
+``ops.pool`` assigns (disjoint windows, with or without a zero fill) or adds (overlapping
+windows) the max-pool gradient and keeps the input's memory layout. Each test forces one path
+(through ``gridnn.ops.options.using``) on the same covering set of cases, so a fast path can
+never drift from the plain one.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import torch
 
 import gridnn as gn
 import gridnn.functional as F
-from gridnn.ops import conv as convops
 from gridnn.ops import workspace
+from gridnn.ops.options import using
 from torch_check import check_op, relative_error
 
 TF = torch.nn.functional
@@ -76,45 +77,50 @@ def _convs(case: tuple[Any, ...]) -> tuple[Any, Any]:
     return g_fn, t_fn
 
 
-@pytest.fixture(params=["as-conv", "channels-last", "channels-first"])
-def input_grad_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Force one input-gradient path for every channel count: a convolution of the output
-    gradient (stride 1, zero padding; col2im elsewhere) or col2im in either layout."""
-    below = 1 << 30 if request.param == "channels-first" else 0
-    monkeypatch.setattr(convops, "CHANNELS_FIRST_COL2IM_BELOW", below)
-    monkeypatch.setattr(convops, "INPUT_GRAD_AS_CONV", request.param == "as-conv")
-    return request.param
-
-
-@pytest.fixture(params=["small-chunks", "whole-batch"])
-def chunking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Column chunks of one output row of one image (many chunks, sub-image slabs), or all
-    images in one chunk."""
-    size = 1 if request.param == "small-chunks" else 1 << 40
-    monkeypatch.setattr(convops, "COLUMNS_CHUNK_BYTES", size)
-    return request.param
+# Options that force each input-gradient path for every channel count: a convolution of the
+# output gradient (stride 1, zero padding; col2im elsewhere) or col2im in either layout.
+INPUT_GRAD_PATHS = {
+    "as-conv": {"input_grad_as_conv": True, "channels_first_col2im_below": 0},
+    "channels-last": {"input_grad_as_conv": False, "channels_first_col2im_below": 0},
+    "channels-first": {"input_grad_as_conv": False, "channels_first_col2im_below": 1 << 30},
+}
+# Column chunks of one output row of one image (many chunks, sub-image slabs), or all images
+# in one chunk.
+CHUNKING = {"small-chunks": {"chunk_bytes": 1}, "whole-batch": {"chunk_bytes": 1 << 40}}
+# Every fast path x chunking x threads, and the plain convolution (it neither chunks nor
+# threads, so once is enough).
+CONV_PATHS = {
+    **{f"{grad}-{chunks}-{n}-threads": {**grad_opts, **chunk_opts, "threads": n,
+                                        "parallel_min_size": 0}
+       for grad, grad_opts in INPUT_GRAD_PATHS.items()
+       for chunks, chunk_opts in CHUNKING.items() for n in (1, 2, 3)},
+    "plain": {"plain_conv": True},
+}
 
 
 @pytest.fixture(params=[1, 2, 3], ids=["1-thread", "2-threads", "3-threads"])
-def threads(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+def threads(request: pytest.FixtureRequest) -> Any:
     """Split every op over the batch into this many threads, however small the op."""
-    monkeypatch.setattr(workspace, "THREADS", request.param)
-    monkeypatch.setattr(workspace, "PARALLEL_MIN_SIZE", 0)
-    return request.param
+    with using(threads=request.param, parallel_min_size=0):
+        yield request.param
 
 
+@pytest.mark.parametrize("path", list(CONV_PATHS))
 @pytest.mark.parametrize("case", CONV_CASES, ids=_case_id)
-def test_conv_every_path_matches_torch(case: tuple[Any, ...], input_grad_path: str,
-                                       chunking: str, threads: int) -> None:
+def test_conv_every_path_matches_torch(case: tuple[Any, ...], path: str) -> None:
     g_fn, t_fn = _convs(case)
-    check_op(g_fn, t_fn, *_conv_arrays(case), dtypes=(np.float64,),
-             label=f"{_case_id(case)} {input_grad_path} {chunking} {threads} threads")
+    with using(**CONV_PATHS[path]):
+        check_op(g_fn, t_fn, *_conv_arrays(case), dtypes=(np.float64,),
+                 label=f"{_case_id(case)} {path}")
 
 
-def test_conv_default_paths_match_torch_in_float32() -> None:
-    for case in CONV_CASES:
-        g_fn, t_fn = _convs(case)
-        check_op(g_fn, t_fn, *_conv_arrays(case), dtypes=(np.float32,), label=_case_id(case))
+@pytest.mark.parametrize("path", ["fast", "plain"])
+def test_conv_default_paths_match_torch_in_float32(path: str) -> None:
+    with using(plain_conv=path == "plain"):
+        for case in CONV_CASES:
+            g_fn, t_fn = _convs(case)
+            check_op(g_fn, t_fn, *_conv_arrays(case), dtypes=(np.float32,),
+                     label=_case_id(case))
 
 
 def _torch_grads(case: tuple[Any, ...], arrays: list[np.ndarray], needs: list[bool],

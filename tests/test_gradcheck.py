@@ -16,6 +16,7 @@ import pytest
 import gridnn as gn
 import gridnn.functional as F
 from gridnn.autograd import Function
+from gridnn.ops.options import using
 
 
 def leaf(*shape: int, seed: int = 0, positive: bool = False) -> gn.Tensor:
@@ -150,11 +151,18 @@ CASES: list[tuple[str, Callable[..., gn.Tensor], Callable[[], tuple[Any, ...]]]]
 ]
 
 
-@pytest.mark.parametrize("name,fn,make", CASES, ids=[c[0] for c in CASES])
-def test_gradcheck_op(name, fn, make):
+# The convolution cases run on the fast convolution and again on the plain one.
+PATHS = [(case, "fast") for case in CASES] + [
+    (case, "plain") for case in CASES if case[0].startswith("conv")]
+
+
+@pytest.mark.parametrize("case,path", PATHS, ids=[f"{c[0]}-{p}" for c, p in PATHS])
+def test_gradcheck_op(case, path):
+    name, fn, make = case
     # Re-wrap so every input is a leaf (a factory may scale one, e.g. targets into [0.2, 0.8]).
     inputs = tuple(gn.tensor(t.data, requires_grad=True) for t in make())
-    assert gn.gradcheck(fn, *inputs)
+    with using(plain_conv=path == "plain"):
+        assert gn.gradcheck(fn, *inputs)
 
 
 # ---- gradcheck catches wrong gradients ------------------------------------------------------

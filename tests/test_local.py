@@ -13,7 +13,7 @@ import torch
 import gridnn as gn
 from gridnn import nn
 from gridnn.explain import dense_equivalent
-from gridnn.ops.local import locally_connected
+from gridnn.functional import locally_connected
 from reference import pad_ref
 from torch_check import check_op
 

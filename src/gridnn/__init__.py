@@ -17,11 +17,26 @@ from . import functional
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .errors import ArgumentError, ArgumentTypeError, DataError, GridnnError
 from .gradcheck import GradcheckError, gradcheck
-from .ops.shape import concat, stack
+from .ops.options import using as _using
 from .summary import summary
 from .tensor import Tensor, tensor
 
-where = functional.where
+concat, stack, where = functional.concat, functional.stack, functional.where
+
+
+def plain_ops() -> Any:
+    """Context manager: inside it, ``F.conv1d``/``F.conv2d`` (and so every conv layer) run the
+    lecture's convolution of ``gridnn/ops/conv_plain.py`` instead of the fast one, forward and
+    backward. The results are the same up to float rounding; use it to step through a
+    convolution in a debugger, or train a model with it::
+
+        with gn.plain_ops():
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+
+    The setting is process-wide and ends with the block (also on an exception)."""
+    return _using(plain_conv=True)
+
 
 _SUBMODULES = ("nn", "optim", "data", "models", "train", "explain", "checkpoint")
 
@@ -34,7 +49,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ArgumentError", "ArgumentTypeError", "DataError", "GradcheckError", "GridnnError", "Tensor",
-    "concat", "enable_grad", "functional", "gradcheck", "is_grad_enabled", "no_grad", "stack",
-    "summary", "tensor", "where",
+    "concat", "enable_grad", "functional", "gradcheck", "is_grad_enabled", "no_grad",
+    "plain_ops", "stack", "summary", "tensor", "where",
 ]
 __version__ = "0.1.0"

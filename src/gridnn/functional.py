@@ -14,17 +14,22 @@ from ._backend import xp
 from .errors import ArgumentError, ArgumentTypeError
 from .ops import elementwise as ew
 from .ops import loss as lossops
-from .ops.conv import ConvNd, windows
+from .ops.conv import ConvNd
+from .ops.conv_plain import ConvPlain
+from .ops.local import LocallyConnectedNd
+from .ops.options import options
 from .ops.pool import AdaptiveAvgPoolNd, AvgPoolNd, MaxPoolNd
-from .ops.shape import check_pad, concat, pad, stack
+from .ops.reduce import check_axis
+from .ops.shape import Concat, Pad, check_pad
+from .ops.windows import ConvGeometry, windows
 from .tensor import Tensor
 
 __all__ = [
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d",
     "binary_cross_entropy_with_logits", "concat", "conv1d", "conv2d", "conv_output_size",
-    "cross_entropy", "dropout", "global_avg_pool", "leaky_relu", "linear", "log_softmax",
-    "max_pool1d", "max_pool2d", "mse_loss", "pad", "relu", "resolve_padding", "sigmoid",
-    "softmax", "stack", "tanh", "where", "window_geometry",
+    "cross_entropy", "dropout", "global_avg_pool", "leaky_relu", "linear", "locally_connected",
+    "log_softmax", "max_pool1d", "max_pool2d", "mse_loss", "pad", "relu", "resolve_padding",
+    "sigmoid", "softmax", "stack", "tanh", "where", "window_geometry",
 ]
 
 Size = int | Sequence[int]
@@ -73,6 +78,22 @@ def ntuple(value: Size, nd: int, name: str, op: str, minimum: int = 1) -> tuple[
     return tuple(int(v) for v in items)
 
 
+def check_padding(padding: Padding, nd: int, op: str) -> str | tuple[Any, ...]:
+    """The ``padding`` argument in its canonical form, without resolving it against a size:
+    'valid' or 'same', a tuple of ``nd`` ints, or a tuple of ``nd`` (low, high) pairs."""
+    if isinstance(padding, str):
+        if padding not in ("valid", "same"):
+            raise ArgumentError(
+                f"{op}: `padding` string must be 'valid' or 'same', received {padding!r}"
+            )
+        return padding
+    if isinstance(padding, (Sequence, xp.ndarray)) and len(padding) == nd and all(
+        not isinstance(p, (int, xp.integer)) for p in padding
+    ):
+        return tuple(ntuple(p, 2, "padding", op, minimum=0) for p in padding)
+    return ntuple(padding, nd, "padding", op, minimum=0)
+
+
 def resolve_padding(padding: Padding, in_size: Sequence[int], kernel: Sequence[int],
                     stride: Sequence[int], dilation: Sequence[int], op: str) -> Pads:
     """(low, high) pads per spatial dim from an int, a tuple, (low, high) pairs, or a string.
@@ -81,24 +102,16 @@ def resolve_padding(padding: Padding, in_size: Sequence[int], kernel: Sequence[i
     is max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0), the odd one on the high side.
     """
     nd = len(in_size)
-    if isinstance(padding, str):
-        if padding == "valid":
-            return ((0, 0),) * nd
-        if padding == "same":
-            pads = []
-            for n, k, s, d in zip(in_size, kernel, stride, dilation):
-                total = max((math.ceil(n / s) - 1) * s + d * (k - 1) + 1 - n, 0)
-                pads.append((total // 2, total - total // 2))
-            return tuple(pads)
-        raise ArgumentError(
-            f"{op}: `padding` string must be 'valid' or 'same', received {padding!r}"
-        )
-    if isinstance(padding, (Sequence, xp.ndarray)) and len(padding) == nd and all(
-        not isinstance(p, (int, xp.integer)) for p in padding
-    ):
-        pairs = [ntuple(p, 2, "padding", op, minimum=0) for p in padding]
-        return tuple((lo, hi) for lo, hi in pairs)
-    return tuple((p, p) for p in ntuple(padding, nd, "padding", op, minimum=0))
+    padding = check_padding(padding, nd, op)
+    if padding == "valid":
+        return ((0, 0),) * nd
+    if padding == "same":
+        pads = []
+        for n, k, s, d in zip(in_size, kernel, stride, dilation):
+            total = max((math.ceil(n / s) - 1) * s + d * (k - 1) + 1 - n, 0)
+            pads.append((total // 2, total - total // 2))
+        return tuple(pads)
+    return tuple(p if isinstance(p, tuple) else (p, p) for p in padding)
 
 
 def conv_output_size(in_size: int, kernel: int, stride: int, pads: tuple[int, int],
@@ -183,16 +196,17 @@ def _conv(nd: int, op: str, x: Tensor, weight: Tensor, bias: Tensor | None, stri
             f"{op}: `weight` must have at least one filter, channel and kernel element per "
             f"dim, received weight shape {weight.shape}"
         )
-    stride_t, dilation_t, pads, _ = window_geometry(x.shape, kernel, stride, padding, dilation,
-                                                    padding_mode, op)
+    stride_t, dilation_t, pads, out = window_geometry(x.shape, kernel, stride, padding,
+                                                      dilation, padding_mode, op)
     inputs = [x, weight]
     if bias is not None:
         bias = as_float_tensor(bias, "bias", op)
         if bias.shape != (k,):
             raise ArgumentError(f"{op}: bias must have shape ({k},), received {bias.shape}")
         inputs.append(bias)
-    return ConvNd.apply(*inputs, stride=stride_t, dilation=dilation_t, pads=pads,
-                        mode=padding_mode, groups=int(groups))
+    geometry = ConvGeometry(stride_t, dilation_t, pads, padding_mode, int(groups), out)
+    conv = ConvPlain if options().plain_conv else ConvNd  # see gridnn.plain_ops()
+    return conv.apply(*inputs, geometry=geometry)
 
 
 def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Size = 1,
@@ -219,6 +233,57 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Size =
     ``padding_mode``: 'zeros', 'reflect', 'replicate' or 'circular'.
     """
     return _conv(2, "conv2d", x, weight, bias, stride, padding, dilation, groups, padding_mode)
+
+
+def locally_connected(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Size = 1,
+                      padding: Padding = 0, dilation: Size = 1,
+                      padding_mode: str = "zeros") -> Tensor:
+    """Locally connected layer as a function: x (N, C, *S), weight (*O, K, C, *k), bias (*O, K)
+    or (K,) or None -> (N, K, *O).
+
+    ``stride``, ``padding`` ('valid', 'same', ints or (lo, hi) pairs), ``dilation`` and
+    ``padding_mode`` mean what they mean for ``F.conv2d``; the output size they give must equal
+    the weight's leading dims ``O``.
+    """
+    op = "locally_connected"
+    x, weight = as_float_tensor(x, "input", op), as_float_tensor(weight, "weight", op)
+    if weight.ndim not in (4, 6):
+        raise ArgumentError(
+            f"{op}: `weight` must be (*O, K, C, *k) with 1 or 2 spatial dims (4-D or 6-D), "
+            f"received shape {weight.shape}"
+        )
+    nd = (weight.ndim - 2) // 2
+    check_rank(x, nd, "input", op)
+    if x.dtype != weight.dtype:
+        raise ArgumentTypeError(
+            f"{op}: input dtype {x.dtype} and weight dtype {weight.dtype} differ; cast one"
+        )
+    out_size, k_out, c, kernel = weight.shape[:nd], weight.shape[nd], weight.shape[nd + 1], \
+        weight.shape[nd + 2:]
+    if x.shape[1] != c:
+        raise ArgumentError(
+            f"{op}: input has {x.shape[1]} channels but the weight expects {c} "
+            f"(input shape {x.shape}, weight shape {weight.shape})"
+        )
+    stride_t, dilation_t, pads, expected = window_geometry(x.shape, kernel, stride, padding,
+                                                           dilation, padding_mode, op)
+    if expected != tuple(out_size):
+        raise ArgumentError(
+            f"{op}: input spatial size {x.shape[2:]} gives output size {expected}, but the "
+            f"weight holds kernels for output size {tuple(out_size)} (weight shape "
+            f"{weight.shape}); a locally connected layer fixes its input size"
+        )
+    inputs = [x, weight]
+    if bias is not None:
+        bias = as_float_tensor(bias, "bias", op)
+        if bias.shape not in ((k_out,), (*out_size, k_out)):
+            raise ArgumentError(
+                f"{op}: bias must have shape {(*out_size, k_out)} (per position) or ({k_out},) "
+                f"(per channel), received {bias.shape}"
+            )
+        inputs.append(bias)
+    geometry = ConvGeometry(stride_t, dilation_t, pads, padding_mode, 1, expected)
+    return LocallyConnectedNd.apply(*inputs, geometry=geometry)
 
 
 # ---- pooling ---------------------------------------------------------------------------------
@@ -380,6 +445,59 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True,
     rng = rng if rng is not None else xp.random.default_rng()
     keep = rng.random(x.shape, dtype=xp.float32) >= p
     return x * (keep * x.dtype.type(1.0 / (1.0 - p)))
+
+
+# ---- padding and joining --------------------------------------------------------------------
+def pad(t: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
+    """Pad the last axes, PyTorch-style: ``pad=(left, right)`` pads the last axis,
+    ``(left, right, top, bottom)`` the last two, and so on. Modes: constant (zeros), reflect,
+    replicate, circular. (..., *S) -> (..., *Sp)."""
+    if len(pad) % 2 or len(pad) // 2 > t.ndim:
+        raise ArgumentError(
+            f"pad: expected an even number of pad sizes, at most 2 per axis of the "
+            f"{t.ndim}-D input, received {tuple(pad)}"
+        )
+    if mode != "constant" and value != 0:
+        raise ArgumentError(f"pad: value={value} is only allowed with mode='constant'")
+    pairs = [(int(pad[i]), int(pad[i + 1])) for i in range(0, len(pad), 2)][::-1]
+    check_pad(t.shape, pairs, mode, "pad")
+    full = ((0, 0),) * (t.ndim - len(pairs)) + tuple(pairs)
+    return Pad.apply(t, pads=full, mode=mode, value=value)
+
+
+def concat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join tensors of equal shape except along ``axis``."""
+    tensors = _check_tensors(tensors, "concat")
+    ax = check_axis(axis, tensors[0].ndim, "concat")
+    ref = tensors[0].shape
+    for i, t in enumerate(tensors):
+        mismatch = any(a != b for j, (a, b) in enumerate(zip(t.shape, ref)) if j != ax)
+        if t.ndim != len(ref) or mismatch:
+            raise ArgumentError(
+                f"concat: tensor {i} has shape {t.shape}, which does not match {ref} "
+                f"outside axis {ax}"
+            )
+    return Concat.apply(*tensors, axis=ax)
+
+
+def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join equal-shaped tensors along a new axis."""
+    tensors = _check_tensors(tensors, "stack")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) != 1:
+        raise ArgumentError(f"stack: all tensors must have one shape, received {sorted(shapes)}")
+    ax = check_axis(axis, tensors[0].ndim + 1, "stack")
+    return concat([t.reshape(*t.shape[:ax], 1, *t.shape[ax:]) for t in tensors], axis=ax)
+
+
+def _check_tensors(tensors: Sequence[Any], op: str) -> list[Tensor]:
+    tensors = list(tensors)
+    if not tensors:
+        raise ArgumentError(f"{op}: expected at least one tensor, received none")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise ArgumentTypeError(f"{op}: item {i} must be a Tensor, received {type(t).__name__}")
+    return tensors
 
 
 # ---- losses ----------------------------------------------------------------------------------

@@ -232,7 +232,7 @@ class Tensor:
         return _la.MatMul.apply(self._lift(other), self)
 
     def __getitem__(self, index: Any) -> Tensor:
-        return _sh.GetItem.apply(self, index=_sh.normalize_index(index))
+        return _sh.GetItem.apply(self, index=_normalize_index(index))
 
     # Comparisons give plain boolean arrays: they have no gradient.
     def __lt__(self, other: Any) -> Any:
@@ -320,7 +320,14 @@ class Tensor:
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         """Axes start_dim..end_dim merged into one, e.g. (N, C, H, W) -> (N, C*H*W) for 1, -1."""
-        return _sh.flatten(self, start_dim, end_dim)
+        shape = self.shape
+        if not shape:
+            return self.reshape(1)
+        s = _rd.check_axis(start_dim, self.ndim, "flatten")
+        e = _rd.check_axis(end_dim, self.ndim, "flatten")
+        if s > e:
+            raise ArgumentError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+        return self.reshape(*shape[:s], -1 if 0 not in shape else 0, *shape[e + 1:])
 
     def transpose(self, *axes: int) -> Tensor:
         """Reverse the axes, swap two (``transpose(a, b)``) or permute (``transpose(perm)``)."""
@@ -348,6 +355,13 @@ class Tensor:
 def _is_int_array(data: Any, dtype: Any) -> bool:
     """Integer NumPy arrays (class labels) stay integer unless a dtype is asked for."""
     return dtype is None and isinstance(data, xp.ndarray) and data.dtype.kind in "iu"
+
+
+def _normalize_index(index: Any) -> Any:
+    """Replace Tensors inside an index by their arrays (indices carry no gradient)."""
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index.data if isinstance(index, Tensor) else index
 
 
 def _raw(x: Any) -> Any:

@@ -20,18 +20,13 @@ def positive_int(value: Any, name: str, owner: str) -> int:
     return int(value)
 
 
-def int_tuple(value: Any, n: int, name: str, owner: str, minimum: int = 1) -> tuple[int, ...]:
-    """An int or a length-``n`` sequence of ints, each >= ``minimum``, as a tuple."""
-    items = (value,) * n if _is_int(value) else value
-    kind = "positive" if minimum == 1 else "non-negative"
-    if not isinstance(items, (tuple, list)) or len(items) != n or not all(map(_is_int, items)):
+def one_of(value: Any, choices: tuple[str, ...], name: str, owner: str) -> str:
+    """``value`` if it is one of ``choices``, or ArgumentError naming the choices."""
+    if value not in choices:
         raise ArgumentError(
-            f"{owner}: `{name}` must be a {kind} int or a tuple of {n} such ints, "
-            f"received {name}={value!r}"
+            f"{owner}: `{name}` must be one of {choices}, received {name}={value!r}"
         )
-    if any(v < minimum for v in items):
-        raise ArgumentError(f"{owner}: `{name}` must be {kind}, received {name}={value!r}")
-    return tuple(int(v) for v in items)
+    return value
 
 
 def number_in(value: Any, name: str, owner: str, low: float, high: float,

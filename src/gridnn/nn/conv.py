@@ -8,7 +8,7 @@ from .. import functional as F
 from .._backend import xp
 from ..errors import ArgumentError
 from ..tensor import Tensor
-from ._checks import float_dtype, generator, int_tuple, positive_int
+from ._checks import float_dtype, generator, one_of, positive_int
 from .linear import init_weight_and_bias
 from .module import Module, Parameter
 
@@ -28,22 +28,17 @@ class _ConvNd(Module):
         name, nd = type(self).__name__, self.nd
         self.in_channels = positive_int(in_channels, "in_channels", name)
         self.out_channels = positive_int(out_channels, "out_channels", name)
-        self.kernel_size = int_tuple(kernel_size, nd, "kernel_size", name)
-        self.stride = int_tuple(stride, nd, "stride", name)
-        self.padding = _check_padding(padding, nd, name)
-        self.dilation = int_tuple(dilation, nd, "dilation", name)
+        self.kernel_size = F.ntuple(kernel_size, nd, "kernel_size", name)
+        self.stride = F.ntuple(stride, nd, "stride", name)
+        self.padding = F.check_padding(padding, nd, name)
+        self.dilation = F.ntuple(dilation, nd, "dilation", name)
         self.groups = positive_int(groups, "groups", name)
         if in_channels % groups or out_channels % groups:
             raise ArgumentError(
                 f"{name}: `groups` must divide both in_channels and out_channels, received "
                 f"groups={groups}, in_channels={in_channels}, out_channels={out_channels}"
             )
-        if padding_mode not in PADDING_MODES:
-            raise ArgumentError(
-                f"{name}: `padding_mode` must be one of {PADDING_MODES}, "
-                f"received padding_mode={padding_mode!r}"
-            )
-        self.padding_mode = padding_mode
+        self.padding_mode = one_of(padding_mode, PADDING_MODES, "padding_mode", name)
         dt = float_dtype(dtype, name)
         shape = (out_channels, in_channels // groups, *self.kernel_size)
         self.weight = Parameter(xp.zeros(shape, dt))
@@ -69,25 +64,6 @@ class _ConvNd(Module):
         if self.padding_mode != "zeros":
             parts.append(f"padding_mode={self.padding_mode!r}")
         return ", ".join(parts)
-
-
-def _check_padding(padding: Any, nd: int, name: str) -> Any:
-    """'same', 'valid', an int, or a tuple of nd ints or of nd (low, high) pairs."""
-    if isinstance(padding, str):
-        if padding not in ("same", "valid"):
-            raise ArgumentError(
-                f"{name}: `padding` string must be 'same' or 'valid', received padding={padding!r}"
-            )
-        return padding
-    if isinstance(padding, (tuple, list)) and padding and all(
-            isinstance(p, (tuple, list)) for p in padding):
-        if len(padding) != nd:
-            raise ArgumentError(
-                f"{name}: `padding` pairs must be one (low, high) pair per spatial dim ({nd}), "
-                f"received padding={padding!r}"
-            )
-        return tuple(int_tuple(p, 2, "padding", name, minimum=0) for p in padding)
-    return int_tuple(padding, nd, "padding", name, minimum=0)
 
 
 class Conv1d(_ConvNd):

@@ -15,11 +15,10 @@ from typing import Any
 from .. import functional as F
 from .._backend import xp
 from ..errors import ArgumentError
-from ..ops.local import locally_connected
 from ..tensor import Tensor
 from . import init
-from ._checks import float_dtype, generator, int_tuple, positive_int
-from .conv import PADDING_MODES, _check_padding
+from ._checks import float_dtype, generator, one_of, positive_int
+from .conv import PADDING_MODES
 from .module import Module, Parameter
 
 BIAS_MODES = ("position", "channel")
@@ -38,21 +37,13 @@ class _LocallyConnectedNd(Module):
         name, nd = type(self).__name__, self.nd
         self.in_channels = positive_int(in_channels, "in_channels", name)
         self.out_channels = positive_int(out_channels, "out_channels", name)
-        self.input_size = int_tuple(input_size, nd, "input_size", name)
-        self.kernel_size = int_tuple(kernel_size, nd, "kernel_size", name)
-        self.stride = int_tuple(stride, nd, "stride", name)
-        self.padding = _check_padding(padding, nd, name)
-        self.dilation = int_tuple(dilation, nd, "dilation", name)
-        if bias_mode not in BIAS_MODES:
-            raise ArgumentError(
-                f"{name}: `bias_mode` must be one of {BIAS_MODES}, received bias_mode={bias_mode!r}"
-            )
-        if padding_mode not in PADDING_MODES:
-            raise ArgumentError(
-                f"{name}: `padding_mode` must be one of {PADDING_MODES}, "
-                f"received padding_mode={padding_mode!r}"
-            )
-        self.bias_mode, self.padding_mode = bias_mode, padding_mode
+        self.input_size = F.ntuple(input_size, nd, "input_size", name)
+        self.kernel_size = F.ntuple(kernel_size, nd, "kernel_size", name)
+        self.stride = F.ntuple(stride, nd, "stride", name)
+        self.padding = F.check_padding(padding, nd, name)
+        self.dilation = F.ntuple(dilation, nd, "dilation", name)
+        self.bias_mode = one_of(bias_mode, BIAS_MODES, "bias_mode", name)
+        self.padding_mode = one_of(padding_mode, PADDING_MODES, "padding_mode", name)
         pads = F.resolve_padding(self.padding, self.input_size, self.kernel_size, self.stride,
                                  self.dilation, name)
         self.output_size = tuple(
@@ -84,7 +75,7 @@ class _LocallyConnectedNd(Module):
                 f"{', '.join(map(str, self.input_size))}) (the input_size it was built for), "
                 f"received shape {shape}"
             )
-        return locally_connected(x, self.weight, self.bias, self.stride, self.padding,
+        return F.locally_connected(x, self.weight, self.bias, self.stride, self.padding,
                                  self.dilation, self.padding_mode)
 
     def extra_repr(self) -> str:

@@ -7,7 +7,6 @@ from typing import Any
 from .. import functional as F
 from ..errors import ArgumentError
 from ..tensor import Tensor
-from ._checks import int_tuple
 from .module import Module
 
 
@@ -20,9 +19,9 @@ class _PoolNd(Module):
                  ceil_mode: bool = False) -> None:
         super().__init__()
         name = type(self).__name__
-        kernel = int_tuple(kernel_size, self.nd, "kernel_size", name)
-        int_tuple(kernel_size if stride is None else stride, self.nd, "stride", name)
-        pads = int_tuple(padding, self.nd, "padding", name, minimum=0)
+        kernel = F.ntuple(kernel_size, self.nd, "kernel_size", name)
+        F.ntuple(kernel_size if stride is None else stride, self.nd, "stride", name)
+        pads = F.ntuple(padding, self.nd, "padding", name, minimum=0)
         if any(p > k // 2 for p, k in zip(pads, kernel)):
             raise ArgumentError(
                 f"{name}: `padding` must be at most half of kernel_size, received "
@@ -95,7 +94,7 @@ class _AdaptiveAvgPoolNd(Module):
 
     def __init__(self, output_size: Any) -> None:
         super().__init__()
-        int_tuple(output_size, self.nd, "output_size", type(self).__name__)
+        F.ntuple(output_size, self.nd, "output_size", type(self).__name__)
         self.output_size = output_size
 
     def extra_repr(self) -> str:

@@ -4,7 +4,8 @@ Shapes: x (N, C, *S) -> out (N, C, *O), with per spatial dim
     O = floor_or_ceil((S + 2 * padding - kernel) / stride) + 1
 (ceil_mode rounds up, but a window must start inside the input or its left padding).
 Windows are strided views of the input; the max or sum runs over kernel offsets with
-element-wise NumPy calls, which beats reducing over small strided axes many times over.
+element-wise NumPy calls: each is one pass over contiguous memory, where a reduction over
+small strided axes is not.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from .._backend import xp
 from ..autograd import Function
-from .conv import add_windows, window_slices, windows
+from .windows import add_windows, window_slices, windows
 from .workspace import chunks, parallel_slices
 
 Array = Any

@@ -1,16 +1,15 @@
-"""Shape ops: reshape, permute, indexing, padding, concatenation: data moves, values stay."""
+"""Shape ops on arrays: reshape, permute, indexing, padding, concatenation: data moves, values
+stay. The Tensor-level helpers built on them are ``Tensor.flatten`` and ``F.pad``, ``F.concat``,
+``F.stack``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._backend import xp
 from ..autograd import Function
-from ..errors import ArgumentError, ArgumentTypeError
-
-if TYPE_CHECKING:
-    from ..tensor import Tensor
+from ..errors import ArgumentError
 
 Array = Any
 PAD_MODES = ("zeros", "constant", "reflect", "replicate", "circular")
@@ -35,15 +34,6 @@ def check_perm(axes: Sequence[int], ndim: int) -> tuple[int, ...]:
             f"permute: axes must be a permutation of 0..{ndim - 1}, received {tuple(axes)}"
         )
     return perm
-
-
-def normalize_index(index: Any) -> Any:
-    """Replace Tensors inside an index by their arrays (indices carry no gradient)."""
-    from ..tensor import Tensor
-
-    if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    return index.data if isinstance(index, Tensor) else index
 
 
 def _is_basic(index: Any) -> bool:
@@ -83,19 +73,6 @@ class GetItem(Function):
         else:
             xp.add.at(out, self.index, g)
         return (out,)
-
-
-def flatten(t: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-    """Merge axes start_dim..end_dim into one, e.g. (N, C, H, W) -> (N, C*H*W) with start_dim=1."""
-    from .reduce import check_axis
-
-    shape = t.shape
-    if not shape:
-        return t.reshape(1)
-    s, e = check_axis(start_dim, t.ndim, "flatten"), check_axis(end_dim, t.ndim, "flatten")
-    if s > e:
-        raise ArgumentError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-    return t.reshape(*shape[:s], -1 if 0 not in shape else 0, *shape[e + 1:])
 
 
 # ---- padding ---------------------------------------------------------------------------------
@@ -165,23 +142,6 @@ class Pad(Function):
         return (pad_array_backward(g, self.pads, self.mode),)
 
 
-def pad(t: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
-    """Pad the last axes, PyTorch-style: ``pad=(left, right)`` pads the last axis,
-    ``(left, right, top, bottom)`` the last two, and so on. Modes: constant (zeros), reflect,
-    replicate, circular."""
-    if len(pad) % 2 or len(pad) // 2 > t.ndim:
-        raise ArgumentError(
-            f"pad: expected an even number of pad sizes, at most 2 per axis of the "
-            f"{t.ndim}-D input, received {tuple(pad)}"
-        )
-    if mode != "constant" and value != 0:
-        raise ArgumentError(f"pad: value={value} is only allowed with mode='constant'")
-    pairs = [(int(pad[i]), int(pad[i + 1])) for i in range(0, len(pad), 2)][::-1]
-    check_pad(t.shape, pairs, mode, "pad")
-    full = ((0, 0),) * (t.ndim - len(pairs)) + tuple(pairs)
-    return Pad.apply(t, pads=full, mode=mode, value=value)
-
-
 # ---- joining ---------------------------------------------------------------------------------
 class Concat(Function):
     def forward(self, *arrays: Array, axis: int) -> Array:
@@ -191,44 +151,3 @@ class Concat(Function):
 
     def backward(self, g: Array) -> tuple[Array, ...]:
         return tuple(xp.split(g, self.bounds, axis=self.axis))
-
-
-def concat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
-    """Join tensors of equal shape except along ``axis``."""
-    from .reduce import check_axis
-
-    tensors = _check_tensors(tensors, "concat")
-    ax = check_axis(axis, tensors[0].ndim, "concat")
-    ref = tensors[0].shape
-    for i, t in enumerate(tensors):
-        mismatch = any(a != b for j, (a, b) in enumerate(zip(t.shape, ref)) if j != ax)
-        if t.ndim != len(ref) or mismatch:
-            raise ArgumentError(
-                f"concat: tensor {i} has shape {t.shape}, which does not match {ref} "
-                f"outside axis {ax}"
-            )
-    return Concat.apply(*tensors, axis=ax)
-
-
-def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
-    """Join equal-shaped tensors along a new axis."""
-    from .reduce import check_axis
-
-    tensors = _check_tensors(tensors, "stack")
-    shapes = {t.shape for t in tensors}
-    if len(shapes) != 1:
-        raise ArgumentError(f"stack: all tensors must have one shape, received {sorted(shapes)}")
-    ax = check_axis(axis, tensors[0].ndim + 1, "stack")
-    return concat([t.reshape(*t.shape[:ax], 1, *t.shape[ax:]) for t in tensors], axis=ax)
-
-
-def _check_tensors(tensors: Sequence[Any], op: str) -> list[Tensor]:
-    from ..tensor import Tensor
-
-    tensors = list(tensors)
-    if not tensors:
-        raise ArgumentError(f"{op}: expected at least one tensor, received none")
-    for i, t in enumerate(tensors):
-        if not isinstance(t, Tensor):
-            raise ArgumentTypeError(f"{op}: item {i} must be a Tensor, received {type(t).__name__}")
-    return tensors

@@ -7,7 +7,8 @@
   Python threads as the BLAS has, each with a single-threaded BLAS. NumPy releases the GIL in
   copies, ufuncs and GEMMs, so every part of an op runs in parallel, not only its GEMMs; and
   no small GEMM waits for OpenBLAS to wake and join its threads, which on a busy machine made
-  chunked GEMMs 3-8x slower. Needs ``threadpoolctl``; without it everything runs in one thread.
+  chunked GEMMs several times slower. Needs ``threadpoolctl``; without it everything runs in
+  one thread.
 """
 
 from __future__ import annotations
@@ -22,20 +23,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from .._backend import xp
+from .options import options
 
 Array = Any
 T = TypeVar("T")
 
-# Work (elements touched) below which an op stays in one thread: dispatch costs ~50 us.
-PARALLEL_MIN_SIZE = 1 << 17
 # Below this the BLAS is left alone: OpenBLAS runs products this small in one thread itself.
 SINGLE_BLAS_MIN_SIZE = 1 << 12
-# Bytes an op works on at a time inside a slice, to stay in the (1 MiB per core) L2 cache.
-CHUNK_BYTES = 3 << 19
 # Slices per thread in parallel_slices, taken in turn: a slow core then does fewer of them.
 SLICES_PER_THREAD = 4
-# Threads for parallel_slices; None follows the BLAS's own thread count (tests set it).
-THREADS: int | None = None
 
 
 class ScratchPool:
@@ -132,9 +128,11 @@ class _Threads:
         return self.blas
 
     def count(self) -> int:
-        """Threads to use: THREADS if set, else as many as the BLAS runs (1 without it)."""
-        if THREADS is not None:
-            return THREADS
+        """Threads to use: ``options().threads`` if set, else as many as the BLAS runs (1
+        without it)."""
+        threads = options().threads
+        if threads is not None:
+            return threads
         return max((lc.num_threads for lc in self.libs()), default=1)
 
     @contextlib.contextmanager
@@ -177,15 +175,16 @@ def parallel_slices(n: int, size: int, work: Callable[[int, int], T]) -> list[T]
     There are ``SLICES_PER_THREAD`` times more slices than threads, taken in turn by whichever
     thread is free: when another process holds one core, the thread on the other core takes
     more slices instead of waiting for the slow one (with one slice each, a busy machine made
-    every op as slow as its slower half). Below ``PARALLEL_MIN_SIZE`` elements touched the work
-    runs in this thread, still with a single-threaded BLAS: small GEMMs are not worth waking
-    the BLAS's threads for (on a busy machine that wake-up alone took milliseconds). Tiny ops
-    (``SINGLE_BLAS_MIN_SIZE``) and a large op on a single slice leave the BLAS as it is.
+    every op as slow as its slower half). Below ``options().parallel_min_size`` elements
+    touched the work runs in this thread, still with a single-threaded BLAS: small GEMMs are not
+    worth waking the BLAS's threads for (on a busy machine that wake-up alone cost more than the
+    GEMM). Tiny ops (``SINGLE_BLAS_MIN_SIZE``) and a large op on a single slice leave the BLAS
+    as it is.
     """
     if size < SINGLE_BLAS_MIN_SIZE:
         return [work(0, n)]
     threads = _threads.count()
-    small = size < PARALLEL_MIN_SIZE
+    small = size < options().parallel_min_size
     if threads < 2 or (n < 2 and not small) or not _threads.lock.acquire(blocking=False):
         return [work(0, n)]
     try:
@@ -216,10 +215,17 @@ def parallel_slices(n: int, size: int, work: Callable[[int, int], T]) -> list[T]
 
 
 def chunks(lo: int, hi: int, item_bytes: int) -> list[tuple[int, int]]:
-    """lo..hi in consecutive (start, stop) pieces of about ``CHUNK_BYTES`` (one item at least)
-    so that several passes over a piece find it in cache."""
-    step = max(1, CHUNK_BYTES // max(item_bytes, 1))
+    """lo..hi in consecutive (start, stop) pieces of about ``options().chunk_bytes`` (one item
+    at least) so that several passes over a piece find it in cache."""
+    step = max(1, options().chunk_bytes // max(item_bytes, 1))
     return [(s, min(hi, s + step)) for s in range(lo, hi, step)]
+
+
+def copy_in_slices(src: Array, dst: Array | None = None) -> Array:
+    """Copy ``src`` (N, ...) into ``dst`` (a new C-contiguous array if None), in threads."""
+    dst = xp.empty(src.shape, src.dtype) if dst is None else dst
+    parallel_slices(src.shape[0], src.size, lambda lo, hi: xp.copyto(dst[lo:hi], src[lo:hi]))
+    return dst
 
 
 def matmul(a: Array, b: Array) -> Array:

@@ -221,3 +221,12 @@ def test_array_facts_and_numpy_sharing():
     np.testing.assert_array_equal(t > 2.5, t.data > 2.5)
     assert "tensor(" in repr(t) and "float64" in repr(t)
     assert t.argmax(axis=1).tolist() == [2, 2]
+
+
+def test_an_op_on_a_parameter_gives_a_plain_tensor():
+    """Function.apply wraps results through the inputs' ``_wrap``: never a Parameter."""
+    from gridnn.nn import Parameter
+
+    p = Parameter(np.ones((2, 3), np.float32))
+    for out in (p * 2.0, p.T, p.sum(), F.relu(p)):
+        assert type(out) is gn.Tensor and out.requires_grad

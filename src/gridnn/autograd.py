@@ -71,13 +71,13 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Tensor, **options: Any) -> Tensor:
-        """Run ``forward`` on the inputs' arrays; the result is a Tensor (of the inputs' class,
-        so this module needs no import of ``tensor``) linked to this call when it needs a
-        gradient."""
+        """Run ``forward`` on the inputs' arrays; the result is a Tensor (made by the inputs'
+        ``_wrap``, so this module needs no import of ``tensor``) linked to this call when it
+        needs a gradient."""
         fn = cls()
         record = is_grad_enabled() and any(t.requires_grad for t in inputs)
         fn.needs_grad = tuple(record and t.requires_grad for t in inputs)
-        out = type(inputs[0])._wrap(fn.forward(*(t.data for t in inputs), **options), record)
+        out = inputs[0]._wrap(fn.forward(*(t.data for t in inputs), **options), record)
         if record:
             fn.parents = inputs
             out._fn = fn

@@ -48,10 +48,11 @@ class Tensor:
         self.grad: Any = None
         self._fn: Function | None = None
 
-    @classmethod
-    def _wrap(cls, arr: Any, requires_grad: bool) -> Tensor:
-        """Wrap an op's result without copying or converting it."""
-        t = cls.__new__(cls)
+    @staticmethod
+    def _wrap(arr: Any, requires_grad: bool) -> Tensor:
+        """Wrap an op's result without copying or converting it: a plain Tensor, also when
+        called on a subclass (an op on a Parameter gives a Tensor, not a Parameter)."""
+        t = Tensor.__new__(Tensor)
         t.data, t.requires_grad, t.grad, t._fn = arr, requires_grad, None, None
         return t
 

@@ -1,0 +1,157 @@
+"""Linear, convolution and locally connected ops: argument checks, then one op.
+
+``conv1d``/``conv2d`` run ``ops.conv.ConvNd`` (the fast convolution) or, inside
+``gridnn.plain_ops()``, ``ops.conv_plain.ConvPlain`` (the lecture's); both compute the same.
+"""
+
+from __future__ import annotations
+
+from .._backend import xp
+from ..errors import ArgumentError, ArgumentTypeError
+from ..ops.conv import ConvNd
+from ..ops.conv_plain import ConvPlain
+from ..ops.local import LocallyConnectedNd
+from ..ops.options import options
+from ..ops.windows import ConvGeometry
+from ..tensor import Tensor
+from .checks import Padding, Size, as_float_tensor, check_rank, window_geometry
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x (..., in) @ weight (out, in).T + bias (out,) -> (..., out)."""
+    x, weight = as_float_tensor(x, "input", "linear"), as_float_tensor(weight, "weight", "linear")
+    if weight.ndim != 2 or x.ndim < 1 or x.shape[-1] != weight.shape[1]:
+        raise ArgumentError(
+            f"linear: input has {x.shape[-1] if x.ndim else 0} features but the weight expects "
+            f"{weight.shape[1] if weight.ndim == 2 else '?'} "
+            f"(input shape {x.shape}, weight shape {weight.shape})"
+        )
+    out = x @ weight.T
+    if bias is not None:
+        bias = as_float_tensor(bias, "bias", "linear")
+        if bias.shape != (weight.shape[0],):
+            raise ArgumentError(
+                f"linear: bias must have shape ({weight.shape[0]},), received {bias.shape}"
+            )
+        out = out + bias
+    return out
+
+
+def _conv(nd: int, op: str, x: Tensor, weight: Tensor, bias: Tensor | None, stride: Size,
+          padding: Padding, dilation: Size, groups: int, padding_mode: str) -> Tensor:
+    x, weight = as_float_tensor(x, "input", op), as_float_tensor(weight, "weight", op)
+    check_rank(x, nd, "input", op)
+    check_rank(weight, nd, "weight", op)
+    if x.dtype != weight.dtype:
+        raise ArgumentTypeError(
+            f"{op}: input dtype {x.dtype} and weight dtype {weight.dtype} differ; cast one"
+        )
+    if not isinstance(groups, (int, xp.integer)) or isinstance(groups, bool) or groups < 1:
+        raise ArgumentError(f"{op}: `groups` must be a positive int, received groups={groups!r}")
+    n, c = x.shape[:2]
+    k = weight.shape[0]
+    if c % groups or k % groups:
+        raise ArgumentError(
+            f"{op}: groups={groups} must divide both the input channels ({c}) and the "
+            f"filters ({k})"
+        )
+    if weight.shape[1] * groups != c:
+        raise ArgumentError(
+            f"{op}: input has {c} channel{'s' if c != 1 else ''} but the weight expects "
+            f"{weight.shape[1] * groups} (input shape {x.shape}, weight shape {weight.shape}"
+            f"{f', groups={groups}' if groups != 1 else ''})"
+        )
+    kernel = weight.shape[2:]
+    if min(weight.shape) < 1:
+        raise ArgumentError(
+            f"{op}: `weight` must have at least one filter, channel and kernel element per "
+            f"dim, received weight shape {weight.shape}"
+        )
+    stride_t, dilation_t, pads, out = window_geometry(x.shape, kernel, stride, padding,
+                                                      dilation, padding_mode, op)
+    inputs = [x, weight]
+    if bias is not None:
+        bias = as_float_tensor(bias, "bias", op)
+        if bias.shape != (k,):
+            raise ArgumentError(f"{op}: bias must have shape ({k},), received {bias.shape}")
+        inputs.append(bias)
+    geometry = ConvGeometry(stride_t, dilation_t, pads, padding_mode, int(groups), out)
+    conv = ConvPlain if options().plain_conv else ConvNd  # see gridnn.plain_ops()
+    return conv.apply(*inputs, geometry=geometry)
+
+
+def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Size = 1,
+           padding: Padding = 0, dilation: Size = 1, groups: int = 1,
+           padding_mode: str = "zeros") -> Tensor:
+    """1-D cross-correlation: x (N, C, L), weight (K, C/groups, kL), bias (K,) -> (N, K, Lout).
+
+    Lout = floor((L + pad_lo + pad_hi - dilation * (kL - 1) - 1) / stride) + 1.
+    ``padding``: int, (int,), ((lo, hi),), 'valid' or 'same' (any stride: Lout = ceil(L / stride)).
+    ``padding_mode``: 'zeros', 'reflect', 'replicate' or 'circular'.
+    """
+    return _conv(1, "conv1d", x, weight, bias, stride, padding, dilation, groups, padding_mode)
+
+
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Size = 1,
+           padding: Padding = 0, dilation: Size = 1, groups: int = 1,
+           padding_mode: str = "zeros") -> Tensor:
+    """2-D cross-correlation: x (N, C, H, W), weight (K, C/groups, kH, kW), bias (K,)
+    -> (N, K, Hout, Wout).
+
+    Hout = floor((H + pad_top + pad_bottom - dilation[0] * (kH - 1) - 1) / stride[0]) + 1, and
+    likewise Wout. ``padding``: int, (pH, pW), ((top, bottom), (left, right)), 'valid' or 'same'
+    ('same' works with any stride: Hout = ceil(H / stride[0]), the extra pad at the bottom/right).
+    ``padding_mode``: 'zeros', 'reflect', 'replicate' or 'circular'.
+    """
+    return _conv(2, "conv2d", x, weight, bias, stride, padding, dilation, groups, padding_mode)
+
+
+def locally_connected(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Size = 1,
+                      padding: Padding = 0, dilation: Size = 1,
+                      padding_mode: str = "zeros") -> Tensor:
+    """Locally connected layer as a function: x (N, C, *S), weight (*O, K, C, *k), bias (*O, K)
+    or (K,) or None -> (N, K, *O).
+
+    ``stride``, ``padding`` ('valid', 'same', ints or (lo, hi) pairs), ``dilation`` and
+    ``padding_mode`` mean what they mean for ``F.conv2d``; the output size they give must equal
+    the weight's leading dims ``O``.
+    """
+    op = "locally_connected"
+    x, weight = as_float_tensor(x, "input", op), as_float_tensor(weight, "weight", op)
+    if weight.ndim not in (4, 6):
+        raise ArgumentError(
+            f"{op}: `weight` must be (*O, K, C, *k) with 1 or 2 spatial dims (4-D or 6-D), "
+            f"received shape {weight.shape}"
+        )
+    nd = (weight.ndim - 2) // 2
+    check_rank(x, nd, "input", op)
+    if x.dtype != weight.dtype:
+        raise ArgumentTypeError(
+            f"{op}: input dtype {x.dtype} and weight dtype {weight.dtype} differ; cast one"
+        )
+    out_size, k_out, c, kernel = weight.shape[:nd], weight.shape[nd], weight.shape[nd + 1], \
+        weight.shape[nd + 2:]
+    if x.shape[1] != c:
+        raise ArgumentError(
+            f"{op}: input has {x.shape[1]} channels but the weight expects {c} "
+            f"(input shape {x.shape}, weight shape {weight.shape})"
+        )
+    stride_t, dilation_t, pads, expected = window_geometry(x.shape, kernel, stride, padding,
+                                                           dilation, padding_mode, op)
+    if expected != tuple(out_size):
+        raise ArgumentError(
+            f"{op}: input spatial size {x.shape[2:]} gives output size {expected}, but the "
+            f"weight holds kernels for output size {tuple(out_size)} (weight shape "
+            f"{weight.shape}); a locally connected layer fixes its input size"
+        )
+    inputs = [x, weight]
+    if bias is not None:
+        bias = as_float_tensor(bias, "bias", op)
+        if bias.shape not in ((k_out,), (*out_size, k_out)):
+            raise ArgumentError(
+                f"{op}: bias must have shape {(*out_size, k_out)} (per position) or ({k_out},) "
+                f"(per channel), received {bias.shape}"
+            )
+        inputs.append(bias)
+    geometry = ConvGeometry(stride_t, dilation_t, pads, padding_mode, 1, expected)
+    return LocallyConnectedNd.apply(*inputs, geometry=geometry)

@@ -11,12 +11,14 @@ Subpackages (``gn.nn``, ``gn.optim``, ``gn.data``, ``gn.models``, ``gn.train``,
 """
 
 import importlib
+from contextlib import AbstractContextManager
 from typing import Any
 
 from . import functional
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .errors import ArgumentError, ArgumentTypeError, DataError, GridnnError
 from .gradcheck import GradcheckError, gradcheck
+from .ops.options import Options as _Options
 from .ops.options import using as _using
 from .summary import summary
 from .tensor import Tensor, tensor
@@ -24,7 +26,7 @@ from .tensor import Tensor, tensor
 concat, stack, where = functional.concat, functional.stack, functional.where
 
 
-def plain_ops() -> Any:
+def plain_ops() -> AbstractContextManager[_Options]:
     """Context manager: inside it, ``F.conv1d``/``F.conv2d`` (and so every conv layer) run the
     lecture's convolution of ``gridnn/ops/conv_plain.py`` instead of the fast one, forward and
     backward. The results are the same up to float rounding; use it to step through a

@@ -155,3 +155,20 @@ def test_errors_name_the_argument():
         layer(gn.tensor(np.zeros((1, 1, 5, 4), np.float32)))
     with pytest.raises(gn.ArgumentError, match="input has 2 channels but the weight expects 1"):
         locally_connected(np.zeros((1, 2, 4, 4), np.float32), layer.weight)
+
+
+def test_saved_windows_survive_a_later_convolution():
+    """The padded input the op reads may be a shared zero-bordered buffer that the next
+    convolution refills; the windows it keeps for the weight gradient are its own copy, also
+    when one window covers the whole padded input (where a reshape could return a view)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 4, 4))
+    layer = make_layer(2, (4, 4), (6, 6), (1, 1), ((1, 1), (1, 1)), (1, 1), "zeros", seed=1)
+    y = layer(gn.tensor(x))  # output size 1x1: the one window is the whole padded input
+    other = gn.functional.conv2d(gn.tensor(rng.standard_normal((2, 3, 4, 4))),
+                                 gn.tensor(rng.standard_normal((5, 3, 3, 3))), padding=1)
+    assert other.shape == (2, 5, 4, 4)  # it ran on the same padded shape (2, 6, 6, 3)
+    y.sum().backward()
+    xpad = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))  # (N, C, 6, 6)
+    want = np.broadcast_to(xpad.sum(axis=0), layer.weight.shape)  # (1, 1, K, C, 6, 6)
+    np.testing.assert_allclose(layer.weight.grad, want, rtol=1e-12, atol=1e-12)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import atomic_write
+from ..fileio import atomic_write
 from ..errors import ArgumentError, ArgumentTypeError, DataError
 from ._text import brief
 from .cifar import CIFAR10_TEST_FILE, CIFAR10_TRAIN_FILES, load_cifar10_arrays

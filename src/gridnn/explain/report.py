@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..fileio import atomic_write
 from . import draw
 from .runs import Run
 
@@ -129,5 +130,5 @@ def build_report(run: Run, n_feature_inputs: int = 3) -> str:
 def write_report(run: Run, out: str | os.PathLike | None = None) -> Path:
     """Write the report (default ``RUN/report.html``) atomically; returns its path."""
     path = Path(out) if out is not None else run.path / "report.html"
-    draw.write_file(path, build_report(run).encode("utf-8"))
+    atomic_write(path, build_report(run).encode("utf-8"))
     return path

@@ -18,7 +18,6 @@ from .autograd import enable_grad, is_grad_enabled, no_grad
 from .errors import ArgumentError, ArgumentTypeError, DataError, GridnnError
 from .gradcheck import GradcheckError, gradcheck
 from .ops.shape import concat, stack
-from .summary import summary
 from .tensor import Tensor, tensor
 
 where = functional.where
@@ -29,6 +28,8 @@ _SUBMODULES = ("nn", "optim", "data", "models", "train", "explain", "checkpoint"
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name == "summary":  # lives in explain/ (it counts connections), loaded on first use
+        return importlib.import_module(f"{__name__}.explain.summary").summary
     raise AttributeError(f"module 'gridnn' has no attribute {name!r}")
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from ..fileio import atomic_write
 from . import draw
 from .runs import Run
+from .summary import summary
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
@@ -71,8 +72,6 @@ def filters_figures(run: Run) -> list[tuple[str, Any]]:
 
 def build_report(run: Run, n_feature_inputs: int = 3) -> str:
     """The report of ``run`` as an HTML string."""
-    from ..summary import summary
-
     cfg, metrics = run.config, run.metrics
     model_name, data_name = cfg["model"]["name"], cfg["data"]["name"]
     acc = metrics.get("test_accuracy", run.accuracy())

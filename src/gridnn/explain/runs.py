@@ -82,7 +82,7 @@ class Run:
 
     def feature_maps(self, sample: np.ndarray) -> list[tuple[str, np.ndarray]]:
         """(layer name, output (K, ...)) of every conv layer for one raw sample (C, ...)."""
-        from ..summary import trace
+        from ..nn.trace import trace
 
         convs = {id(m) for _, m in self.conv_layers()}
         _, calls = trace(self.model, self.input_shape, sample=self.normalize(sample[None])[0])

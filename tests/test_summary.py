@@ -86,7 +86,7 @@ def test_summary_callable_in_any_import_order():
     model = nn.Sequential(nn.Linear(3, 2, rng=np.random.default_rng(0)))
     first, second = gn.summary(model, (3,)), gn.summary(model, (3,))
     assert first.total_params == second.total_params == 8
-    module = importlib.import_module("gridnn.explain.summary")  # importing the module keeps gn.summary
+    module = importlib.import_module("gridnn.explain.summary")  # loading it keeps gn.summary
     assert gn.summary is module.summary
 
 

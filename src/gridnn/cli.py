@@ -38,7 +38,7 @@ from .checkpoint import (
 from .errors import ArgumentError, DataError, GridnnError
 
 # Modules that add subcommands through ``register(subparsers)``.
-REGISTRARS = ("gridnn.bench", "gridnn.explain.cli")
+REGISTRARS = ("gridnn.bench.cli", "gridnn.explain.cli")
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("onecycle", "cosine", "step", "none")

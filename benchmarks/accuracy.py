@@ -59,34 +59,27 @@ def run_gridnn(data: str, model: str, epochs: int | None, extra: list[str], out:
 
 
 def _torch_optimizer(torch, cfg: dict, params, steps: int):
-    t = cfg["train"]
-    lr, wd, epochs = t["lr"], t["weight_decay"], t["epochs"]
-    opt = {"sgd": lambda: torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True,
-                                          weight_decay=wd),
-           "adam": lambda: torch.optim.Adam(params, lr=lr, weight_decay=wd),
-           "adamw": lambda: torch.optim.AdamW(params, lr=lr, weight_decay=wd)}[t["optimizer"]]()
-    sched = torch.optim.lr_scheduler
-    if t["schedule"] == "onecycle":
-        return opt, sched.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps), "step"
-    if t["schedule"] == "cosine":
-        return opt, sched.CosineAnnealingLR(opt, T_max=epochs), "epoch"
-    if t["schedule"] == "step":
-        return opt, sched.StepLR(opt, step_size=max(1, epochs // 3), gamma=0.1), "epoch"
-    return opt, None, "epoch"
+    """The config's optimiser and schedule, built from torch.optim's classes of the same names."""
+    from gridnn.recipes import optimizer_recipe
+
+    r = optimizer_recipe(cfg, steps)
+    opt = getattr(torch.optim, r.optimizer)(params, **r.optimizer_kwargs)
+    sched = getattr(torch.optim.lr_scheduler, r.scheduler)(opt, **r.scheduler_kwargs) \
+        if r.scheduler else None
+    return opt, sched, r.interval
 
 
 def run_torch(cfg: dict) -> dict:
     """The same run in PyTorch: same initial weights, batches, optimiser and schedule."""
     import torch
 
-    from gridnn import cli, data
+    from gridnn import recipes
     from gridnn.checkpoint import build_model
     from torch_twin import copy_to_torch, torch_twin
 
     t = cfg["train"]
-    bundle = data.load_dataset(cfg["data"]["name"], data_dir=cfg["data"]["data_dir"],
-                               seed=t["seed"])
-    train_loader, test_loader = cli.make_loaders(bundle, cfg)
+    bundle = recipes.load_bundle(cfg, Path("config.json"))
+    train_loader, test_loader = recipes.make_loaders(bundle, cfg)
     gmodel = build_model(cfg, Path("config.json"))
     model = torch_twin(gmodel)
     copy_to_torch(gmodel, model)

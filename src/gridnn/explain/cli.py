@@ -176,11 +176,10 @@ def cmd_explain_conv(args: argparse.Namespace) -> int:
 
 def cmd_explain_receptive(args: argparse.Namespace) -> int:
     from .. import models
+    from ..recipes import check_model_name
     from .receptive import receptive_field
 
-    if args.model not in models.MODELS:
-        raise ArgumentError(f"unknown model {args.model!r}; expected one of "
-                            f"{', '.join(sorted(models.MODELS))}")
+    check_model_name(args.model)
     model = models.build(args.model)
     index = None if args.index is None else _per_dim(args.index, len(args.index.split("x")),
                                                      "--index", minimum=0)

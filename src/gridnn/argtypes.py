@@ -8,39 +8,33 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
+from typing import Any
 
 
 def positive_int(text: str) -> int:
     """'3' -> 3; refuses 0, negatives and non-integers."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive int, received {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive int, received {text!r}")
-    return value
+    return _checked(text, int, lambda v: v > 0, "a positive int")
 
 
 def positive_float(text: str) -> float:
     """'3e-3' -> 0.003; refuses 0, negatives, inf and NaN."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, received {text!r}") \
-            from None
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"expected a positive number, received {text!r}")
-    return value
+    return _checked(text, float, lambda v: 0 < v < math.inf, "a positive number")
 
 
 def nonnegative_float(text: str) -> float:
     """'0' -> 0.0; refuses negatives, inf and NaN."""
+    return _checked(text, float, lambda v: 0 <= v < math.inf, "a number >= 0")
+
+
+def _checked(text: str, convert: Callable[[str], Any], ok: Callable[[Any], bool],
+             expected: str) -> Any:
     try:
-        value = float(text)
+        value = convert(text)
     except ValueError:
-        value = -1.0
-    if not 0 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, received {text!r}")
+        value = None
+    if value is None or not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, received {text!r}")
     return value
 
 

@@ -1,18 +1,19 @@
 """Accuracy benchmark (issue 3): gridnn's `gridnn train` defaults against PyTorch, side by side.
 
     python benchmarks/accuracy.py                          # digits and MNIST-1D
-    python benchmarks/accuracy.py --only fashion-mnist     # the long one (about 15 min a side)
+    python benchmarks/accuracy.py --only fashion-mnist     # the long one (times: RESULTS.md)
     python benchmarks/accuracy.py --only digits --no-torch --epochs 5
 
 For each experiment the gridnn side is exactly `gridnn train --data D --model M` (the command a
 user runs, with its tuned defaults, in a process of its own) in a temporary run folder. The
 PyTorch side, also in a process of its own (so neither side's thread pool competes with the
 other's), trains the same architecture (the torch twin of the gridnn model, starting from the
-same initial weights) on the very same batches (gridnn's seeded DataLoader, converted with
-torch.from_numpy), with the same optimiser, learning-rate schedule, epochs and batch size, and
-is also evaluated on the test set after every epoch, so the two timings cover the same work.
-Both sides use every core torch and OpenBLAS see; the machine may be shared, so compare ratios
-from one run, not across runs.
+same initial weights) on the very same batches (``gridnn.recipes.make_loaders``, converted
+with torch.from_numpy), with the same optimiser and learning-rate schedule
+(``gridnn.recipes.optimizer_recipe``, built from torch.optim's classes of the same names),
+epochs and batch size, and is also evaluated on the test set after every epoch, so the two
+timings cover the same work. Both sides use every core torch and OpenBLAS see; the machine may
+be shared, so compare ratios from one run, not across runs.
 Results: benchmarks/RESULTS.md, section "Accuracy".
 """
 

@@ -22,7 +22,7 @@ SCHEDULES = ("onecycle", "cosine", "step", "none")
 DEFAULT_DATA = "digits"
 
 # Per-dataset defaults; any dataset not listed gets "*". Tuned so that a bare `gridnn train`
-# reaches >= 98% on digits in well under a minute (figures: benchmarks/RESULTS.md).
+# meets the digits target of benchmarks/accuracy.py quickly (figures: benchmarks/RESULTS.md).
 RECIPES: dict[str, dict[str, Any]] = {
     "digits": {"model": "digits_cnn", "epochs": 15, "batch_size": 32, "lr": 3e-3,
                "optimizer": "adamw", "weight_decay": 1e-4, "schedule": "onecycle",

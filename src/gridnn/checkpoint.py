@@ -7,8 +7,11 @@ naming the file.
 A run folder holds::
 
     config.json          model name and arguments, data, hyper-parameters, seed
-    model.safetensors    the final weights
     checkpoint/          state.json + the weight and optimiser files it names (for --resume)
+    history.csv          one row of metrics per finished epoch (rewritten after each)
+    model.safetensors    the final weights          \
+    metrics.json         the final test figures      > written when the last epoch is done
+    curves.png           the training curves        /
 
 ``checkpoint/state.json`` is written last and names (with SHA-256 checksums) the array files of
 its checkpoint, so a crash while a checkpoint is being written leaves the previous one intact.
@@ -19,8 +22,6 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +45,14 @@ from .fileio import (
     typed_field,
     write_json,
 )
+from .limits import memory_budget
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 CHECKPOINT_DIR = "checkpoint"
+HISTORY_FILE = "history.csv"
+METRICS_FILE = "metrics.json"
+CURVES_FILE = "curves.png"
 STATE_FILE = "state.json"
 FORMAT = "gridnn-run"
 FORMAT_VERSION = 1
@@ -135,48 +140,6 @@ def load_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     return cfg
 
 
-def _vm_bytes() -> int | None:
-    """This process's virtual memory size (Linux), or None where /proc is not there."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-@contextmanager
-def memory_budget(extra_bytes: int | None) -> Iterator[None]:
-    """Let the process grow by at most ``extra_bytes`` of address space inside the block.
-
-    A config from someone else's run folder can ask for a model of any size (widths of 10^5),
-    and building it would fill the machine's memory before the weights are even compared. With
-    the cap an oversized allocation fails at once with MemoryError. Linux only (RLIMIT_AS);
-    elsewhere, or with ``extra_bytes=None``, the block runs unchanged.
-    """
-    try:
-        import resource
-    except ImportError:
-        resource = None
-    vm = _vm_bytes() if resource is not None and extra_bytes is not None else None
-    if vm is None:
-        yield
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    cap = vm + extra_bytes
-    if hard != resource.RLIM_INFINITY:
-        cap = min(cap, hard)
-    if soft != resource.RLIM_INFINITY and soft <= cap:  # already stricter than ours
-        yield
-        return
-    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-
-
 def build_model(config: dict[str, Any], config_path: Path,
                 max_bytes: int | None = None) -> Any:
     """The model named in a checked config, built with its stored arguments; with
@@ -230,14 +193,20 @@ def rng_states(model: Any) -> dict[str, Any]:
     return {name: g.bit_generator.state for name, g in _generators(model).items()}
 
 
-def set_rng_states(model: Any, states: Any, path: Path) -> None:
-    """Restore ``rng_states`` output; DataError naming ``path`` if it does not fit the model."""
+def _check_rng_states(model: Any, states: Any, path: Path) -> dict[str, np.random.Generator]:
+    """The model's generators, after checking ``states`` (from ``path``) fits every one."""
     gens = _generators(model)
     if not isinstance(states, dict) or set(states) != set(gens):
         raise DataError(f"{path}: rng states {short(states)} do not match the model's random "
                         f"generators {sorted(gens)}")
     for name, g in gens.items():
         match_structure(g.bit_generator.state, states[name], f"rng.{name}", path)
+    return gens
+
+
+def set_rng_states(model: Any, states: Any, path: Path) -> None:
+    """Restore ``rng_states`` output; DataError naming ``path`` if it does not fit the model."""
+    for name, g in _check_rng_states(model, states, path).items():
         try:
             g.bit_generator.state = states[name]
         except (ValueError, TypeError, OverflowError) as e:
@@ -382,12 +351,8 @@ def load_checkpoint(folder: str | os.PathLike, *, model: Any, optimizer: Any,
         match_structure(scheduler.state_dict(), state.get("scheduler"), "scheduler", path)
     progress = _check_progress(typed_field(state, "progress", dict, path), path)
 
-    gens = _generators(model)
     rng = state.get("rng")
-    if not isinstance(rng, dict) or set(rng) != set(gens):
-        raise DataError(f"{path}: rng states do not match the model's random generators")
-    for name, g in gens.items():
-        match_structure(g.bit_generator.state, rng[name], f"rng.{name}", path)
+    _check_rng_states(model, rng, path)
 
     model.load_state_dict(_cast_like(expected, loaded["model"]))
     optimizer.load_state_dict(opt)

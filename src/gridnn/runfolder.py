@@ -22,6 +22,9 @@ from . import train as training
 from .checkpoint import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
+    CURVES_FILE,
+    HISTORY_FILE,
+    METRICS_FILE,
     WEIGHTS_FILE,
     build_model,
     load_config,
@@ -68,7 +71,7 @@ class RunFiles(training.Callback):
         self.run_dir = run_dir
 
     def on_epoch_end(self, state: training.TrainState) -> None:
-        atomic_write(self.run_dir / "history.csv", state.history.to_csv())
+        atomic_write(self.run_dir / HISTORY_FILE, state.history.to_csv())
 
 
 class EpochPrinter(training.Callback):
@@ -143,13 +146,13 @@ def finish(run_dir: Path, model: Any, history: training.History) -> None:
                "epochs": len(history), "train_seconds": seconds,
                "images_per_second": float(np.mean(history["images_per_second"]))}
     save_weights(model, run_dir / WEIGHTS_FILE)
-    atomic_write(run_dir / "history.csv", history.to_csv())
-    write_json(run_dir / "metrics.json", metrics)
+    atomic_write(run_dir / HISTORY_FILE, history.to_csv())
+    write_json(run_dir / METRICS_FILE, metrics)
     note = ""
     try:
-        plot_curves(history, run_dir / "curves.png")
+        plot_curves(history, run_dir / CURVES_FILE)
     except ImportError:
-        note = " (curves.png skipped: pip install 'gridnn[plot]' for matplotlib)"
+        note = f" ({CURVES_FILE} skipped: pip install 'gridnn[plot]' for matplotlib)"
     print(f"test accuracy {100 * last['val_accuracy']:.2f}% (test loss {last['val_loss']:.4f}) "
           f"after {len(history)} epochs in {seconds:.1f} s; "
           f"wrote {run_dir}{note}", flush=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checkpoint import CURVES_FILE
 from ..fileio import atomic_write
 from . import draw
 from .runs import Run
@@ -96,9 +97,9 @@ def build_report(run: Run, n_feature_inputs: int = 3) -> str:
                  "connected layer of the same sizes would need.</p>")
     parts.append(summary(run.model, run.input_shape).to_html())
     parts.append("<h2>Training curves</h2>")
-    curves = run.path / "curves.png"
+    curves = run.path / CURVES_FILE
     parts.append(_img(curves.read_bytes(), "training curves") if curves.is_file()
-                 else "<p class='note'>no curves.png in the run folder</p>")
+                 else f"<p class='note'>no {CURVES_FILE} in the run folder</p>")
     parts.append("<h2>Confusion matrix</h2>")
     parts.append(_fig(draw.confusion_figure(run.confusion(), run.class_names,
                                             f"test set: {_pct(run.accuracy())} correct"),

@@ -97,7 +97,7 @@ class Run:
 def load(run_dir: str | os.PathLike, data_dir: str | None = None) -> Run:
     """Load a run folder written by ``gridnn train``: its model (eval mode), config, metrics and
     the test split of its dataset (looked up in ``data_dir``, else where the run found it)."""
-    from ..checkpoint import CONFIG_FILE, load_run
+    from ..checkpoint import CONFIG_FILE, METRICS_FILE, load_run
     from ..fileio import read_json
     from ..recipes import load_bundle
 
@@ -106,7 +106,7 @@ def load(run_dir: str | os.PathLike, data_dir: str | None = None) -> Run:
         raise DataError(f"{path}: no such run folder (make one with 'gridnn train --out DIR')")
     model, config = load_run(path)
     bundle = load_bundle(config, path / CONFIG_FILE, data_dir=data_dir)
-    metrics_file = path / "metrics.json"
+    metrics_file = path / METRICS_FILE
     metrics = read_json(metrics_file, "metrics file") if metrics_file.is_file() else {}
     names = list(config["data"].get("class_names") or bundle.class_names)
     return Run(path, model, config, bundle.test.x, bundle.test.y, names, metrics)

@@ -1,18 +1,19 @@
 """Accuracy benchmark (issue 3): gridnn's `gridnn train` defaults against PyTorch, side by side.
 
     python benchmarks/accuracy.py                          # digits and MNIST-1D
-    python benchmarks/accuracy.py --only fashion-mnist     # the long one (about 15 min a side)
+    python benchmarks/accuracy.py --only fashion-mnist     # the long one (times: RESULTS.md)
     python benchmarks/accuracy.py --only digits --no-torch --epochs 5
 
 For each experiment the gridnn side is exactly `gridnn train --data D --model M` (the command a
 user runs, with its tuned defaults, in a process of its own) in a temporary run folder. The
 PyTorch side, also in a process of its own (so neither side's thread pool competes with the
 other's), trains the same architecture (the torch twin of the gridnn model, starting from the
-same initial weights) on the very same batches (gridnn's seeded DataLoader, converted with
-torch.from_numpy), with the same optimiser, learning-rate schedule, epochs and batch size, and
-is also evaluated on the test set after every epoch, so the two timings cover the same work.
-Both sides use every core torch and OpenBLAS see; the machine may be shared, so compare ratios
-from one run, not across runs.
+same initial weights) on the very same batches (``gridnn.recipes.make_loaders``, converted
+with torch.from_numpy), with the same optimiser and learning-rate schedule
+(``gridnn.recipes.optimizer_recipe``, built from torch.optim's classes of the same names),
+epochs and batch size, and is also evaluated on the test set after every epoch, so the two
+timings cover the same work. Both sides use every core torch and OpenBLAS see; the machine may
+be shared, so compare ratios from one run, not across runs.
 Results: benchmarks/RESULTS.md, section "Accuracy".
 """
 
@@ -59,34 +60,27 @@ def run_gridnn(data: str, model: str, epochs: int | None, extra: list[str], out:
 
 
 def _torch_optimizer(torch, cfg: dict, params, steps: int):
-    t = cfg["train"]
-    lr, wd, epochs = t["lr"], t["weight_decay"], t["epochs"]
-    opt = {"sgd": lambda: torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True,
-                                          weight_decay=wd),
-           "adam": lambda: torch.optim.Adam(params, lr=lr, weight_decay=wd),
-           "adamw": lambda: torch.optim.AdamW(params, lr=lr, weight_decay=wd)}[t["optimizer"]]()
-    sched = torch.optim.lr_scheduler
-    if t["schedule"] == "onecycle":
-        return opt, sched.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps), "step"
-    if t["schedule"] == "cosine":
-        return opt, sched.CosineAnnealingLR(opt, T_max=epochs), "epoch"
-    if t["schedule"] == "step":
-        return opt, sched.StepLR(opt, step_size=max(1, epochs // 3), gamma=0.1), "epoch"
-    return opt, None, "epoch"
+    """The config's optimiser and schedule, built from torch.optim's classes of the same names."""
+    from gridnn.recipes import optimizer_recipe
+
+    r = optimizer_recipe(cfg, steps)
+    opt = getattr(torch.optim, r.optimizer)(params, **r.optimizer_kwargs)
+    sched = getattr(torch.optim.lr_scheduler, r.scheduler)(opt, **r.scheduler_kwargs) \
+        if r.scheduler else None
+    return opt, sched, r.interval
 
 
 def run_torch(cfg: dict) -> dict:
     """The same run in PyTorch: same initial weights, batches, optimiser and schedule."""
     import torch
 
-    from gridnn import cli, data
+    from gridnn import recipes
     from gridnn.checkpoint import build_model
     from torch_twin import copy_to_torch, torch_twin
 
     t = cfg["train"]
-    bundle = data.load_dataset(cfg["data"]["name"], data_dir=cfg["data"]["data_dir"],
-                               seed=t["seed"])
-    train_loader, test_loader = cli.make_loaders(bundle, cfg)
+    bundle = recipes.load_bundle(cfg, Path("config.json"))
+    train_loader, test_loader = recipes.make_loaders(bundle, cfg)
     gmodel = build_model(cfg, Path("config.json"))
     model = torch_twin(gmodel)
     copy_to_torch(gmodel, model)

@@ -6,7 +6,7 @@
 Results and the machine they came from: benchmarks/RESULTS.md.
 """
 
-from gridnn.bench import main
+from gridnn.bench.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-import gridnn.bench as bench
+from gridnn.bench import cases, measure
+from gridnn.bench.cli import run
 from gridnn.errors import ArgumentError
 
 
@@ -23,7 +24,7 @@ def _args(**kw: object) -> argparse.Namespace:
 def test_quick_run_prints_every_table_and_writes_json(tmp_path: Path,
                                                        capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "bench.json"
-    assert bench.run(_args(json=str(out))) == 0
+    assert run(_args(json=str(out))) == 0
     text = capsys.readouterr().out
     for needle in ("| case | pass | gridnn ms median [min-max]", "gridnn/torch time",
                    "| L1 conv2d", "| C1 conv1d", "| P1 max_pool2d", "| T1 |", "| I1 |",
@@ -36,7 +37,7 @@ def test_quick_run_prints_every_table_and_writes_json(tmp_path: Path,
             "load_average_end"} <= set(data["machine"])
     rows = data["rows"]
     assert [(r["case"], r["passes"]) for r in rows] == [
-        (c.name, p) for c in bench.QUICK_CASES for p in ("fwd", "fwd+bwd")]
+        (c.name, p) for c in cases.QUICK_CASES for p in ("fwd", "fwd+bwd")]
     for r in rows:
         for lib in ("gridnn", "torch"):
             t = r[lib]
@@ -54,7 +55,7 @@ def test_quick_run_prints_every_table_and_writes_json(tmp_path: Path,
 
 def test_only_selects_cases_and_no_torch_times_gridnn_alone(capsys: pytest.CaptureFixture
                                                              ) -> None:
-    assert bench.run(_args(only="p1", no_torch=True, reps=3)) == 0
+    assert run(_args(only="p1", no_torch=True, reps=3)) == 0
     text = capsys.readouterr().out
     assert "| P1 max_pool2d" in text and "| L1" not in text and "| T1" not in text
     assert "| - | - |" in text  # no torch timings
@@ -62,7 +63,7 @@ def test_only_selects_cases_and_no_torch_times_gridnn_alone(capsys: pytest.Captu
 
 def test_unknown_case_is_a_named_error() -> None:
     with pytest.raises(ArgumentError, match="`--only` must name cases"):
-        bench.run(_args(only="L1,Z9"))
+        run(_args(only="L1,Z9"))
 
 
 def test_the_cli_has_the_bench_subcommand(tmp_path: Path) -> None:
@@ -75,7 +76,7 @@ def test_the_cli_has_the_bench_subcommand(tmp_path: Path) -> None:
 
 def test_measure_takes_at_least_the_asked_repetitions() -> None:
     calls = []
-    t = bench.measure(lambda: calls.append(1), min_reps=4, warmup=3)
+    t = measure.measure(lambda: calls.append(1), min_reps=4, warmup=3)
     assert t.reps >= 4 and len(calls) == t.reps + 3
     assert t.min <= t.median <= t.max
 
@@ -84,9 +85,9 @@ def test_models_share_weights_and_agree() -> None:
     """The T1/I1 models of both libraries are the same function (weights copied over)."""
     import gridnn as gn
 
-    model = bench.gridnn_model(seed=3)
-    t_model = bench.torch_model(torch, model.state_dict())
-    x, _ = bench._batch(4, 0)
+    model = cases.gridnn_model(seed=3)
+    t_model = cases.torch_model(torch, model.state_dict())
+    x, _ = cases.random_batch(4, 0)
     with gn.no_grad():
         ours = model(gn.tensor(x)).data
     theirs = t_model(torch.from_numpy(x)).detach().numpy()
@@ -94,5 +95,5 @@ def test_models_share_weights_and_agree() -> None:
 
 
 def test_peak_memory_reads_the_child_process() -> None:
-    assert 5 < bench.peak_memory("gridnn", 1, 2) < 2000
-    assert bench.peak_rss_kib() > 1000
+    assert 5 < measure.peak_memory("gridnn", 1, 2) < 2000
+    assert measure.peak_rss_kib() > 1000

@@ -86,7 +86,7 @@ def test_summary_callable_in_any_import_order():
     model = nn.Sequential(nn.Linear(3, 2, rng=np.random.default_rng(0)))
     first, second = gn.summary(model, (3,)), gn.summary(model, (3,))
     assert first.total_params == second.total_params == 8
-    module = importlib.import_module("gridnn.summary")  # importing the module keeps gn.summary
+    module = importlib.import_module("gridnn.explain.summary")  # loading it keeps gn.summary
     assert gn.summary is module.summary
 
 
@@ -101,4 +101,4 @@ def test_errors_and_doctest():
         gn.summary(object(), (1, 4, 4))
     with pytest.raises(gn.ArgumentError, match="`input_shape` must be positive sizes"):
         gn.summary(lenet5(), (1, 0, 28))
-    assert doctest.testmod(importlib.import_module("gridnn.summary")).failed == 0
+    assert doctest.testmod(importlib.import_module("gridnn.explain.summary")).failed == 0

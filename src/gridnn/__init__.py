@@ -20,7 +20,6 @@ from .errors import ArgumentError, ArgumentTypeError, DataError, GridnnError
 from .gradcheck import GradcheckError, gradcheck
 from .ops.options import Options as _Options
 from .ops.options import using as _using
-from .summary import summary
 from .tensor import Tensor, tensor
 
 concat, stack, where = functional.concat, functional.stack, functional.where
@@ -46,6 +45,8 @@ _SUBMODULES = ("nn", "optim", "data", "models", "train", "explain", "checkpoint"
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name == "summary":  # lives in explain/ (it counts connections), loaded on first use
+        return importlib.import_module(f"{__name__}.explain.summary").summary
     raise AttributeError(f"module 'gridnn' has no attribute {name!r}")
 
 

@@ -6,7 +6,7 @@ import io
 import os
 from typing import Any
 
-from .checkpoint import atomic_write
+from .fileio import atomic_write
 
 
 def plot_curves(history: Any, path: str | os.PathLike) -> None:

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import atomic_write
 from ..errors import ArgumentError, ArgumentTypeError, DataError
+from ..fileio import atomic_write
 from ._text import brief
 from .cifar import CIFAR10_TEST_FILE, CIFAR10_TRAIN_FILES, load_cifar10_arrays
 from .dataset import DatasetBundle, make_bundle, stratified_split

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentError
+from ..fileio import atomic_write
 from .counts import progression
 from .dense import LinearMap, connections, conv_map, local_map, weight_labels
 
@@ -175,11 +176,10 @@ def cmd_explain_conv(args: argparse.Namespace) -> int:
 
 def cmd_explain_receptive(args: argparse.Namespace) -> int:
     from .. import models
+    from ..recipes import check_model_name
     from .receptive import receptive_field
 
-    if args.model not in models.MODELS:
-        raise ArgumentError(f"unknown model {args.model!r}; expected one of "
-                            f"{', '.join(sorted(models.MODELS))}")
+    check_model_name(args.model)
     model = models.build(args.model)
     index = None if args.index is None else _per_dim(args.index, len(args.index.split("x")),
                                                      "--index", minimum=0)
@@ -220,9 +220,9 @@ def cmd_conv_steps(args: argparse.Namespace) -> int:
     for n, fig in enumerate(draw.conv_step_frames(x, w, y, stride=g["stride"], pads=conv.pads,
                                                   dilation=g["dilation"]), start=1):
         png = draw.png_bytes(fig)
-        draw.write_file(out / f"step_{n:02d}.png", png)
+        atomic_write(out / f"step_{n:02d}.png", png)
         frames.append(png)
-    draw.write_file(out / "conv_steps.gif", draw.gif_bytes(frames))
+    atomic_write(out / "conv_steps.gif", draw.gif_bytes(frames))
     print(f"wrote {len(frames)} frames step_01.png..step_{len(frames):02d}.png and "
           f"conv_steps.gif to {out}")
     return 0

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..fileio import atomic_write
 from .dense import LinearMap, connections, tap_table
 
 Figure = Any
@@ -36,15 +37,9 @@ def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
     return buf.getvalue()
 
 
-def write_file(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` atomically (a crash leaves the old file or the new one, never half)."""
-    from ..checkpoint import atomic_write
-
-    atomic_write(path, data)
-
-
 def save_png(fig: Figure, path: str | os.PathLike) -> None:
-    write_file(path, png_bytes(fig))
+    """Write ``fig`` as a PNG file, atomically."""
+    atomic_write(path, png_bytes(fig))
 
 
 def _palette(n: int) -> list[Any]:

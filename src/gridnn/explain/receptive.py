@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import ArgumentError
 from ..functional import ntuple, resolve_padding
+from ..nn.trace import trace
 from .dense import tap_indices
 
 GLOBAL = "global"
@@ -177,8 +178,6 @@ def receptive_field(model: Any, input_shape: tuple[int, ...],
     (a qualified module name; default: the last layer whose output still has spatial dims);
     the default index is the centre unit.
     """
-    from ..summary import trace
-
     x, calls = trace(model, input_shape, record_graph=True)
     in_sp = tuple(x.shape[2:])
     nd = len(in_sp)

@@ -16,8 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from ..checkpoint import CURVES_FILE
+from ..fileio import atomic_write
 from . import draw
 from .runs import Run
+from .summary import summary
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
@@ -70,8 +73,6 @@ def filters_figures(run: Run) -> list[tuple[str, Any]]:
 
 def build_report(run: Run, n_feature_inputs: int = 3) -> str:
     """The report of ``run`` as an HTML string."""
-    from ..summary import summary
-
     cfg, metrics = run.config, run.metrics
     model_name, data_name = cfg["model"]["name"], cfg["data"]["name"]
     acc = metrics.get("test_accuracy", run.accuracy())
@@ -96,9 +97,9 @@ def build_report(run: Run, n_feature_inputs: int = 3) -> str:
                  "connected layer of the same sizes would need.</p>")
     parts.append(summary(run.model, run.input_shape).to_html())
     parts.append("<h2>Training curves</h2>")
-    curves = run.path / "curves.png"
+    curves = run.path / CURVES_FILE
     parts.append(_img(curves.read_bytes(), "training curves") if curves.is_file()
-                 else "<p class='note'>no curves.png in the run folder</p>")
+                 else f"<p class='note'>no {CURVES_FILE} in the run folder</p>")
     parts.append("<h2>Confusion matrix</h2>")
     parts.append(_fig(draw.confusion_figure(run.confusion(), run.class_names,
                                             f"test set: {_pct(run.accuracy())} correct"),
@@ -129,5 +130,5 @@ def build_report(run: Run, n_feature_inputs: int = 3) -> str:
 def write_report(run: Run, out: str | os.PathLike | None = None) -> Path:
     """Write the report (default ``RUN/report.html``) atomically; returns its path."""
     path = Path(out) if out is not None else run.path / "report.html"
-    draw.write_file(path, build_report(run).encode("utf-8"))
+    atomic_write(path, build_report(run).encode("utf-8"))
     return path

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,13 +32,10 @@ class Run:
 
     def normalize(self, x: np.ndarray) -> np.ndarray:
         """Raw inputs (N, C, ...) -> what the model was trained on (the stored channel stats)."""
-        dcfg = self.config["data"]
-        if dcfg.get("mean") is None:
-            return np.asarray(x, np.float32)
-        extra = (1,) * (x.ndim - 2)
-        mean = np.asarray(dcfg["mean"], np.float32).reshape(1, -1, *extra)
-        std = np.asarray(dcfg["std"], np.float32).reshape(1, -1, *extra)
-        return ((x - mean) / std).astype(np.float32)
+        from ..recipes import normalizer
+
+        norm = normalizer(self.config["data"])
+        return np.asarray(x, np.float32) if norm is None else norm(x)
 
     def logits(self, x: np.ndarray | None = None, batch_size: int = 256) -> np.ndarray:
         """Model outputs (N, classes) for raw inputs ``x`` (default: the whole test set)."""
@@ -82,7 +78,7 @@ class Run:
 
     def feature_maps(self, sample: np.ndarray) -> list[tuple[str, np.ndarray]]:
         """(layer name, output (K, ...)) of every conv layer for one raw sample (C, ...)."""
-        from ..summary import trace
+        from ..nn.trace import trace
 
         convs = {id(m) for _, m in self.conv_layers()}
         _, calls = trace(self.model, self.input_shape, sample=self.normalize(sample[None])[0])
@@ -101,26 +97,16 @@ class Run:
 def load(run_dir: str | os.PathLike, data_dir: str | None = None) -> Run:
     """Load a run folder written by ``gridnn train``: its model (eval mode), config, metrics and
     the test split of its dataset (looked up in ``data_dir``, else where the run found it)."""
-    from .. import data
-    from ..checkpoint import load_run
+    from ..checkpoint import CONFIG_FILE, METRICS_FILE, load_run
+    from ..fileio import read_json
+    from ..recipes import load_bundle
 
     path = Path(run_dir)
     if not path.is_dir():
         raise DataError(f"{path}: no such run folder (make one with 'gridnn train --out DIR')")
     model, config = load_run(path)
-    dcfg = config["data"]
-    bundle = data.load_dataset(dcfg["name"], data_dir=data_dir or dcfg.get("data_dir"),
-                               seed=config["train"]["seed"])
-    if list(bundle.input_shape) != list(dcfg["input_shape"]):
-        raise DataError(
-            f"dataset {bundle.name!r} has inputs {tuple(bundle.input_shape)} but the model in "
-            f"{path} expects {tuple(dcfg['input_shape'])}"
-        )
-    metrics = {}
-    if (path / "metrics.json").is_file():
-        try:
-            metrics = json.loads((path / "metrics.json").read_text())
-        except (OSError, ValueError) as e:
-            raise DataError(f"{path / 'metrics.json'}: unreadable ({e})") from None
-    names = list(dcfg.get("class_names") or bundle.class_names)
+    bundle = load_bundle(config, path / CONFIG_FILE, data_dir=data_dir)
+    metrics_file = path / METRICS_FILE
+    metrics = read_json(metrics_file, "metrics file") if metrics_file.is_file() else {}
+    names = list(config["data"].get("class_names") or bundle.class_names)
     return Run(path, model, config, bundle.test.x, bundle.test.y, names, metrics)

@@ -1,0 +1,90 @@
+"""Helpers for the studio's server and browser tests: a real uvicorn on 127.0.0.1 (a free port,
+in a background thread) and headless Debian Chromium driven by Selenium.
+
+    base_url, stop = start_server(registry)
+    driver = chrome(tmp_path)          # skips when chromium/chromedriver are missing
+    ...
+    assert console_errors(driver) == []
+    driver.quit(); stop()
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--window-size=1400,1000")
+
+
+def start_server(registry) -> tuple[str, Callable[[], None]]:
+    """Serve ``create_app(registry)`` with uvicorn on 127.0.0.1 and a free port.
+
+    Returns the base URL (``http://127.0.0.1:PORT``) and a function that stops the server and
+    joins its thread."""
+    uvicorn = pytest.importorskip("uvicorn")
+    from gridnn.studio.app import create_app
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    app = create_app(registry, host="127.0.0.1", port=port)
+    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the uvicorn test server did not start")
+        time.sleep(0.02)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+    return f"http://127.0.0.1:{port}", stop
+
+
+def chrome(profile_dir=None):
+    """A headless Chromium WebDriver with the browser console log enabled; the caller quits it."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        pytest.skip("Debian chromium and chromium-driver are not installed (apt-get install -y "
+                    "chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    profile = profile_dir or tempfile.mkdtemp(prefix="gridnn-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def console_errors(driver) -> list[str]:
+    """The SEVERE entries of the browser console since the last call."""
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def wait_for(driver, condition: Callable[[], object], timeout: float = 10.0):
+    """Poll ``condition()`` until it returns something truthy; fail with the console log if not."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting; console: {driver.get_log('browser')}")

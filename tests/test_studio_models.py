@@ -11,6 +11,7 @@ import csv
 import io
 import math
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,22 +19,29 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 
+from starlette.testclient import TestClient  # noqa: E402
+
 import gridnn as gn  # noqa: E402
 from gridnn import cli  # noqa: E402
 from gridnn.explain import receptive_field, runs  # noqa: E402
 from gridnn.studio.app import create_app  # noqa: E402
 from gridnn.studio.registry import Registry  # noqa: E402
 from gridnn.summary import trace  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
+
+
+def trained_digits_run(tmp_path_factory) -> Path:
+    """A digits_cnn run trained for one epoch by the CLI (same files as 'gridnn train'), made
+    once per test session (the registry and browser tests share it)."""
+    out = tmp_path_factory.getbasetemp() / "studio-runs" / "digits-run"
+    if not (out / "model.safetensors").is_file():
+        assert cli.main(["train", "--data", "digits", "--epochs", "1", "--out", str(out),
+                         "--no-progress"]) == 0
+    return out
 
 
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory):
-    """A digits_cnn run trained for one epoch by the CLI (same files as 'gridnn train')."""
-    out = tmp_path_factory.mktemp("studio") / "digits-run"
-    assert cli.main(["train", "--data", "digits", "--epochs", "1", "--out", str(out),
-                     "--no-progress"]) == 0
-    return out
+    return trained_digits_run(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -20,7 +19,12 @@ from gridnn.checkpoint import CHECKPOINT_DIR, WEIGHTS_FILE  # noqa: E402
 from gridnn.errors import ArgumentError, DataError  # noqa: E402
 from gridnn.studio.http import ApiError  # noqa: E402
 from gridnn.studio.registry import Registry  # noqa: E402
-from test_studio_models import digits_run  # noqa: E402,F401  (the trained-run fixture)
+from test_studio_models import trained_digits_run  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory):
+    return trained_digits_run(tmp_path_factory)
 
 
 def test_zoo_models_get_opaque_ids_and_their_documented_input_shape():
@@ -122,4 +126,3 @@ def test_the_same_run_twice_is_listed_once(digits_run, tmp_path):
     shutil.copytree(digits_run, runs / "a")
     reg = Registry.from_sources([str(runs / "a")], runs_dir=runs)
     assert len(reg.entries()) == 1
-    assert Path(str(runs / "a")).is_dir()

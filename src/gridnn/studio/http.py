@@ -126,9 +126,10 @@ def _shape(value: Any, field: str, max_size: int, max_ndim: int) -> tuple[int, .
     return tuple(shape)
 
 
-def get_array(body: dict, field: str, *, max_size: int, ndim: tuple[int, ...]) -> np.ndarray:
-    """``body[field]``, a nested list of numbers with ``len(shape) in ndim`` and at most
-    ``max_size`` values, as a float64 array. Shape and size are checked before allocating."""
+def get_shape(body: dict, field: str, *, max_size: int, ndim: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of ``body[field]``, a rectangular nested list of finite numbers with
+    ``len(shape) in ndim`` and at most ``max_size`` values, read without allocating an array
+    (so a caller can check its own per-dimension limits first)."""
     if field not in body:
         raise ApiError(400, field, f"`{field}` is required: a nested list of numbers")
     value = body[field]
@@ -139,4 +140,11 @@ def get_array(body: dict, field: str, *, max_size: int, ndim: tuple[int, ...]) -
     if len(shape) not in ndim:
         raise ApiError(400, field, f"`{field}` must have {' or '.join(map(str, ndim))} "
                                    f"dimensions, got shape {list(shape)}")
-    return np.asarray(value, dtype=np.float64)
+    return shape
+
+
+def get_array(body: dict, field: str, *, max_size: int, ndim: tuple[int, ...]) -> np.ndarray:
+    """``body[field]``, a nested list of numbers with ``len(shape) in ndim`` and at most
+    ``max_size`` values, as a float64 array. Shape and size are checked before allocating."""
+    get_shape(body, field, max_size=max_size, ndim=ndim)
+    return np.asarray(body[field], dtype=np.float64)

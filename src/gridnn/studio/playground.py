@@ -23,7 +23,7 @@ import gridnn as gn
 from ..errors import GridnnError
 from ..explain import connection_counts, conv_map, local_map
 from ..explain.dense import LinearMap, connections, tap_indices, weight_labels
-from .http import ApiError, get_array, get_bool, get_int, json_body
+from .http import ApiError, get_array, get_bool, get_int, get_shape, json_body
 from .playground_presets import input_presets, kernel_presets
 
 MAX_CHANNELS, MAX_KERNELS, MAX_KERNEL_SIDE = 3, 4, 7
@@ -57,35 +57,36 @@ def _check_values(arr: np.ndarray, field: str) -> None:
 
 
 def _read_input(body: dict) -> np.ndarray:
-    x = get_array(body, "input", max_size=MAX_CHANNELS * max(MAX_SIDE_2D ** 2, MAX_LENGTH_1D),
-                  ndim=(2, 3))
-    if x.shape[0] > MAX_CHANNELS:
-        raise ApiError(400, "input", f"`input` has {x.shape[0]} channels; the limit is "
+    limit = MAX_CHANNELS * max(MAX_SIDE_2D ** 2, MAX_LENGTH_1D)
+    shape = get_shape(body, "input", max_size=limit, ndim=(2, 3))
+    if shape[0] > MAX_CHANNELS:
+        raise ApiError(400, "input", f"`input` has {shape[0]} channels; the limit is "
                                      f"{MAX_CHANNELS} (shape (C, L) or (C, H, W))")
-    if x.ndim == 2 and not MIN_LENGTH_1D <= x.shape[1] <= MAX_LENGTH_1D:
+    if len(shape) == 2 and not MIN_LENGTH_1D <= shape[1] <= MAX_LENGTH_1D:
         raise ApiError(400, "input", f"a 1-D `input` must have length {MIN_LENGTH_1D}.."
-                                     f"{MAX_LENGTH_1D}, got {x.shape[1]}")
-    if x.ndim == 3 and max(x.shape[1:]) > MAX_SIDE_2D:
+                                     f"{MAX_LENGTH_1D}, got {shape[1]}")
+    if len(shape) == 3 and max(shape[1:]) > MAX_SIDE_2D:
         raise ApiError(400, "input", f"a 2-D `input` must be at most {MAX_SIDE_2D}x"
-                                     f"{MAX_SIDE_2D}, got {x.shape[1]}x{x.shape[2]}")
+                                     f"{MAX_SIDE_2D}, got {shape[1]}x{shape[2]}")
+    x = get_array(body, "input", max_size=limit, ndim=(len(shape),))
     _check_values(x, "input")
     return x
 
 
 def _read_kernels(body: dict, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     nd = x.ndim - 1
-    kernels = get_array(body, "kernels", max_size=MAX_KERNELS * MAX_CHANNELS
-                        * MAX_KERNEL_SIDE ** nd, ndim=(nd + 2,))
-    k, c, *size = kernels.shape
+    limit = MAX_KERNELS * MAX_CHANNELS * MAX_KERNEL_SIDE ** nd
+    k, c, *size = get_shape(body, "kernels", max_size=limit, ndim=(nd + 2,))
     if k > MAX_KERNELS:
         raise ApiError(400, "kernels", f"`kernels` holds {k} kernels; the limit is "
                                        f"{MAX_KERNELS}")
     if c != x.shape[0]:
         raise ApiError(400, "kernels", f"`kernels` must be (K, C, *k) with C = {x.shape[0]} "
-                                       f"input channels, got shape {list(kernels.shape)}")
+                                       f"input channels, got shape {[k, c, *size]}")
     if max(size) > MAX_KERNEL_SIDE:
         raise ApiError(400, "kernels", f"kernel sides must be 1..{MAX_KERNEL_SIDE}, got "
                                        f"{'x'.join(map(str, size))}")
+    kernels = get_array(body, "kernels", max_size=limit, ndim=(nd + 2,))
     _check_values(kernels, "kernels")
     if body.get("bias") is None:
         return kernels, np.zeros(k)

@@ -49,13 +49,13 @@ function setupCanvas() {
   const canvas = $("draw-canvas");
   const sp = state.info.input_shape.slice(1);
   if (is1d()) {
-    state.scale = Math.max(4, Math.floor(480 / sp[0]));
+    state.scale = Math.max(4, Math.floor(340 / sp[0]));
     canvas.width = sp[0] * state.scale;
     canvas.height = 180;
     $("draw-hint").textContent = "Draw the signal with the mouse (left to right); the " +
       "prediction updates when a stroke ends.";
   } else {
-    state.scale = Math.max(2, Math.floor(240 / Math.max(...sp)));
+    state.scale = Math.max(2, Math.floor(300 / Math.max(...sp)));
     canvas.width = sp[1] * state.scale;
     canvas.height = sp[0] * state.scale;
   }
@@ -227,7 +227,7 @@ function showLayers(layers) {
     const [h, w] = shape.length === 2 ? shape : [1, shape[0]];
     const px = shape.length === 2 ? Math.max(1, Math.floor(56 / Math.max(h, w)))
       : Math.max(1, Math.floor((flat ? 640 : 160) / w));
-    const tall = shape.length === 2 ? px : 12;
+    const tall = shape.length === 2 ? px : 8;
     for (let m = 0; m < layer.maps; m++) {
       const canvas = el("canvas", { "data-testid": `feature-map-${layer.index}-${m}`,
         class: flat ? "map flat" : "map", title: `${info.name} channel ${m}` });

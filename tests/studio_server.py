@@ -79,12 +79,25 @@ def console_errors(driver) -> list[str]:
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
+def _truthy(value: object) -> bool:
+    if value is None or value is False:
+        return False
+    return len(value) > 0 if hasattr(value, "__len__") else bool(value)
+
+
 def wait_for(driver, condition: Callable[[], object], timeout: float = 10.0):
-    """Poll ``condition()`` until it returns something truthy; fail with the console log if not."""
+    """Poll ``condition()`` until it returns something truthy (a non-empty array counts); fail
+    with the console log if it does not in time. An element replaced while it was being read
+    (the page redraws) just means: poll again."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = condition()
-        if value:
+        try:
+            value = condition()
+        except StaleElementReferenceException:
+            value = None
+        if _truthy(value):
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting; console: {driver.get_log('browser')}")

@@ -11,9 +11,7 @@ in a background thread) and headless Debian Chromium driven by Selenium.
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 
@@ -26,34 +24,12 @@ FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "-
 
 
 def start_server(registry) -> tuple[str, Callable[[], None]]:
-    """Serve ``create_app(registry)`` with uvicorn on 127.0.0.1 and a free port.
+    """Serve ``create_app(registry)`` with uvicorn on 127.0.0.1 and a free port in a background
+    thread. Returns the base URL (``http://127.0.0.1:PORT``) and a function that stops it."""
+    pytest.importorskip("uvicorn")
+    from gridnn.studio.server import serve_in_background
 
-    Returns the base URL (``http://127.0.0.1:PORT``) and a function that stops the server and
-    joins its thread."""
-    uvicorn = pytest.importorskip("uvicorn")
-    from gridnn.studio.app import create_app
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    app = create_app(registry, host="127.0.0.1", port=port)
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the uvicorn test server did not start")
-        time.sleep(0.02)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-    return f"http://127.0.0.1:{port}", stop
+    return serve_in_background(registry)
 
 
 def chrome(profile_dir=None):

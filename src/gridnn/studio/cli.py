@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import socket
 import sys
 import threading
 import webbrowser
@@ -33,27 +32,11 @@ def host_warning(host: str) -> str | None:
             f"who can reach it can use the studio (the default --host 127.0.0.1 is local only)")
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on (host, port); port 0 picks a free one."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host.strip("[]"), port))
-    except OSError as exc:
-        sock.close()
-        raise ArgumentError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick "
-                            f"another --port or --host") from None
-    sock.listen(128)
-    return sock
-
-
 def cmd_studio(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
-
         from .app import create_app
         from .registry import Registry
+        from .server import listen, uvicorn_server
     except ImportError as exc:
         raise ArgumentError(f"gridnn studio needs the studio extra ({exc.name} is missing): "
                             f"pip install 'gridnn[studio]'") from None
@@ -63,7 +46,7 @@ def cmd_studio(args: argparse.Namespace) -> int:
     if warning:
         print(warning, file=sys.stderr)
     registry = Registry.from_sources(list(args.sources), runs_dir=RUNS_DIR)
-    sock = _listen(args.host, args.port)
+    sock = listen(args.host, args.port)
     port = sock.getsockname()[1]
     app = create_app(registry, host=args.host, port=port)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
@@ -72,9 +55,8 @@ def cmd_studio(args: argparse.Namespace) -> int:
     print(f"gridnn studio: {url}  (models: {names}; Ctrl+C stops)", flush=True)
     if not args.no_browser:
         threading.Timer(0.5, webbrowser.open, (url,)).start()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     try:
-        server.run(sockets=[sock])
+        uvicorn_server(app).run(sockets=[sock])
     finally:
         sock.close()
     return 0

@@ -9,7 +9,7 @@ const SIGNAL_RANGE = 4;  // a drawn 1-D signal spans -4..4 (MNIST-1D samples are
 const MAX_KERNEL_CHANNELS = 16;
 
 const state = { info: null, x: null, scale: 1, rf: null, drawing: false, last: null,
-                busy: false, pending: false, selected: null };
+                busy: false, pending: false, selected: null, lastLayers: [] };
 
 // ---- colours (display only) ----------------------------------------------------------------
 const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
@@ -213,6 +213,8 @@ function decode(b64) {
 }
 
 function showLayers(layers) {
+  state.lastLayers = layers;
+  state.selected = null;
   const holder = $("layers");
   holder.replaceChildren();
   layers.forEach((layer) => {
@@ -225,7 +227,7 @@ function showLayers(layers) {
     const flat = info.output_shape.length === 1;
     const size = shape.reduce((a, b) => a * b, 1);
     const [h, w] = shape.length === 2 ? shape : [1, shape[0]];
-    const px = shape.length === 2 ? Math.max(1, Math.floor(56 / Math.max(h, w)))
+    const px = shape.length === 2 ? Math.max(1, Math.floor(44 / Math.max(h, w)))
       : Math.max(1, Math.floor((flat ? 640 : 160) / w));
     const tall = shape.length === 2 ? px : 8;
     for (let m = 0; m < layer.maps; m++) {
@@ -261,12 +263,32 @@ function showLayers(layers) {
   });
 }
 
+function markPixel(canvas, layer, position) {
+  // outline the clicked map and the clicked pixel on it; undo the previous mark first
+  const prev = state.selected;
+  if (prev && prev.canvas.isConnected) {
+    prev.canvas.getContext("2d").putImageData(prev.image, 0, 0);
+    prev.canvas.classList.remove("selected");
+  }
+  const ctx = canvas.getContext("2d");
+  state.selected = { canvas, image: ctx.getImageData(0, 0, canvas.width, canvas.height) };
+  canvas.classList.add("selected");
+  const maps = state.lastLayers[layer];
+  const shape = maps.map_shape;
+  const [h, w] = shape.length === 2 ? shape : [1, shape[0]];
+  const [i, j] = shape.length === 2 ? position.map((p) => Math.floor(p / maps.step))
+    : [0, Math.floor(position[0] / maps.step)];
+  const [pw, ph] = [canvas.width / w, canvas.height / h];
+  ctx.strokeStyle = "#ff8c00";
+  ctx.lineWidth = 2;
+  ctx.strokeRect(j * pw + 1, i * ph + 1, Math.max(pw - 2, 1), Math.max(ph - 2, 1));
+}
+
 async function selectUnit(layer, channel, position, canvas) {
   try {
     const rf = await api(`/api/models/${encodeURIComponent(state.info.id)}/receptive-field`,
       { layer, channel, position });
-    document.querySelectorAll("canvas.map.selected").forEach((c) => c.classList.remove("selected"));
-    canvas.classList.add("selected");
+    markPixel(canvas, layer, position);
     state.rf = rf;
     drawInput();
     showDetails(rf, channel);
@@ -278,9 +300,10 @@ async function selectUnit(layer, channel, position, canvas) {
 function kernelGrid(weights, vmax) {
   // weights: (k) or (kh, kw) for one input channel
   const rows = Array.isArray(weights[0]) ? weights : [weights];
-  const table = el("table", { class: "kernel" });
+  const table = el("table", { class: "unit-kernel" });
   rows.forEach((r) => table.append(el("tr", {}, ...r.map((v) => el("td",
-    { style: `background:${diverging(v, vmax)}`, title: String(v), text: v.toFixed(2) })))));
+    { style: `background:${diverging(v, vmax)}`, title: String(v),
+      text: (Math.abs(v) < 0.005 ? 0 : v).toFixed(2) })))));
   return table;
 }
 
@@ -303,7 +326,7 @@ function showDetails(rf, channel) {
   const vmax = Math.max(...flatW.map(Math.abs));
   box.append(el("p", { text: `made by kernel ${channel} of layer ${k.name} (shape ` +
     `${k.shape.join("x")})${k.bias === null ? "" : `, bias ${k.bias.toFixed(3)}`}:` }));
-  const grids = el("div", { class: "kernels", "data-testid": "kernel" });
+  const grids = el("div", { class: "unit-kernels", "data-testid": "kernel" });
   k.weight.slice(0, MAX_KERNEL_CHANNELS).forEach((w, c) => grids.append(
     el("figure", {}, kernelGrid(w, vmax), el("figcaption", { text: `in ${c}` }))));
   box.append(grids);
@@ -322,21 +345,24 @@ function showFilters(filters) {
     const [cout, cin, ...k] = f.shape;
     const [kh, kw] = k.length === 2 ? k : [1, k[0]];
     const inShown = Math.min(cin, MAX_KERNEL_CHANNELS);
-    const px = Math.max(3, Math.floor(24 / Math.max(kh, kw)));
+    const px = Math.max(3, Math.floor(18 / Math.max(kh, kw)));
+    const [cw, ch] = [kw * px + 2, kh * px + 2];  // one kernel and its 2px gap
     const canvas = el("canvas", { class: "filter-grid", "data-testid": `filters-${f.layer}` });
-    canvas.width = inShown * (kw * px + 2);
-    canvas.height = f.shown * (kh * px + 2);
+    canvas.width = f.shown * cw;
+    canvas.height = inShown * ch;
     const ctx = canvas.getContext("2d");
+    ctx.fillStyle = "#8a939e";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
     const vmax = Math.max(Math.abs(f.lo), Math.abs(f.hi));
     f.weight.forEach((out, o) => out.slice(0, inShown).forEach((w, c) => {
       const rows = k.length === 2 ? w : [w];
       rows.forEach((r, i) => r.forEach((v, j) => {
         ctx.fillStyle = diverging(v, vmax);
-        ctx.fillRect(c * (kw * px + 2) + j * px, o * (kh * px + 2) + i * px, px, px);
+        ctx.fillRect(o * cw + 1 + j * px, c * ch + 1 + i * px, px, px);
       }));
     }));
-    const note = `layer ${f.name}: weight (${f.shape.join(", ")}); rows: ${f.shown} output ` +
-      `channels${f.shown < cout ? ` of ${cout}` : ""}, columns: ${inShown} input channels` +
+    const note = `layer ${f.name}: weight (${f.shape.join(", ")}); columns: ${f.shown} output ` +
+      `channels${f.shown < cout ? ` of ${cout}` : ""}, rows: ${inShown} input channels` +
       `${inShown < cin ? ` of ${cin}` : ""}; blue < 0 < red (max |w| ${vmax.toFixed(3)})`;
     return el("figure", { class: "filters" }, el("figcaption", { text: note }), canvas);
   }));
@@ -430,6 +456,9 @@ async function main() {
     `${count(info.total_mlp_weights)} weights)` + (info.metrics.test_accuracy !== undefined
     ? `; test accuracy ${(info.metrics.test_accuracy * 100).toFixed(2)}%` : "");
   setupCanvas();
+  if (is1d()) {
+    $("layers-note").textContent = "each strip is one channel, positions left to right; ";
+  }
   $("sample-tools").hidden = !info.samples;
   $("sample-index").max = String(Math.max(0, info.samples - 1));
   $("clear").addEventListener("click", () => predict({ input: blankInput() }));

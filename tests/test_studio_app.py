@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +28,7 @@ from gridnn.studio.app import create_app  # noqa: E402
 from gridnn.studio.cli import host_warning  # noqa: E402
 from gridnn.studio.http import MAX_BODY_BYTES  # noqa: E402
 from gridnn.studio.registry import Registry  # noqa: E402
+from gridnn.studio.server import listen  # noqa: E402
 from studio_server import start_server  # noqa: E402
 
 LECTURE = {"input": [np.arange(1, 17).reshape(4, 4).tolist()], "kernels": [[[[1, 0], [0, -1]]]]}
@@ -238,3 +240,22 @@ def test_command_errors_are_one_line_exit_2(tmp_path, args, fragment):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2, (out, err)
     assert fragment in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_command_warns_before_listening_beyond_loopback(tmp_path):
+    # 192.0.2.1 (TEST-NET-1) is on no interface here: the warning comes, then bind fails.
+    proc = _studio(["--host", "192.0.2.1", "--port", "0", "--no-browser"], tmp_path)
+    out, err = proc.communicate(timeout=60)
+    lines = err.strip().splitlines()
+    assert proc.returncode == 2 and "warning: listening on 192.0.2.1" in lines[0]
+    assert "cannot listen on 192.0.2.1" in lines[1] and "Traceback" not in err
+
+
+def test_listening_socket_is_tcp_so_asyncio_turns_nagle_off():
+    # With proto 0 asyncio leaves Nagle on and every response waits ~40 ms for a delayed ACK.
+    sock = listen("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+        assert sock.getsockname()[0] == "127.0.0.1" and sock.getsockname()[1] > 0
+    finally:
+        sock.close()

@@ -250,18 +250,21 @@ def _read_position(body: dict, p: Problem, m: LinearMap) -> list[int]:
 
 
 async def conv_endpoint(request: Request) -> JSONResponse:
-    """summary: Run one convolution and explain it.
-    description: Body {input (C,L)|(C,H,W), kernels (K,C,*k), bias (K,), stride, padding
-      ('valid'|'same'|int), dilation, share}. Returns the outputs (K,*O) from gridnn, the
-      connection counts, and the dense MLP matrix as labelled sparse entries.
+    """Run one convolution and explain it.
+
+    Body: {input: (C, L) or (C, H, W) nested lists, kernels: (K, C, *k), bias: (K,),
+    stride, padding: 'valid' | 'same' | int, dilation, share: bool}. Answer: the outputs
+    (K, *O) computed by gridnn, the pads, the connection counts, and the dense MLP matrix as
+    sparse entries [row, col, weight index] with labels and values (null when too large).
     """
     return JSONResponse(solve(read_problem(await json_body(request))))
 
 
 async def window_endpoint(request: Request) -> JSONResponse:
-    """summary: One output position's window, products and equation.
-    description: The conv body plus position [kernel, *o]. Returns the window's cells (input
-      index or padding), w, x, w·x, the labelled equation and y.
+    """One output position's window, products and equation.
+
+    Body: the conv body plus position: [kernel, *o]. Answer: the window's cells (input index
+    or padding, w, x, w·x, labels), the labelled equation, the same with numbers, and y.
     """
     body = await json_body(request)
     p = read_problem(body)
@@ -269,9 +272,10 @@ async def window_endpoint(request: Request) -> JSONResponse:
 
 
 async def presets_endpoint(request: Request) -> JSONResponse:
-    """summary: Preset inputs and kernels.
-    description: {inputs: {name: {label, dims, data}}, kernels: {name: {label, dims, data}},
-      limits: the accepted sizes}.
+    """Preset inputs and kernels, and the size limits.
+
+    Answer: {inputs: {name: {label, dims, data}}, kernels: {name: {label, dims, data}},
+    limits: {channels, kernels, kernel_side, length_1d, side_2d, stride, dilation, padding}}.
     """
     limits = {"channels": MAX_CHANNELS, "kernels": MAX_KERNELS, "kernel_side": MAX_KERNEL_SIDE,
               "length_1d": [MIN_LENGTH_1D, MAX_LENGTH_1D], "side_2d": MAX_SIDE_2D,

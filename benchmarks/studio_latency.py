@@ -67,16 +67,36 @@ def playground_window_case() -> Case:
         lambda base: ("POST", "/api/playground/window", body)
 
 
+ZOO_MODELS = ("digits_cnn", "fashion_cnn", "lenet5", "mlp", "mnist1d_cnn", "resnet_small")
+
+
+def model_cases(registry: Registry) -> list[Case]:
+    """POST /api/models/{id}/predict for every zoo model with a drawn input (random pixels in
+    [0, 1] of the model's input shape): the top classes and every layer's feature maps, what
+    the model page asks for when a stroke ends."""
+    rng = np.random.default_rng(0)
+    result = []
+    for entry in registry.entries():
+        if entry["kind"] != "zoo":
+            continue
+        body = json.dumps({"input": rng.random(entry["input_shape"]).tolist()}).encode()
+        path = f"/api/models/{entry['id']}/predict"
+        result.append((f"model predict + all feature maps: {entry['name']} "
+                       f"{tuple(entry['input_shape'])}", 100.0,
+                       lambda base, path=path, body=body: ("POST", path, body)))
+    return result
+
+
 def cases(registry: Registry) -> list[Case]:
     """Every case to time. The model page's cases go in their own function, added here."""
-    return [playground_case(), playground_window_case()]
+    return [playground_case(), playground_window_case(), *model_cases(registry)]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200, help="requests per case")
     args = parser.parse_args(argv)
-    registry = Registry([])
+    registry = Registry.from_sources(list(ZOO_MODELS), runs_dir=None)
     base, stop = serve_in_background(registry)
     failed = False
     try:

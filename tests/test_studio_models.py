@@ -148,6 +148,29 @@ def test_predict_1d_model(client):
     assert [t["class"] for t in again["top"]] == [t["class"] for t in out["top"]]
 
 
+def test_predict_model_that_is_not_a_plain_sequential():
+    """A model whose output is not its last layer's (here: doubled) is run once more for it."""
+    from gridnn.studio import inspect_data
+    from gridnn.studio.registry import Entry
+
+    class Doubled(gn.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = gn.models.build("digits_cnn", seed=1)
+
+        def forward(self, x):
+            return self.body(x) * 2.0
+
+    model = Doubled()
+    model.eval()
+    entry = Entry("x0", "doubled", "zoo", "untrained", (1, 8, 8), [str(i) for i in range(10)])
+    entry._model = model
+    x = np.random.default_rng(0).random((1, 8, 8))
+    got = inspect_data.predict(entry, x)["top"]
+    probs = gn.functional.softmax(model(gn.Tensor(x[None].astype(np.float32))), dim=1).data[0]
+    np.testing.assert_allclose([t["p"] for t in got], np.sort(probs)[::-1][:5], rtol=1e-5)
+
+
 def test_predict_bad_inputs(client, run):
     url = f"/api/models/{client.run_id}/predict"
     assert "exactly one of" in _bad(client.post(url, json={}), 400, "input")

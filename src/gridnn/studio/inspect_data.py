@@ -100,9 +100,12 @@ def predict(entry: Entry, raw: np.ndarray) -> dict[str, Any]:
     x = entry.normalize(np.asarray(raw, np.float32)[None])
     with entry.lock:
         model = entry.model()
-        with no_grad():
-            probs = F.softmax(model(Tensor(x)), dim=1).data[0]
         _, calls = trace(model, entry.input_shape, sample=x[0])
+        with no_grad():
+            # a Sequential ending in a leaf layer returns that layer's output: no second pass
+            last = isinstance(model, nn.Sequential) and calls and calls[-1].module is model[-1]
+            logits = calls[-1].output if last else model(Tensor(x))
+            probs = F.softmax(logits, dim=1).data[0]
     top = np.argsort(-probs, kind="stable")[:TOP_K]
     return {
         "top": [{"class": int(i), "name": entry.class_names[i], "p": float(probs[i])}

@@ -286,6 +286,10 @@ function highlights() {
 function draw() {
   if (!result) return;
   const inShape = result.input_shape;
+  // Long 1-D signals and wide images get the full page width; small ones sit beside the rest.
+  const padded = inShape[inShape.length - 1] + result.pads[result.pads.length - 1][0]
+    + result.pads[result.pads.length - 1][1];
+  $("stage").classList.toggle("wide", state.dims === 1 || padded > 12);
   renderInput($("input-grids"), state, result, {
     onCell: (c, idx, value) => { setAt(state.input[c], idx, value); edited(); },
     onHover: (c, idx) => setHover(idx ? {col: ravel([c, ...idx], inShape)} : null),

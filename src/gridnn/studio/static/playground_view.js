@@ -28,8 +28,10 @@ function positions(shape, pads) {
   return {cells: out, width: cols + left + right};
 }
 
-function cellSize(width) {
-  return Math.max(22, Math.min(44, Math.floor(560 / width)));
+/** Cell side in pixels so that `width` cells fit the container's width (16..44). */
+function cellSize(container, width) {
+  const room = Math.max(200, container.clientWidth - 4);
+  return Math.max(16, Math.min(44, Math.floor(room / width) - 2));
 }
 
 function number(value) {
@@ -63,7 +65,7 @@ export function renderInput(container, state, result, handlers) {
     container.dataset.key = k;
     container.cells = [];
     const {cells, width} = positions(shape, result.pads);
-    const size = cellSize(width);
+    const size = cellSize(container, width);
     container.replaceChildren(...state.input.map((channel, c) => {
       const map = new Map();
       container.cells.push(map);
@@ -180,7 +182,7 @@ export function renderOutput(container, result, handlers) {
     container.dataset.key = k;
     container.cells = new Map();
     const {cells, width} = positions(shape, shape.map(() => [0, 0]));
-    const size = cellSize(width);
+    const size = cellSize(container, width);
     container.replaceChildren(...Array.from({length: kernels}, (_, kk) => {
       const nodes = cells.map(({idx, row, col}) => {
         const position = [kk, ...idx];

@@ -13,7 +13,7 @@ pytest.importorskip("selenium")
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
-from gridnn import models  # noqa: E402
+from gridnn import data, models  # noqa: E402
 from gridnn.explain import receptive_field, runs  # noqa: E402
 from gridnn.studio.registry import Registry  # noqa: E402
 from studio_server import chrome, console_errors, start_server, wait_for  # noqa: E402
@@ -89,6 +89,27 @@ def test_a_stroke_changes_the_prediction(page):
     chain.release().perform()
     wait_for(page, lambda: _find(page, "prediction").text != blank)
     assert _find(page, "prediction-top1").text != "" and before
+    assert console_errors(page) == []
+
+
+def test_an_uploaded_image_is_predicted(page, tmp_path):
+    from PIL import Image
+
+    _open(page, "digits-run")
+    pixels = np.zeros((24, 24), np.uint8)
+    pixels[3:21, 10:14] = 255
+    path = tmp_path / "bar.png"
+    Image.fromarray(pixels).save(path)
+    before = _find(page, "prediction").text
+    _find(page, "upload").send_keys(str(path))
+    wait_for(page, lambda: _find(page, "prediction").text != before)
+    assert _find(page, "sample-label").text == ""
+    run = runs.load(page.run_dir)
+    x = data.load_image(path, channels=1, size=(8, 8))  # what 'gridnn predict --resize' reads
+    logits = run.logits(x[None])[0]
+    p = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    top = int(np.argmax(p))
+    assert _find(page, "prediction-top1").text == f"{run.class_names[top]} ({100 * p[top]:.1f}%)"
     assert console_errors(page) == []
 
 

@@ -134,6 +134,38 @@ def test_hovering_an_output_lights_its_window(page):
     ActionChains(page).move_to_element(find(page, "count-mlp")).perform()
 
 
+def lit_testids(page, panel: str) -> set[str]:
+    cells = page.find_elements(By.CSS_SELECTOR, f"#{panel} .cell.lit")
+    return {(c.find_elements(By.CSS_SELECTOR, "input") or [c])[0].get_attribute("data-testid")
+            for c in cells}
+
+
+def test_matrix_rows_and_input_cells_link_both_ways(page):
+    choose(page, "stride", "1")
+    output_when(page, (3, 3))
+    matrix = find(page, "matrix")
+    # Offsets count from the centre of the element's visible part: show all of it first.
+    page.execute_script("arguments[0].scrollIntoView({block: 'center'})", matrix)
+    width, height = matrix.size["width"], matrix.size["height"]
+    gutter = 34  # playground_matrix.js: room for the axis labels
+    cell = (width - 1 - gutter) / 16  # 16 inputs
+    # Row y5 (output (1, 1)) reads x6, x7, x10, x11.
+    x, y = gutter + 0.5 * cell - width / 2, gutter + 4.5 * cell - height / 2
+    ActionChains(page).move_to_element_with_offset(matrix, int(x), int(y)).perform()
+    wait_for(page, lambda: lit_testids(page, "input-grids"))
+    assert lit_testids(page, "input-grids") == {"input-cell-1-1", "input-cell-1-2",
+                                                "input-cell-2-1", "input-cell-2-2"}
+    assert lit_testids(page, "output-grids") == {"output-cell-1-1"}
+    # Back: the corner input x1 is read by output y1 only; x6 by y1, y2, y4, y5.
+    ActionChains(page).move_to_element(find(page, "input-cell-0-0")).perform()
+    wait_for(page, lambda: lit_testids(page, "output-grids") == {"output-cell-0-0"})
+    ActionChains(page).move_to_element(find(page, "input-cell-1-1")).perform()
+    wait_for(page, lambda: lit_testids(page, "output-grids") == {
+        "output-cell-0-0", "output-cell-0-1", "output-cell-1-0", "output-cell-1-1"})
+    ActionChains(page).move_to_element(find(page, "count-mlp")).perform()
+    assert console_errors(page) == []
+
+
 def test_editing_a_cell_recomputes(page):
     choose(page, "stride", "1")
     output_when(page, (3, 3))

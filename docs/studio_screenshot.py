@@ -31,7 +31,7 @@ def main() -> None:
             time.sleep(0.2)
         wait_for(driver, lambda: driver.find_element(By.ID, "equation").text.startswith("y5"))
         height = driver.execute_script("return document.body.scrollHeight")
-        driver.set_window_size(1440, height + 140)  # window chrome; the page fits without scroll
+        driver.set_window_size(1440, height + 200)  # + window chrome: no scroll bar
         time.sleep(0.3)
         driver.save_screenshot(str(OUT))
         errors = console_errors(driver)

@@ -19,6 +19,7 @@ from .sources import (
     available_datasets,
     cache_dir,
     candidate_dirs,
+    dataset_key,
     generate_mnist1d,
     load_cifar10,
     load_dataset,
@@ -37,8 +38,8 @@ from .transforms import (
 __all__ = [
     "DATASETS", "ArrayDataset", "Compose", "DataLoader", "Dataset", "DatasetBundle", "Normalize",
     "RandomCrop", "RandomHorizontalFlip", "RandomShift", "RestrictedUnpickler", "ToFloat",
-    "available_datasets", "cache_dir", "candidate_dirs", "generate_mnist1d", "load_cifar10",
-    "load_dataset", "load_digits", "load_image", "load_image_bytes", "load_image_folder",
-    "load_mnist1d",
+    "available_datasets", "cache_dir", "candidate_dirs", "dataset_key", "generate_mnist1d",
+    "load_cifar10", "load_dataset", "load_digits", "load_image", "load_image_bytes",
+    "load_image_folder", "load_mnist1d",
     "make_bundle", "read_cifar_batch", "read_idx", "read_pickle", "stratified_split",
 ]

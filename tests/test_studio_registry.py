@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 pytest.importorskip("starlette")
@@ -126,3 +127,29 @@ def test_the_same_run_twice_is_listed_once(digits_run, tmp_path):
     shutil.copytree(digits_run, runs / "a")
     reg = Registry.from_sources([str(runs / "a")], runs_dir=runs)
     assert len(reg.entries()) == 1
+
+
+def test_a_run_whose_dataset_is_missing_is_served_without_downloading(digits_run, tmp_path,
+                                                                      monkeypatch):
+    from gridnn.data import sources
+    from gridnn.studio import inspect_data
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the studio tried to download a dataset")
+
+    monkeypatch.setattr(sources, "_download", no_download)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("GRIDNN_DATA", raising=False)
+    run = tmp_path / "run"
+    shutil.copytree(digits_run, run)
+    config = json.loads((run / "config.json").read_text())
+    config["data"].update(name="mnist", data_dir=str(tmp_path / "nothing"))
+    (run / "config.json").write_text(json.dumps(config))
+    entry = Registry.from_sources([str(run)], runs_dir=None).get("r0-run")
+    info = inspect_data.model_info(entry)
+    assert info["samples"] == 0 and "downloads nothing" in info["dataset_error"]
+    out = inspect_data.predict(entry, np.zeros((1, 8, 8)))
+    assert len(out["top"]) == 5
+    with pytest.raises(ApiError) as err:
+        inspect_data.confusion(entry)
+    assert err.value.status == 404

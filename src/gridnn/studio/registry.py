@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import models
+from .. import data, models
 from ..checkpoint import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
@@ -102,14 +102,32 @@ class Entry:
         with self.lock:
             if self._run is None:
                 try:
+                    self._check_dataset_is_here()
                     self._run = runs.load(self._folder)
                 except (DataError, ArgumentError) as e:
                     self.dataset_error = str(e)
-                    model, config = self._load(lambda: load_run(self._folder))
+                    try:
+                        model, config = load_run(self._folder)
+                    except (DataError, MemoryError) as err:
+                        raise ApiError(500, "id", f"cannot load {self.name!r}: {err}") from None
                     empty = np.zeros((0, *self.input_shape), np.float32)
                     self._run = runs.Run(self._folder, model, config, empty,
                                          np.zeros(0, np.int64), self.class_names)
             return self._run
+
+    def _check_dataset_is_here(self) -> None:
+        """DataError unless the run's named dataset is on this machine: the studio never
+        downloads (a folder given as the dataset is read as it is)."""
+        dcfg = self.config["data"]
+        key = data.dataset_key(dcfg["name"])
+        if key is None:
+            return
+        rows = {name: (here, where) for name, here, where in
+                data.available_datasets(dcfg.get("data_dir"))}
+        here, where = rows[key]
+        if not here:
+            raise DataError(f"dataset {dcfg['name']!r} is not on this machine ({where}); the "
+                            f"studio downloads nothing")
 
     def normalize(self, x: np.ndarray) -> np.ndarray:
         """Raw inputs (N, C, ...) -> what the model takes (a run's stored channel statistics;
@@ -138,12 +156,6 @@ class Entry:
             for key, value in row.items():
                 columns.setdefault(str(key), []).append(_number(value))
         return columns
-
-    def _load(self, load: Any) -> Any:
-        try:
-            return load()
-        except (DataError, ArgumentError, MemoryError) as e:
-            raise ApiError(500, "id", f"cannot load {self.name!r}: {e}") from None
 
 
 def _number(text: Any) -> float | None:

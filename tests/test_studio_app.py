@@ -65,6 +65,15 @@ def test_other_hosts_are_403(client, host):
     assert_json_error(client.get("/", headers={"host": host}), 403)
 
 
+def test_requests_from_other_sites_are_403(client):
+    for origin in ("http://evil.example", "http://127.0.0.1.evil.example:8000", "null"):
+        response = client.post("/api/playground/conv", json=LECTURE, headers={"origin": origin})
+        assert_json_error(response, 403)
+    same = client.post("/api/playground/conv", json=LECTURE,
+                       headers={"origin": "http://127.0.0.1:8000"})
+    assert same.status_code == 200
+
+
 def test_the_bound_host_is_allowed_and_no_other():
     app = create_app(Registry([]), host="192.168.1.20", port=9000)
     with TestClient(app, base_url="http://192.168.1.20:9000") as c:

@@ -2,7 +2,8 @@
 server safe to leave running.
 
 - Host check: a request whose Host header is neither the bound host nor localhost/127.0.0.1
-  gets 403, so a web page on another origin cannot reach the server by DNS rebinding.
+  gets 403, so a web page on another origin cannot reach the server by DNS rebinding; so does
+  a request whose Origin header names another site (a cross-site form or fetch).
 - Body limit: a body over ``MAX_BODY_BYTES`` gets 413, from its Content-Length before anything
   is read, or while it streams in when the length is not declared.
 - Errors are JSON ``{"error", "field"}``: ``ApiError`` with its status, unknown paths 404, any
@@ -16,6 +17,7 @@ import inspect as pyinspect
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -68,6 +70,12 @@ class GuardMiddleware:
             await _error(403, None, "this server answers only requests addressed to "
                          f"{' or '.join(sorted(self.allowed))} (Host header "
                          f"{headers.get('host', '')!r})")(scope, receive, send)
+            return
+        origin = headers.get("origin")
+        if origin is not None and _host_name(urlsplit(origin).netloc) not in self.allowed:
+            # A page from another site may send simple POSTs here; its browser says whence.
+            await _error(403, None, f"requests from pages of other sites ({origin!r}) are "
+                                    f"refused")(scope, receive, send)
             return
         length = headers.get("content-length", "0")
         if not length.isdigit():

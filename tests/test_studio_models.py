@@ -250,6 +250,24 @@ def test_receptive_field_1d(client):
     assert out["size"] == list(want.layers[6].size)
 
 
+def test_receptive_field_of_a_module_called_twice_says_which_call(client):
+    """resnet_small's blocks call one ReLU twice; receptive_field answers for the last call."""
+    reg = Registry.from_sources(["resnet_small"], runs_dir=None)
+    entry_id = reg.entries()[0]["id"]
+    with TestClient(create_app(reg), base_url="http://127.0.0.1:8000") as c:
+        layers = c.get(f"/api/models/{entry_id}").json()["layers"]
+        first, last = [row["index"] for row in layers if row["name"] == "4.relu"]
+        url = f"/api/models/{entry_id}/receptive-field"
+        out = c.post(url, json={"layer": first, "channel": 0, "position": [3, 3]}).json()
+        assert out["field_of"] == last and "runs more than once" in out["note"]
+        again = c.post(url, json={"layer": last, "channel": 0, "position": [3, 3]}).json()
+        assert again["note"] is None and again["mask"] == out["mask"]
+    model = gn.models.build("resnet_small", seed=0)
+    want = receptive_field(model, (3, 32, 32), (3, 3), layer="4.relu")
+    assert np.array_equal(np.array(out["mask"], bool), want.mask)
+    assert out["size"] == list(want.layers[last].size)
+
+
 def test_receptive_field_bad_inputs(client):
     url = f"/api/models/{client.run_id}/receptive-field"
     n = len(client.get(f"/api/models/{client.run_id}").json()["layers"])

@@ -147,14 +147,20 @@ def receptive(entry: Entry, layer: int, channel: int, position: list[int]) -> di
     if len(position) != len(spatial) or any(not 0 <= p < n for p, n in zip(position, spatial)):
         raise ApiError(400, "position", f"`position` must be {len(spatial)} indices within "
                                         f"{list(spatial)} for layer {layer}, got {position}")
+    name = calls[layer].name
+    # receptive_field names a layer by module name; a module called twice (a ResNet block's
+    # ReLU) is answered for its last call, and the answer says so
+    used = max(i for i, c in enumerate(calls) if c.name == name)
     with entry.lock:
-        rf = receptive_field(entry.model(), entry.input_shape, tuple(position),
-                             layer=calls[layer].name)
+        rf = receptive_field(entry.model(), entry.input_shape, tuple(position), layer=name)
         kernel = producing_kernel(calls, layer, channel)
     seen = np.argwhere(rf.mask)
-    field = rf.layers[layer]
+    field = rf.layers[used]
+    note = None if used == layer else (f"module {name} runs more than once; this is the "
+                                       f"receptive field of its last call (layer {used})")
     return {
-        "layer": layer, "position": position, "count": int(len(seen)),
+        "layer": layer, "field_of": used, "note": note, "position": position,
+        "count": int(len(seen)),
         "lo": seen.min(axis=0).tolist(), "hi": seen.max(axis=0).tolist(),
         "size": _ints(field.size), "jump": _ints(field.jump), "start": _ints(field.start),
         "mask": rf.mask.astype(np.uint8).tolist(), "kernel": kernel,

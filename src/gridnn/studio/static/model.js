@@ -316,6 +316,7 @@ function showDetails(rf, channel) {
       `[${rf.position.join(", ")}]` }),
     el("p", { "data-testid": "rf-text", text: `sees ${rf.count} input positions, span ${span} ` +
       `(receptive field ${rf.size.join("x")}, jump ${rf.jump.join("x")})` }));
+  if (rf.note) box.append(el("p", { class: "muted", text: rf.note }));
   const k = rf.kernel;
   if (!k) {
     box.append(el("p", { class: "muted", text: "No single convolution kernel made this map " +

@@ -87,13 +87,17 @@ def _upload(entry: Entry, body: dict) -> np.ndarray:
 
 
 async def _info(entry: Entry, request: Request) -> JSONResponse:
-    """The model's layers (name, type, output shape, parameters, connections, receptive
-    field), class names, test-sample count and metrics."""
+    """The model: its layers, classes, test samples and metrics.
+
+    One row per layer call: name, type, output shape, parameters, connections (and the weights
+    an MLP layer would need), receptive field size/jump/start."""
     return JSONResponse(await run_in_threadpool(inspect_data.model_info, entry))
 
 
 async def _predict(entry: Entry, request: Request) -> JSONResponse:
-    """Body: exactly one of ``input`` (nested list of the input shape), ``sample`` (test-set
+    """Top classes and every layer's feature maps for one input.
+
+    Body: exactly one of ``input`` (nested list of the input shape), ``sample`` (test-set
     index) or ``upload`` (base64 PNG/JPEG/.npy with ``filename``). Returns the top classes with
     probabilities, the input used, its label (samples) and every layer's feature maps."""
     body = await json_body(request)
@@ -106,7 +110,9 @@ async def _predict(entry: Entry, request: Request) -> JSONResponse:
 
 
 async def _receptive(entry: Entry, request: Request) -> JSONResponse:
-    """Body: ``layer`` (call index), ``channel``, ``position`` (one index per spatial dim).
+    """The input positions one feature-map unit sees, and the kernel behind its map.
+
+    Body: ``layer`` (call index), ``channel``, ``position`` (one index per spatial dim).
     Returns the input positions that unit sees (mask, bounding box lo..hi, count), the layer's
     receptive-field size/jump/start, and the conv kernel that produced the channel."""
     body = await json_body(request)
@@ -121,7 +127,7 @@ async def _receptive(entry: Entry, request: Request) -> JSONResponse:
 
 
 async def _filters(entry: Entry, request: Request) -> JSONResponse:
-    """Every convolution's kernels (C_out, C_in/groups, *k), with its layer index and name."""
+    """Every convolution's kernels (C_out, C_in/groups, *k), with layer index and name."""
     return JSONResponse({"filters": await run_in_threadpool(inspect_data.filters, entry)})
 
 

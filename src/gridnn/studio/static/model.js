@@ -340,8 +340,10 @@ function showDetails(rf, channel) {
 // ---- filters, curves, confusion ---------------------------------------------------------------
 function showFilters(filters) {
   const holder = $("filters");
-  if (!filters.length) { holder.replaceChildren(el("p", { class: "muted", text: "no convolutions" }));
-    return; }
+  if (!filters.length) {
+    holder.replaceChildren(el("p", { class: "muted", text: "no convolutions" }));
+    return;
+  }
   holder.replaceChildren(...filters.map((f) => {
     const [cout, cin, ...k] = f.shape;
     const [kh, kw] = k.length === 2 ? k : [1, k[0]];
@@ -463,13 +465,16 @@ async function main() {
   $("sample-tools").hidden = !info.samples;
   $("sample-index").max = String(Math.max(0, info.samples - 1));
   $("clear").addEventListener("click", () => predict({ input: blankInput() }));
-  $("sample-load").addEventListener("click", () => predict({ sample: Number($("sample-index").value) }));
+  $("sample-load").addEventListener("click",
+    () => predict({ sample: Number($("sample-index").value) }));
   $("upload").addEventListener("change", async (e) => {
     const file = e.target.files[0];
     if (!file) return;
     const bytes = new Uint8Array(await file.arrayBuffer());
     let bin = "";
-    for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    for (let i = 0; i < bytes.length; i += 0x8000) {
+      bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    }
     predict({ upload: btoa(bin), filename: file.name });
   });
   state.x = blankInput();
@@ -479,7 +484,8 @@ async function main() {
     "filters", (err) => String(err.message || err));
   const why = (err) => String(err.message || err);
   if (info.has_history) {
-    optional(`/api/models/${encodeURIComponent(id)}/curves`, (c) => showCurves(c.columns), "curves", why);
+    optional(`/api/models/${encodeURIComponent(id)}/curves`, (c) => showCurves(c.columns),
+      "curves", why);
   } else {
     $("curves").replaceChildren(el("p", { class: "muted", text: info.kind === "zoo"
       ? "a zoo model: not trained, no curves" : "this run has no history.csv" }));

@@ -57,13 +57,13 @@ def _check_size(size: tuple[int, ...] | None) -> tuple[int, ...] | None:
     return size
 
 
-def _open(path: Path):
+def _open(path: Path, raw: bytes | None = None):
     """Open a PNG/JPEG (header only) and refuse dimensions its file cannot hold.
 
-    Pillow reads from an in-memory copy (see ``_read_bytes``).
+    Pillow reads from an in-memory copy (``raw``, else the file read by ``_read_bytes``).
     """
     image_mod = _pil()
-    raw = _read_bytes(path, "image")
+    raw = _read_bytes(path, "image") if raw is None else raw
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", image_mod.DecompressionBombWarning)
@@ -81,13 +81,13 @@ def _open(path: Path):
     return im
 
 
-def _decode(path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarray:
+def _decode(raw: bytes, path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarray:
     """Decode, convert to ``channels`` (1: grayscale, 3: RGB) and resize to ``size`` (H, W)."""
     image_mod = _pil()
     if channels not in (1, 3):
         raise DataError(f"image {path}: a model with {channels} input channels cannot read "
                         f"PNG/JPEG images (1 = grayscale or 3 = RGB); give a .npy array")
-    im = _open(path)
+    im = _open(path, raw)
     try:
         with im, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # palette/transparency notes from convert()
@@ -121,10 +121,9 @@ def _read_bytes(path: Path, what: str) -> bytes:
         raise DataError(f"cannot read {what} {path}: {e.strerror or e}") from None
 
 
-def _read_npy(path: Path) -> np.ndarray:
+def _read_npy(raw: bytes, path: Path) -> np.ndarray:
     """A .npy array, never unpickled; the header's shape is checked against the file size."""
     fmt = np.lib.format
-    raw = _read_bytes(path, "file")
     f = io.BytesIO(raw)
     try:
         with warnings.catch_warnings():  # a mangled header draws syntax/Python 2 warnings
@@ -153,10 +152,11 @@ def _read_npy(path: Path) -> np.ndarray:
                                                               order="F" if fortran else "C")
 
 
-def _npy_sample(path: Path, channels: int, size: tuple[int, ...] | None) -> np.ndarray:
+def _npy_sample(raw: bytes, path: Path, channels: int,
+                size: tuple[int, ...] | None) -> np.ndarray:
     """A .npy sample as float32 (C, *size): (C, ...) as is, (...) when C = 1, (H, W, C)
     transposed. Integer arrays are scaled to [0, 1]; float arrays are taken as they are."""
-    arr = _read_npy(path)
+    arr = _read_npy(raw, path)
     if arr.dtype.kind not in "biuf":
         raise DataError(f"{path}: expected a numeric array, found dtype {arr.dtype}")
     spatial = len(size) if size is not None else None
@@ -189,15 +189,24 @@ def load_image(path: str | os.PathLike, *, channels: int,
     resized). Raises ``DataError`` naming the file when it is missing, not an image, corrupt,
     or does not fit.
     """
+    path = Path(path)
+    raw = _read_bytes(path, "file" if path.suffix.lower() == ".npy" else "image")
+    return load_image_bytes(raw, str(path), channels=channels, size=size)
+
+
+def load_image_bytes(raw: bytes, name: str, *, channels: int,
+                     size: tuple[int, ...] | None = None) -> np.ndarray:
+    """``load_image`` for the bytes of a file named ``name`` (an upload): the same checks and
+    result; the name's suffix picks ``.npy`` or PNG/JPEG and names the file in errors."""
     _check_channels(channels)
     size = _check_size(size)
-    path = Path(path)
+    path = Path(name)
     if path.suffix.lower() == ".npy":
-        return _npy_sample(path, channels, size)
+        return _npy_sample(raw, path, channels, size)
     if size is not None and len(size) != 2:
         raise DataError(f"image {path}: a model taking 1-D signals of length {size[0]} cannot "
                         f"read PNG/JPEG images; give a .npy array")
-    return _decode(path, channels, size)
+    return _decode(raw, path, channels, size)
 
 
 def _image_files(root: Path) -> tuple[list[Path], list[int], list[str]]:

@@ -309,9 +309,8 @@ def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ArgumentError(f"load_dataset: `seed` must be a non-negative int, received "
                             f"seed={seed!r}")
-    key = str(name_or_path).lower()
-    key = _ALIASES.get(key, key)
-    if key in DATASETS and isinstance(name_or_path, str):  # a name wins; "./mnist" is a folder
+    key = dataset_key(name_or_path) if isinstance(name_or_path, str) else None
+    if key is not None:  # a name wins; "./mnist" is a folder
         return DATASETS[key](data_dir, seed)
     path = Path(name_or_path)
     if path.is_dir():
@@ -327,6 +326,14 @@ def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike
         raise DataError(f"load_dataset: folder not found: {path}")
     raise ArgumentError(f"load_dataset: unknown dataset {str(name_or_path)!r}: expected one of "
                         f"{', '.join(DATASETS)}, or a folder of images <folder>/<class>/*.png")
+
+
+def dataset_key(name: str) -> str | None:
+    """The named dataset ``name`` stands for ('Fashion_MNIST' -> 'fashion-mnist'), or None when
+    it names none (``load_dataset`` then reads it as a folder)."""
+    key = name.lower()
+    key = _ALIASES.get(key, key)
+    return key if key in DATASETS else None
 
 
 def available_datasets(data_dir: str | os.PathLike | None = None

@@ -19,6 +19,7 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 
+from gridnn.summary import trace  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 import gridnn as gn  # noqa: E402
@@ -26,7 +27,6 @@ from gridnn import cli  # noqa: E402
 from gridnn.explain import receptive_field, runs  # noqa: E402
 from gridnn.studio.app import create_app  # noqa: E402
 from gridnn.studio.registry import Registry  # noqa: E402
-from gridnn.summary import trace  # noqa: E402
 
 
 def trained_digits_run(tmp_path_factory) -> Path:

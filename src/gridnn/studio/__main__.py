@@ -2,8 +2,6 @@
 
 import sys
 
-from .. import cli
+from ..cli import main
 
-if "gridnn.studio.cli" not in cli.REGISTRARS:  # until the main command registers it itself
-    cli.REGISTRARS = (*cli.REGISTRARS, "gridnn.studio.cli")
-sys.exit(cli.main(["studio", *sys.argv[1:]]))
+sys.exit(main(["studio", *sys.argv[1:]]))

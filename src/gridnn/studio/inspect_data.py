@@ -19,7 +19,8 @@ from .. import functional as F
 from .. import nn
 from ..autograd import no_grad
 from ..explain import receptive_field
-from ..summary import summary, trace
+from ..explain.summary import summary
+from ..nn.trace import trace
 from ..tensor import Tensor
 from .http import ApiError
 from .registry import Entry

@@ -26,6 +26,8 @@ from .. import data, models
 from ..checkpoint import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
+    HISTORY_FILE,
+    METRICS_FILE,
     WEIGHTS_FILE,
     build_model,
     load_config,
@@ -36,8 +38,6 @@ from .http import ApiError
 
 log = logging.getLogger("gridnn.studio")
 
-HISTORY_FILE = "history.csv"
-METRICS_FILE = "metrics.json"
 MAX_HISTORY_BYTES = 1 << 20  # history.csv holds one short line per epoch
 RUN_FILES = (CONFIG_FILE, WEIGHTS_FILE, HISTORY_FILE, METRICS_FILE, CHECKPOINT_DIR)
 ZOO_SEED = 0

@@ -19,12 +19,12 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 
-from gridnn.summary import trace  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 import gridnn as gn  # noqa: E402
 from gridnn import cli  # noqa: E402
 from gridnn.explain import receptive_field, runs  # noqa: E402
+from gridnn.nn.trace import trace  # noqa: E402
 from gridnn.studio.app import create_app  # noqa: E402
 from gridnn.studio.registry import Registry  # noqa: E402
 

@@ -59,8 +59,10 @@ class _Graph:
     def node(self, op: str, inputs: list[str], where: str, **attrs: Any) -> str:
         self.count += 1
         out = f"/{where}/{op}_output_{self.count}"
-        self.nodes.append(self.onnx.helper.make_node(op, inputs, [out], name=f"/{where}/{op}",
-                                                     **attrs))
+        name = f"/{where}/{op}"
+        name = name if name not in self.names else f"{name}_{self.count}"
+        self.names.add(name)
+        self.nodes.append(self.onnx.helper.make_node(op, inputs, [out], name=name, **attrs))
         return out
 
 
@@ -139,18 +141,29 @@ def _batch_norm(g: _Graph, layer: Any, x: str, shape: tuple[int, ...], where: st
                   momentum=float(momentum))
 
 
-def _pool(g: _Graph, layer: Any, x: str, shape: tuple[int, ...], where: str) -> str:
+def _pool(g: _Graph, layer: Any, x: str, shape: tuple[int, ...], where: str,
+          out_shape: tuple[int, ...]) -> str:
+    """Pooling with explicit pads and ceil_mode=0: ONNX's shape rule for ceil_mode differs
+    from PyTorch's (and gridnn's) when the last window would start in the padding, so the
+    extra high-side pads that ceil_mode adds are written out."""
     nd = layer.nd
     name = type(layer).__name__
     kernel = F.ntuple(layer.kernel_size, nd, "kernel_size", name)
     stride = F.ntuple(layer.stride, nd, "stride", name)
     pad = F.ntuple(layer.padding, nd, "padding", name, minimum=0)
-    attrs: dict[str, Any] = {"kernel_shape": list(kernel), "strides": list(stride),
-                             "pads": list(pad) * 2, "ceil_mode": int(layer.ceil_mode)}
-    if isinstance(layer, (nn.AvgPool1d, nn.AvgPool2d)):
-        return g.node("AveragePool", [x], where, count_include_pad=int(layer.count_include_pad),
-                      **attrs)
-    return g.node("MaxPool", [x], where, **attrs)
+    highs = [max((o - 1) * s + k - n - p, p)
+             for o, s, k, n, p in zip(out_shape[2:], stride, kernel, shape[2:], pad)]
+    attrs: dict[str, Any] = {"kernel_shape": list(kernel), "strides": list(stride)}
+    if isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d)):
+        return g.node("MaxPool", [x], where, pads=[*pad, *highs], **attrs)
+    if list(pad) == highs or not layer.count_include_pad:
+        return g.node("AveragePool", [x], where, pads=[*pad, *highs],
+                      count_include_pad=int(layer.count_include_pad), **attrs)
+    # gridnn counts the zero padding but not the cells ceil_mode adds past it: pad with zeros
+    # first, then average over what lies inside that
+    x = _pad(g, x, tuple((p, p) for p in pad), "zeros", where)
+    return g.node("AveragePool", [x], where, pads=[0] * nd + [h - p for h, p in zip(highs, pad)],
+                  count_include_pad=0, **attrs)
 
 
 def _bin_matrix(n: int, out: int) -> np.ndarray:
@@ -222,14 +235,16 @@ def _layer(g: _Graph, layer: Any, x: str, sample: Tensor, where: str) -> tuple[s
         return g.node("Softmax", [x], where, axis=layer.dim), out_sample
     if isinstance(layer, nn.Flatten):
         return _flatten(g, layer, x, shape, where, out_sample.shape), out_sample
+    if isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)):
+        return _pool(g, layer, x, shape, where, out_sample.shape), out_sample
     writers = {nn.Conv1d: _conv, nn.Conv2d: _conv, nn.Linear: _linear,
                nn.BatchNorm1d: _batch_norm, nn.BatchNorm2d: _batch_norm,
-               nn.MaxPool1d: _pool, nn.MaxPool2d: _pool, nn.AvgPool1d: _pool,
-               nn.AvgPool2d: _pool, nn.AdaptiveAvgPool1d: _adaptive,
+               nn.AdaptiveAvgPool1d: _adaptive,
                nn.AdaptiveAvgPool2d: _adaptive}
     if type(layer) not in writers:
         known = sorted({c.__name__ for c in (*writers, *_SIMPLE, *_SKIPPED)} |
-                       {"LeakyReLU", "Softmax", "Flatten", "Sequential", "ResidualBlock"})
+                       {"LeakyReLU", "Softmax", "Flatten", "Sequential", "ResidualBlock",
+                        "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d"})
         raise ArgumentError(f"export: layer {where!r} ({type(layer).__name__}) has no ONNX "
                             f"writer; exportable layers: {', '.join(known)}")
     return writers[type(layer)](g, layer, x, shape, where), out_sample

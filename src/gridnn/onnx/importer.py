@@ -215,6 +215,14 @@ def arithmetic(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
 
 # ---- pooling ---------------------------------------------------------------------------------
 def pool(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
+    """MaxPool / AveragePool as gridnn's layer with the same windows.
+
+    gridnn pads symmetrically (at most half the kernel) and lets ceil_mode add high-side
+    cells that no window counts; ONNX writes begin and end pads. Cells outside the input do
+    not count for a max or for an average without count_include_pad, so such a node is the
+    gridnn layer with the begin pads whose output size (with or without ceil_mode) is the
+    node's. Otherwise, with ceil_mode off, an explicit Pad layer goes first.
+    """
     if any(node.output[1:]):
         raise ctx.fail(node, "returns indices; gridnn's pooling returns values only")
     kernel = _ints(attrs, "kernel_shape", [])
@@ -227,26 +235,37 @@ def pool(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
     pads = _auto_pads(ctx, node, attrs, kernel, stride, (1,) * nd)
     ceil = bool(attrs.get("ceil_mode", 0))
     is_max = node.op_type == "MaxPool"
-    include = bool(attrs.get("count_include_pad", 0))
-    fits = all(lo == hi and lo <= k // 2 for (lo, hi), k in zip(pads, kernel))
-    source, pre = node.input[0], None
-    if not fits:
-        if ceil or not (is_max or include):
-            raise ctx.fail(node, f"has pads {pads} that gridnn's pooling cannot express with "
-                                 f"ceil_mode={int(ceil)}, count_include_pad={int(include)}")
-        flat = [p for lo_hi in reversed(pads) for p in lo_hi]
-        pre = L.Pad(flat, "constant", -np.inf if is_max else 0.0)
-        pads = [(0, 0)] * nd
-    padding = tuple(lo for lo, _ in pads)
-    if is_max:
-        layer: nn.Module = (nn.MaxPool1d if nd == 1 else nn.MaxPool2d)(kernel, stride, padding,
-                                                                       ceil)
-    else:
-        layer = (nn.AvgPool1d if nd == 1 else nn.AvgPool2d)(kernel, stride, padding, ceil,
-                                                            include or pre is not None)
-    if pre is not None:
-        layer = nn.Sequential(pre, layer)
-    return Step((source,), layer)
+    include = not is_max and bool(attrs.get("count_include_pad", 0))
+    max_cls, avg_cls = (nn.MaxPool1d, nn.AvgPool1d) if nd == 1 else (nn.MaxPool2d, nn.AvgPool2d)
+    begins = tuple(lo for lo, _ in pads)
+
+    def make(padding: Any, ceil_mode: bool, count_pad: bool) -> nn.Module:
+        return max_cls(kernel, stride, padding, ceil_mode) if is_max else \
+            avg_cls(kernel, stride, padding, ceil_mode, count_pad)
+
+    small = all(lo <= k // 2 for lo, k in zip(begins, kernel))
+    if include and ceil:
+        if small and all(lo == hi for lo, hi in pads):  # ONNX Runtime's rule is PyTorch's
+            return Step((node.input[0],), make(begins, True, True))
+    elif small and not include:
+        spatial = ctx.shape(node.input[0])[2:]
+        want = []
+        for n, (lo, hi), k, s in zip(spatial, pads, kernel, stride):
+            span = n + lo + hi - k
+            o = (-(-span // s) if ceil else span // s) + 1
+            want.append(o - 1 if ceil and (o - 1) * s >= n + lo else o)  # ONNX Runtime's rule
+        for ceil_mode in (False, True):
+            layer = make(begins, ceil_mode, False)
+            if list(layer(np.zeros((1, 1, *spatial), np.float32)).shape[2:]) == want:
+                return Step((node.input[0],), layer)
+    elif small and all(lo == hi for lo, hi in pads):
+        return Step((node.input[0],), make(begins, False, True))
+    if ceil:
+        raise ctx.fail(node, f"has pads {pads} that gridnn's pooling cannot express with "
+                             f"ceil_mode=1")
+    flat = [p for lo_hi in reversed(pads) for p in lo_hi]
+    pre = L.Pad(flat, "constant", -np.inf if is_max else 0.0)
+    return Step((node.input[0],), nn.Sequential(pre, make(0, False, True)))
 
 
 def global_pool(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:

@@ -109,6 +109,14 @@ def arithmetic(op: str) -> Callable[[dict[str, Any], list[Any]], np.ndarray]:
     return fold
 
 
+def constant_of_shape(attrs: dict[str, Any], args: list[Any]) -> np.ndarray:
+    shape = [int(v) for v in np.asarray(args[0]).reshape(-1)]
+    value = np.asarray(attrs.get("value", np.zeros(1, np.float32))).reshape(-1)
+    if min(shape, default=0) < 0 or math.prod(shape) * value.itemsize > MAX_TENSOR_BYTES:
+        raise FoldError(f"ConstantOfShape {shape} is negative or over the size limit")
+    return np.full(shape, value[0], value.dtype)
+
+
 def concat(attrs: dict[str, Any], args: list[Any]) -> np.ndarray:
     return np.concatenate(args, axis=int(attrs.get("axis", 0)))
 
@@ -121,7 +129,8 @@ def transpose(attrs: dict[str, Any], args: list[Any]) -> np.ndarray:
 FOLDERS: dict[str, Callable[[dict[str, Any], list[Any]], np.ndarray]] = {
     "Reshape": reshape, "Flatten": flatten, "Squeeze": squeeze, "Unsqueeze": unsqueeze,
     "Slice": lambda attrs, args: args[0][slice_index(args[0].shape, args)],
-    "Gather": gather, "Cast": cast, "Concat": concat, "Transpose": transpose,
+    "Gather": gather, "Cast": cast, "ConstantOfShape": constant_of_shape, "Concat": concat,
+    "Transpose": transpose,
     "Identity": lambda attrs, args: args[0], "Dropout": lambda attrs, args: args[0],
     **{op: arithmetic(op) for op in ("Add", "Sub", "Mul", "Div")},
 }

@@ -284,9 +284,9 @@ def reduce_mean(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
             raise ctx.fail(node, "needs its axes as a constant")
     axes = sorted(int(a) % rank for a in (range(rank) if axes is None else axes))
     keep = bool(attrs.get("keepdims", 1))
-    if keep and axes == list(range(2, rank)) and rank in (3, 4):
-        return Step((node.input[0],), (nn.AdaptiveAvgPool1d if rank == 3
-                                       else nn.AdaptiveAvgPool2d)(1))
+    if axes == list(range(2, rank)) and rank in (3, 4):  # global average pooling
+        layer = (nn.AdaptiveAvgPool1d if rank == 3 else nn.AdaptiveAvgPool2d)(1)
+        return Step((node.input[0],), layer if keep else nn.Sequential(layer, nn.Flatten()))
     return Step((node.input[0],), L.Mean(axes, keep))
 
 

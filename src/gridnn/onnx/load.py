@@ -114,8 +114,10 @@ class Loader:
         if math.prod(shape) * 4 > MAX_TENSOR_BYTES // 4:
             raise DataError(f"{self.path}: input {value.name!r} of shape {shape} per sample is "
                             f"over the size limit")
-        batch = dims[0] if dims and dims[0] and override is None else 1
-        return shape, min(int(batch), 2)
+        # a fixed batch size in the file (an export without a dynamic axis) may appear as a
+        # constant in reshapes: remember it, and run with batches 1 and 2 all the same
+        self.static_batch = dims[0] if dims and dims[0] and override is None else None
+        return shape, 1
 
     # ---- the converters' Context -------------------------------------------------------------
     def fail(self, node: Any, problem: str) -> DataError:
@@ -203,7 +205,7 @@ class Loader:
         if node.op_type == "Reshape" and not attrs.get("allowzero", 0):
             for i in (0, 1):  # a leading size equal to the batch size is the batch axis
                 target = np.array(args[i][1], np.int64).reshape(-1)
-                if target.size and target[0] == self.batches[i]:
+                if target.size and target[0] in (self.batches[i], self.static_batch):
                     target[0] = 0
                 args[i][1] = target
         try:
@@ -267,12 +269,16 @@ class Loader:
         if weights:
             base = weights[0].rsplit(".", 1)[0]
         else:
-            scope = ""
             parts = [p for p in node.name.split("/") if p]
-            for part in parts[:-1] if parts and parts[-1] == node.op_type else parts:
-                # torch repeats the parent's name: /layer1/layer1.0/relu
-                scope = part if not scope or part.startswith(scope + ".") else f"{scope}.{part}"
-            base = scope
+            if parts and re.fullmatch(re.escape(node.op_type) + r"(_\d+)?", parts[-1]):
+                parts.pop()
+            scope: list[str] = []
+            for part in parts:  # torch repeats the parent's name: /layer1/layer1.0/relu
+                if scope and part.startswith(scope[-1] + "."):
+                    scope[-1] = part
+                else:
+                    scope.append(part)
+            base = ".".join(scope)
         base = re.sub(r"[^0-9A-Za-z]+", "_", base).strip("_") or node.op_type.lower()
         taken = set(self.names.values())
         name, k = base, 1

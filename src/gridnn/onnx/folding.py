@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .reader import DTYPES, MAX_TENSOR_BYTES
+from .reader import DTYPES, LIMITS
 
 
 class FoldError(ValueError):
@@ -80,7 +80,7 @@ def slice_index(shape: tuple[int, ...], args: list[Any]) -> tuple[slice, ...]:
 def gather(attrs: dict[str, Any], args: list[Any]) -> np.ndarray:
     data, indices = args[0], np.asarray(args[1]).astype(np.int64)
     axis = int(attrs.get("axis", 0)) % max(data.ndim, 1)
-    if indices.size * max(data.size // max(data.shape[axis], 1), 1) * 8 > MAX_TENSOR_BYTES:
+    if indices.size * max(data.size // max(data.shape[axis], 1), 1) * 8 > LIMITS.tensor_bytes:
         raise FoldError(f"Gather of {indices.size} rows is over the size limit")
     n = data.shape[axis]
     if indices.size and (indices.min() < -n or indices.max() >= n):
@@ -103,7 +103,7 @@ def arithmetic(op: str) -> Callable[[dict[str, Any], list[Any]], np.ndarray]:
                 raise FoldError("integer division by zero")
             return (np.trunc(a / b)).astype(np.result_type(a, b))
         out = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op](a, b)
-        if out.nbytes > MAX_TENSOR_BYTES:
+        if out.nbytes > LIMITS.tensor_bytes:
             raise FoldError(f"{op} result {out.shape} is over the size limit")
         return out
     return fold
@@ -112,7 +112,7 @@ def arithmetic(op: str) -> Callable[[dict[str, Any], list[Any]], np.ndarray]:
 def constant_of_shape(attrs: dict[str, Any], args: list[Any]) -> np.ndarray:
     shape = [int(v) for v in np.asarray(args[0]).reshape(-1)]
     value = np.asarray(attrs.get("value", np.zeros(1, np.float32))).reshape(-1)
-    if min(shape, default=0) < 0 or math.prod(shape) * value.itemsize > MAX_TENSOR_BYTES:
+    if min(shape, default=0) < 0 or math.prod(shape) * value.itemsize > LIMITS.tensor_bytes:
         raise FoldError(f"ConstantOfShape {shape} is negative or over the size limit")
     return np.full(shape, value[0], value.dtype)
 

@@ -16,10 +16,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .. import functional as F
 from .. import nn
 from ..errors import DataError
 from . import layers as L
-from .reader import node_label
+from .reader import LIMITS, node_label
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Context(Protocol):
 
     opset: int
 
+    def check_size(self, node: Any, shape: tuple[int, ...], what: str) -> None: ...
     def const(self, node: Any, index: int, what: str) -> np.ndarray | None: ...
     def is_runtime(self, name: str) -> bool: ...
     def shape(self, name: str) -> tuple[int, ...]: ...
@@ -133,6 +135,15 @@ def conv(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
             mode = modes[pad.mode]
             pads = [(a + c, b + d) for (a, b), (c, d) in zip(pads, extra)]
             source, fuse = step.inputs[0], node.input[0]
+    spatial = ctx.shape(source)[2:]
+    padded = [n + lo + hi for n, (lo, hi) in zip(spatial, pads)]
+    out = [F.conv_output_size(n, k, s, p, d) for n, k, s, p, d in zip(spatial, kernel, stride,
+                                                                       pads, dilation)]
+    ctx.check_size(node, (w.shape[1] * groups, *padded), "padded input")
+    ctx.check_size(node, (w.shape[0], *out), "output")
+    if math.prod(out) * w.size > LIMITS.layer_work:
+        raise ctx.fail(node, f"needs {math.prod(out) * w.size} multiply-adds per sample, over "
+                             f"the limit of {LIMITS.layer_work}")
     cls = nn.Conv1d if nd == 1 else nn.Conv2d
     try:
         layer = cls(w.shape[1] * groups, w.shape[0], kernel, stride, _padding_arg(pads),
@@ -263,6 +274,9 @@ def pool(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
     if ceil:
         raise ctx.fail(node, f"has pads {pads} that gridnn's pooling cannot express with "
                              f"ceil_mode=1")
+    shape = ctx.shape(node.input[0])
+    ctx.check_size(node, (*shape[1:2], *(n + lo + hi for n, (lo, hi) in zip(shape[2:], pads))),
+                   "padded input")
     flat = [p for lo_hi in reversed(pads) for p in lo_hi]
     pre = L.Pad(flat, "constant", -np.inf if is_max else 0.0)
     return Step((node.input[0],), nn.Sequential(pre, make(0, False, True)))
@@ -329,6 +343,8 @@ def pad(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
     if min(begins + ends) < 0 or begins[0] or ends[0]:
         raise ctx.fail(node, f"has pads {pads.tolist()}; gridnn pads by non-negative amounts "
                              f"and never the batch axis")
+    ctx.check_size(node, tuple(n + b + e for n, b, e in zip(ctx.shape(node.input[0]), begins,
+                                                            ends))[1:], "padded output")
     mode = attrs.get("mode", b"constant")
     mode = mode.decode() if isinstance(mode, bytes) else mode
     modes = {"constant": "constant", "reflect": "reflect", "edge": "replicate",

@@ -27,8 +27,7 @@ from .graph import GraphModule, Node, build_module, inline
 from .importer import CONVERTERS, Step, unsupported
 from .layers import Reshape, Slice
 from .reader import (
-    MAX_TENSOR_BYTES,
-    MAX_TOTAL_BYTES,
+    LIMITS,
     Model,
     node_label,
     read_model,
@@ -75,9 +74,9 @@ class Loader:
         for init in graph.initializer:
             array = tensor_array(init, model, "initializer")
             total += array.nbytes
-            if total > MAX_TOTAL_BYTES:
+            if total > LIMITS.total_bytes:
                 raise DataError(f"{self.path}: the initializers hold more than the "
-                                f"{MAX_TOTAL_BYTES}-byte limit")
+                                f"{LIMITS.total_bytes}-byte limit")
             self.values[init.name] = Value((array, array), False)
         inputs = [i for i in graph.input if i.name not in self.values]
         if len(inputs) != 1 or len(graph.output) != 1:
@@ -111,7 +110,7 @@ class Loader:
                             f"sizes after the batch axis (pass input_shape=)")
         else:
             shape = tuple(dims[1:])
-        if math.prod(shape) * 4 > MAX_TENSOR_BYTES // 4:
+        if math.prod(shape) * 4 * 2 > LIMITS.tensor_bytes:  # a batch of two samples
             raise DataError(f"{self.path}: input {value.name!r} of shape {shape} per sample is "
                             f"over the size limit")
         # a fixed batch size in the file (an export without a dynamic axis) may appear as a
@@ -122,6 +121,12 @@ class Loader:
     # ---- the converters' Context -------------------------------------------------------------
     def fail(self, node: Any, problem: str) -> DataError:
         return DataError(f"{self.path}: node {node_label(node)} {problem}")
+
+    def check_size(self, node: Any, shape: tuple[int, ...], what: str) -> None:
+        """DataError unless a float value of per-sample ``shape`` for two samples fits."""
+        if min(shape, default=1) < 0 or math.prod(shape) * 4 * 2 > LIMITS.tensor_bytes:
+            raise self.fail(node, f"would make a {what} of shape (N, "
+                                  f"{', '.join(map(str, shape))}), over the size limit")
 
     def const(self, node: Any, index: int, what: str) -> np.ndarray | None:
         if len(node.input) <= index or not node.input[index]:
@@ -155,7 +160,18 @@ class Loader:
             if len([o for o in node.output if o]) < 1:
                 raise self.fail(node, "has no output")
             self._one(node, attrs)
+            self._release(node)
         return self._finish()
+
+    def _release(self, node: Any) -> None:
+        """Replace the sample values no later node reads by empty stand-ins of their shape
+        (only their shapes are looked at again), so a load holds a few values at a time."""
+        for name in dict.fromkeys(n for n in node.input if n):
+            self.readers[name] -= 1
+            value = self.values[name]
+            if not self.readers[name] and value.runtime and name != self.output_name:
+                self.values[name] = Value(tuple(np.broadcast_to(np.zeros((), r.dtype), r.shape)
+                                                for r in value.runs), True)
 
     def _attribute(self, onnx: Any, node: Any, attribute: Any) -> Any:
         if attribute.type == onnx.AttributeProto.TENSOR:
@@ -239,7 +255,7 @@ class Loader:
                 runs.append(args[0])
                 continue
             for a in args:
-                if a.nbytes > MAX_TENSOR_BYTES:
+                if a.nbytes > LIMITS.tensor_bytes:
                     raise self.fail(node, "reads a value over the size limit")
             try:
                 with no_grad():

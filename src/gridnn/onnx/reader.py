@@ -1,7 +1,7 @@
 """Reading an untrusted .onnx file: every check happens before anything large is allocated.
 
 The file is parsed by protobuf (a data format: parsing never runs code), then checked: the
-opset is one gridnn understands, every tensor's declared size is under ``MAX_TENSOR_BYTES`` and
+opset is one gridnn understands, every tensor's declared size is under ``LIMITS.tensor_bytes`` and
 matches the bytes that hold it, external data files stay inside the model's folder, and the
 nodes form an acyclic graph whose every input exists. Each problem is one ``DataError`` line
 that names the file and the problem.
@@ -21,9 +21,19 @@ import numpy as np
 from ..errors import DataError
 
 MIN_OPSET = 11  # Pad and Clip take their sizes as inputs from 11 on; older graphs are rare
-MAX_FILE_BYTES = 2 << 30  # protobuf's own message limit
-MAX_TENSOR_BYTES = 1 << 30  # one weight, constant or activation of one sample
-MAX_TOTAL_BYTES = 2 << 30  # all weights together
+
+
+@dataclass
+class Limits:
+    """What one load may allocate or compute (tests lower them to fuzz cheaply)."""
+
+    file_bytes: int = 2 << 30  # protobuf's own message limit
+    tensor_bytes: int = 1 << 30  # one weight, constant, or value for a batch of two samples
+    total_bytes: int = 2 << 30  # all weights together
+    layer_work: int = 1 << 34  # multiply-adds of one convolution on one sample
+
+
+LIMITS = Limits()
 
 # ONNX TensorProto data type -> (NumPy dtype, the TensorProto field that holds it when not raw)
 DTYPES = {
@@ -66,8 +76,8 @@ def read_model(path: str | os.PathLike) -> Model:
             raise DataError(f"{path}: not a file")
     except OSError as e:
         raise DataError(f"{path}: cannot read the ONNX file ({e.strerror})") from None
-    if size > MAX_FILE_BYTES:
-        raise DataError(f"{path}: {size} bytes is over the {MAX_FILE_BYTES}-byte limit of an "
+    if size > LIMITS.file_bytes:
+        raise DataError(f"{path}: {size} bytes is over the {LIMITS.file_bytes}-byte limit of an "
                         f"ONNX file")
     proto = onnx.ModelProto()
     try:
@@ -107,9 +117,9 @@ def tensor_array(tensor: Any, model: Model, what: str) -> np.ndarray:
         raise DataError(f"{path}: {name} declares a negative size {dims}")
     count = math.prod(dims)
     nbytes = count * np.dtype(dtype).itemsize
-    if nbytes > MAX_TENSOR_BYTES:
+    if nbytes > LIMITS.tensor_bytes:
         raise DataError(f"{path}: {name} declares shape {dims} ({nbytes} bytes), over the "
-                        f"{MAX_TENSOR_BYTES}-byte limit of one tensor")
+                        f"{LIMITS.tensor_bytes}-byte limit of one tensor")
     if tensor.data_location == 1:  # EXTERNAL
         raw = _external_bytes(tensor, model, name, nbytes)
     elif tensor.HasField("raw_data"):

@@ -98,14 +98,14 @@ def cast(attrs: dict[str, Any], args: list[Any]) -> np.ndarray:
 def arithmetic(op: str) -> Callable[[dict[str, Any], list[Any]], np.ndarray]:
     def fold(attrs: dict[str, Any], args: list[Any]) -> np.ndarray:
         a, b = args[0], args[1]
+        shape = np.broadcast_shapes(a.shape, b.shape)
+        if math.prod(shape) * 8 > LIMITS.tensor_bytes:
+            raise FoldError(f"{op} result {shape} is over the size limit")
         if op == "Div" and a.dtype.kind in "iu" and b.dtype.kind in "iu":
             if np.any(b == 0):
                 raise FoldError("integer division by zero")
             return (np.trunc(a / b)).astype(np.result_type(a, b))
-        out = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op](a, b)
-        if out.nbytes > LIMITS.tensor_bytes:
-            raise FoldError(f"{op} result {out.shape} is over the size limit")
-        return out
+        return {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op](a, b)
     return fold
 
 

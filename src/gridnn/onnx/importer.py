@@ -45,6 +45,7 @@ class Context(Protocol):
     def const(self, node: Any, index: int, what: str) -> np.ndarray | None: ...
     def is_runtime(self, name: str) -> bool: ...
     def shape(self, name: str) -> tuple[int, ...]: ...
+    def value_shape(self, name: str) -> tuple[int, ...]: ...
     def producer(self, name: str) -> Step | None: ...
     def fail(self, node: Any, problem: str) -> DataError: ...
 
@@ -193,7 +194,20 @@ def gemm(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
     return Step((node.input[0],), layer)
 
 
+def _result_shape(ctx: Context, node: Any, matmul: bool = False) -> None:
+    """Check the size of a broadcast (or matrix-product) result before it is computed."""
+    a, b = (ctx.value_shape(n) for n in node.input[:2])
+    if matmul:
+        if len(a) < 2 or len(b) < 2:
+            raise ctx.fail(node, f"multiplies shapes {a} and {b}; gridnn needs 2-D or more")
+        shape = (*np.broadcast_shapes(a[:-2], b[:-2]), a[-2], b[-1])
+    else:
+        shape = np.broadcast_shapes(a, b)
+    ctx.check_size(node, tuple(shape)[1:], "result")
+
+
 def matmul(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
+    _result_shape(ctx, node, matmul=True)
     a, b = ctx.const(node, 0, "A"), ctx.const(node, 1, "B")
     if b is not None and b.ndim == 2:  # x @ B: a Linear layer without bias (yet)
         layer = nn.Linear(b.shape[0], b.shape[1], bias=False)
@@ -207,6 +221,7 @@ def matmul(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
 
 
 def arithmetic(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
+    _result_shape(ctx, node)
     a, b = ctx.const(node, 0, "A"), ctx.const(node, 1, "B")
     if a is None and b is None:
         return Step(tuple(node.input[:2]), op=node.op_type)

@@ -145,6 +145,10 @@ class Loader:
     def shape(self, name: str) -> tuple[int, ...]:
         return self.values[name].runs[0].shape
 
+    def value_shape(self, name: str) -> tuple[int, ...]:
+        """The shape of a value as seen at batch size 2 (a constant's own shape)."""
+        return self.values[name].runs[1].shape
+
     def producer(self, name: str) -> Step | None:
         """The step that computed ``name`` when exactly one node reads it (so it may fuse)."""
         if self.readers.get(name) != 1 or name == self.output_name:
@@ -156,10 +160,16 @@ class Loader:
     def run(self) -> tuple[nn.Module, OnnxInfo]:
         onnx = __import__("onnx")
         for node in self.nodes:
-            attrs = {a.name: self._attribute(onnx, node, a) for a in node.attribute}
-            if len([o for o in node.output if o]) < 1:
+            if not node.output or not node.output[0]:
                 raise self.fail(node, "has no output")
-            self._one(node, attrs)
+            try:
+                attrs = {a.name: self._attribute(onnx, node, a) for a in node.attribute}
+                self._one(node, attrs)
+            except DataError:
+                raise
+            except (ValueError, TypeError, IndexError, KeyError, OverflowError,
+                    ZeroDivisionError) as e:  # a malformed attribute or input of this node
+                raise self.fail(node, f"is malformed ({type(e).__name__}: {e})") from None
             self._release(node)
         return self._finish()
 

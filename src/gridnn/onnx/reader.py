@@ -149,8 +149,13 @@ def _external_bytes(tensor: Any, model: Model, name: str, nbytes: int) -> bytes:
     except ValueError:
         raise DataError(f"{path}: {name} has a non-numeric external data offset or "
                         f"length") from None
+    if not isinstance(location, str):  # protobuf hands back bytes that are not UTF-8
+        raise DataError(f"{path}: {name} has an external data location that is not text")
     folder = path.parent.resolve()
-    target = (folder / location).resolve()
+    try:
+        target = (folder / location).resolve()
+    except (ValueError, OSError, RuntimeError):  # a NUL byte, a symlink loop
+        target = Path("/")
     if (not location or os.path.isabs(location) or ".." in Path(location).parts
             or not target.is_relative_to(folder)):
         raise DataError(f"{path}: {name} points to external data {location!r} outside the "

@@ -21,12 +21,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
-from test_fuzz_parsers import mutate, time_limit
 
 import gridnn as gn
 import gridnn.onnx as gx
 from gridnn import DataError, nn
 from gridnn.onnx import reader
+from test_fuzz_parsers import mutate, time_limit
 
 FUZZ_SCALE = float(os.environ.get("GRIDNN_FUZZ_SCALE", "1"))
 MAX_EXAMPLES = {"onnx": 2500}

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -20,38 +19,9 @@ from .. import functional as F
 from .. import nn
 from ..errors import DataError
 from . import layers as L
+from .import_pool import global_pool, pool, reduce_mean
 from .reader import LIMITS, node_label
-
-
-@dataclass
-class Step:
-    """What a node becomes: a ``layer`` on ``inputs``, an inline ``op`` join, or (neither) an
-    alias of ``inputs[0]``. ``fuse`` names an earlier step this one absorbs (a Pad before a
-    Conv, a MatMul before its bias Add): its layer goes and its input becomes this one's."""
-
-    inputs: tuple[str, ...]
-    layer: nn.Module | None = None
-    op: str | None = None
-    axis: int = 0
-    fuse: str | None = None
-
-
-class Context(Protocol):
-    """What converters need from the loader (see ``load.Loader``)."""
-
-    opset: int
-
-    def check_size(self, node: Any, shape: tuple[int, ...], what: str) -> None: ...
-    def const(self, node: Any, index: int, what: str) -> np.ndarray | None: ...
-    def is_runtime(self, name: str) -> bool: ...
-    def shape(self, name: str) -> tuple[int, ...]: ...
-    def value_shape(self, name: str) -> tuple[int, ...]: ...
-    def producer(self, name: str) -> Step | None: ...
-    def fail(self, node: Any, problem: str) -> DataError: ...
-
-
-def _ints(attrs: dict[str, Any], key: str, default: Any) -> tuple[int, ...]:
-    return tuple(int(v) for v in attrs.get(key, default))
+from .steps import Context, Step, auto_pads, ints
 
 
 def _float_weight(ctx: Context, node: Any, index: int, what: str) -> np.ndarray:
@@ -63,30 +33,6 @@ def _float_weight(ctx: Context, node: Any, index: int, what: str) -> np.ndarray:
 
 def _set(param: Any, value: np.ndarray) -> None:
     param.data[...] = value
-
-
-def _auto_pads(ctx: Context, node: Any, attrs: dict[str, Any], kernel: tuple[int, ...],
-               stride: tuple[int, ...], dilation: tuple[int, ...]) -> list[tuple[int, int]]:
-    """(begin, end) pads per spatial dim from ``pads`` or ``auto_pad``."""
-    nd = len(kernel)
-    auto = attrs.get("auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else auto
-    if auto in ("NOTSET", ""):
-        pads = _ints(attrs, "pads", [0] * 2 * nd)
-        if len(pads) != 2 * nd or min(pads) < 0:
-            raise ctx.fail(node, f"has pads {list(pads)}; expected {2 * nd} non-negative ints")
-        return list(zip(pads[:nd], pads[nd:]))
-    if auto == "VALID":
-        return [(0, 0)] * nd
-    if auto not in ("SAME_UPPER", "SAME_LOWER"):
-        raise ctx.fail(node, f"has auto_pad {auto!r}; expected NOTSET, VALID, SAME_UPPER or "
-                             f"SAME_LOWER")
-    out = []
-    for n, k, s, d in zip(ctx.shape(node.input[0])[2:], kernel, stride, dilation):
-        total = max((math.ceil(n / s) - 1) * s + d * (k - 1) + 1 - n, 0)
-        small, big = total // 2, total - total // 2
-        out.append((small, big) if auto == "SAME_UPPER" else (big, small))
-    return out
 
 
 def _padding_arg(pads: list[tuple[int, int]]) -> Any:
@@ -116,13 +62,13 @@ def conv(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
                              f"convolutions")
     bias = _float_weight(ctx, node, 2, "bias") if len(node.input) > 2 and node.input[2] else None
     kernel = w.shape[2:]
-    if _ints(attrs, "kernel_shape", kernel) != kernel:
+    if ints(attrs, "kernel_shape", kernel) != kernel:
         raise ctx.fail(node, f"kernel_shape {attrs['kernel_shape']} does not match its weight "
                              f"{w.shape}")
-    stride = _ints(attrs, "strides", [1] * nd)
-    dilation = _ints(attrs, "dilations", [1] * nd)
+    stride = ints(attrs, "strides", [1] * nd)
+    dilation = ints(attrs, "dilations", [1] * nd)
     groups = int(attrs.get("group", 1))
-    pads = _auto_pads(ctx, node, attrs, kernel, stride, dilation)
+    pads = auto_pads(ctx, node, attrs, kernel, stride, dilation)
     mode, source, fuse = "zeros", node.input[0], None
     found = _fusable_pad(ctx, node)
     if found is not None:
@@ -239,86 +185,6 @@ def arithmetic(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
     return Step((node.input[0],), L.ConstantOp(node.op_type, b))
 
 
-# ---- pooling ---------------------------------------------------------------------------------
-def pool(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
-    """MaxPool / AveragePool as gridnn's layer with the same windows.
-
-    gridnn pads symmetrically (at most half the kernel) and lets ceil_mode add high-side
-    cells that no window counts; ONNX writes begin and end pads. Cells outside the input do
-    not count for a max or for an average without count_include_pad, so such a node is the
-    gridnn layer with the begin pads whose output size (with or without ceil_mode) is the
-    node's. Otherwise, with ceil_mode off, an explicit Pad layer goes first.
-    """
-    if any(node.output[1:]):
-        raise ctx.fail(node, "returns indices; gridnn's pooling returns values only")
-    kernel = _ints(attrs, "kernel_shape", [])
-    nd = len(kernel)
-    if nd not in (1, 2):
-        raise ctx.fail(node, f"has kernel_shape {list(kernel)}; gridnn pools 1-D and 2-D")
-    stride = _ints(attrs, "strides", [1] * nd)
-    if _ints(attrs, "dilations", [1] * nd) != (1,) * nd:
-        raise ctx.fail(node, "has dilations; gridnn's pooling has none")
-    pads = _auto_pads(ctx, node, attrs, kernel, stride, (1,) * nd)
-    ceil = bool(attrs.get("ceil_mode", 0))
-    is_max = node.op_type == "MaxPool"
-    include = not is_max and bool(attrs.get("count_include_pad", 0))
-    max_cls, avg_cls = (nn.MaxPool1d, nn.AvgPool1d) if nd == 1 else (nn.MaxPool2d, nn.AvgPool2d)
-    begins = tuple(lo for lo, _ in pads)
-
-    def make(padding: Any, ceil_mode: bool, count_pad: bool) -> nn.Module:
-        return max_cls(kernel, stride, padding, ceil_mode) if is_max else \
-            avg_cls(kernel, stride, padding, ceil_mode, count_pad)
-
-    small = all(lo <= k // 2 for lo, k in zip(begins, kernel))
-    if include and ceil:
-        if small and all(lo == hi for lo, hi in pads):  # ONNX Runtime's rule is PyTorch's
-            return Step((node.input[0],), make(begins, True, True))
-    elif small and not include:
-        spatial = ctx.shape(node.input[0])[2:]
-        want = []
-        for n, (lo, hi), k, s in zip(spatial, pads, kernel, stride):
-            span = n + lo + hi - k
-            o = (-(-span // s) if ceil else span // s) + 1
-            want.append(o - 1 if ceil and (o - 1) * s >= n + lo else o)  # ONNX Runtime's rule
-        for ceil_mode in (False, True):
-            layer = make(begins, ceil_mode, False)
-            if list(layer(np.zeros((1, 1, *spatial), np.float32)).shape[2:]) == want:
-                return Step((node.input[0],), layer)
-    elif small and all(lo == hi for lo, hi in pads):
-        return Step((node.input[0],), make(begins, False, True))
-    if ceil:
-        raise ctx.fail(node, f"has pads {pads} that gridnn's pooling cannot express with "
-                             f"ceil_mode=1")
-    shape = ctx.shape(node.input[0])
-    ctx.check_size(node, (*shape[1:2], *(n + lo + hi for n, (lo, hi) in zip(shape[2:], pads))),
-                   "padded input")
-    flat = [p for lo_hi in reversed(pads) for p in lo_hi]
-    pre = L.Pad(flat, "constant", -np.inf if is_max else 0.0)
-    return Step((node.input[0],), nn.Sequential(pre, make(0, False, True)))
-
-
-def global_pool(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
-    nd = len(ctx.shape(node.input[0])) - 2
-    if nd not in (1, 2):
-        raise ctx.fail(node, f"pools a {nd + 2}-D input; gridnn pools 1-D and 2-D")
-    return Step((node.input[0],), (nn.AdaptiveAvgPool1d if nd == 1 else nn.AdaptiveAvgPool2d)(1))
-
-
-def reduce_mean(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
-    rank = len(ctx.shape(node.input[0]))
-    axes = attrs.get("axes")
-    if len(node.input) > 1 and node.input[1]:
-        axes = ctx.const(node, 1, "axes")
-        if axes is None:
-            raise ctx.fail(node, "needs its axes as a constant")
-    axes = sorted(int(a) % rank for a in (range(rank) if axes is None else axes))
-    keep = bool(attrs.get("keepdims", 1))
-    if axes == list(range(2, rank)) and rank in (3, 4):  # global average pooling
-        layer = (nn.AdaptiveAvgPool1d if rank == 3 else nn.AdaptiveAvgPool2d)(1)
-        return Step((node.input[0],), layer if keep else nn.Sequential(layer, nn.Flatten()))
-    return Step((node.input[0],), L.Mean(axes, keep))
-
-
 # ---- element-wise ----------------------------------------------------------------------------
 def activation(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
     op = node.op_type
@@ -374,7 +240,7 @@ def pad(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
 
 def transpose(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
     rank = len(ctx.shape(node.input[0]))
-    perm = _ints(attrs, "perm", range(rank - 1, -1, -1))
+    perm = ints(attrs, "perm", range(rank - 1, -1, -1))
     return Step((node.input[0],), L.Transpose(perm))
 
 

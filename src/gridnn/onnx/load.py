@@ -24,7 +24,7 @@ from ..errors import DataError
 from ..tensor import Tensor
 from . import folding
 from .graph import GraphModule, Node, build_module, inline
-from .importer import CONVERTERS, Step, unsupported
+from .importer import CONVERTERS, unsupported
 from .layers import Reshape, Slice
 from .reader import (
     LIMITS,
@@ -34,6 +34,7 @@ from .reader import (
     tensor_array,
     topological_nodes,
 )
+from .steps import Step
 
 SUPPORTED = sorted({*CONVERTERS, *folding.FOLDERS, "Constant", "Shape"})
 

@@ -23,7 +23,7 @@ from .tensor import Tensor, tensor
 
 where = functional.where
 
-_SUBMODULES = ("nn", "optim", "data", "models", "train", "explain", "checkpoint")
+_SUBMODULES = ("nn", "optim", "data", "models", "train", "explain", "checkpoint", "onnx")
 
 
 def __getattr__(name: str) -> Any:

@@ -97,7 +97,7 @@ TORCH_MODELS = {"lenet5": (LeNet5, (1, 28, 28)), "resnet": (ResNet, (3, 20, 20))
                 "mobilenet": (mobilenet, (3, 24, 24)), "cnn1d": (cnn1d, (2, 40))}
 
 
-def exported(name, tmp_path, *, dynamic=True, fold=True):
+def exported(name, tmp_path, *, dynamic=True, fold=True, opset=None):
     """(torch model in eval mode with trained-looking statistics, ONNX path, input shape)."""
     build, shape = TORCH_MODELS[name]
     model = build()
@@ -113,7 +113,8 @@ def exported(name, tmp_path, *, dynamic=True, fold=True):
     # without torch's constant folding the BatchNorms stay (not merged into the convolutions)
     # and the shape arithmetic is left for gridnn to fold
     torch.onnx.export(model, torch.zeros(2, *shape), str(path), dynamo=False, input_names=["x"],
-                      output_names=["y"], dynamic_axes=axes, do_constant_folding=fold)
+                      output_names=["y"], dynamic_axes=axes, do_constant_folding=fold,
+                      opset_version=opset)
     return model, path, shape
 
 
@@ -133,6 +134,21 @@ def test_pytorch_exports_load_and_match_pytorch(name, fold, tmp_path):
     info = loaded.onnx_info
     assert info.input_shape == shape and info.producer.startswith("pytorch")
     assert info.num_classes == expected.shape[1]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("opset", [11, 18])
+@pytest.mark.parametrize("name", sorted(TORCH_MODELS))
+def test_older_and_newer_opsets_load(name, opset, tmp_path):
+    """Opset 11 spells Unsqueeze/ReduceMean axes as attributes, 18 as inputs."""
+    model, path, shape = exported(name, tmp_path, fold=False, opset=opset)
+    x = np.random.default_rng(0).standard_normal((3, *shape)).astype(np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    loaded = gx.load(path)
+    assert loaded.onnx_info.opset == opset
+    np.testing.assert_allclose(loaded(gn.tensor(x)).data, expected, rtol=1e-4,
+                               atol=1e-5 * np.abs(expected).max())
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -31,6 +31,12 @@ def _float_weight(ctx: Context, node: Any, index: int, what: str) -> np.ndarray:
     return np.ascontiguousarray(value, np.float32)
 
 
+def _float(value: Any) -> float:
+    """A float attribute (stored as float32) as the shortest decimal that rounds to it, so
+    1e-5 reads 1e-05 in summaries and not 9.999999747378752e-06."""
+    return float(np.format_float_positional(np.float32(value), unique=True, trim="-"))
+
+
 def _set(param: Any, value: np.ndarray) -> None:
     param.data[...] = value
 
@@ -112,9 +118,10 @@ def batch_norm(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
     if rank not in (2, 3, 4) or scale.ndim != 1:
         raise ctx.fail(node, f"normalises a {rank}-D input; gridnn has BatchNorm1d for 2-D "
                              f"and 3-D inputs and BatchNorm2d for 4-D")
-    momentum = min(max(1.0 - float(attrs.get("momentum", 0.9)), 0.0), 1.0)
+    momentum = min(max(1.0 - _float(attrs.get("momentum", 0.9)), 0.0), 1.0)
     cls = nn.BatchNorm2d if rank == 4 else nn.BatchNorm1d
-    layer = cls(len(scale), eps=float(attrs.get("epsilon", 1e-5)), momentum=momentum)
+    layer = cls(len(scale), eps=_float(attrs.get("epsilon", 1e-5)),
+                momentum=_float(momentum))
     _set(layer.weight, scale)
     _set(layer.bias, shift)
     layer.running_mean[...] = mean
@@ -189,7 +196,7 @@ def arithmetic(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
 def activation(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
     op = node.op_type
     if op == "LeakyRelu":
-        return Step((node.input[0],), nn.LeakyReLU(float(attrs.get("alpha", 0.01))))
+        return Step((node.input[0],), nn.LeakyReLU(_float(attrs.get("alpha", 0.01))))
     if op == "Softmax":
         rank = len(ctx.shape(node.input[0]))
         axis = int(attrs.get("axis", -1 if ctx.opset >= 13 else 1)) % rank

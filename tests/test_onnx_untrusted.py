@@ -204,3 +204,18 @@ def test_loading_reads_protobuf_only(good, monkeypatch):
     monkeypatch.setattr(onnx.external_data_helper, "load_external_data_for_model", forbidden)
     monkeypatch.setattr(onnx.shape_inference, "infer_shapes", forbidden)
     assert isinstance(gx.load(good), nn.Sequential)
+
+
+def test_joins_and_products_whose_result_is_over_the_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(reader.LIMITS, "tensor_bytes", 1 << 20)
+    concat = helper.make_node("Concat", ["x"] * 1000, ["y"], axis=1, name="many")
+    fails(graph_file(tmp_path / "c.onnx", [concat], shape=("N", 3, 10, 10)),
+          r"node 'many' \(Concat\) would make a result of shape \(N, 3000, 10, 10\)")
+    column = numpy_helper.from_array(np.ones((1, 1), np.float32), "col")
+    row = numpy_helper.from_array(np.ones((1, 1000), np.float32), "row")
+    nodes = [helper.make_node("Mul", ["x", "col"], ["a"]),
+             helper.make_node("Unsqueeze", ["a", "ax"], ["b"]),
+             helper.make_node("MatMul", ["b", "row"], ["y"], name="outer")]
+    axes = numpy_helper.from_array(np.array([2], np.int64), "ax")
+    fails(graph_file(tmp_path / "m.onnx", nodes, [column, row, axes], shape=("N", 1000)),
+          r"node 'outer' \(MatMul\) would make a result of shape \(N, 1000, 1000\)")

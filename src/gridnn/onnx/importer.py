@@ -255,7 +255,12 @@ def concat_op(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
     if not all(ctx.is_runtime(n) for n in node.input):
         raise ctx.fail(node, "joins a constant to a computed tensor; gridnn joins computed "
                              "tensors only")
-    return Step(tuple(node.input), op="Concat", axis=int(attrs.get("axis", 0)))
+    shapes = [ctx.value_shape(n) for n in node.input]
+    axis = int(attrs.get("axis", 0)) % len(shapes[0])
+    out = list(shapes[0])
+    out[axis] = sum(shape[axis] for shape in shapes)
+    ctx.check_size(node, tuple(out[1:]), "result")
+    return Step(tuple(node.input), op="Concat", axis=axis)
 
 
 def alias(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:

@@ -37,8 +37,6 @@ class ConstantOp(Module):
     """An element-wise Add, Sub, Mul or Div of the input with a constant (a buffer, broadcast
     as ONNX does); ``constant_first`` puts the constant on the left. Shape: broadcast."""
 
-    OPS = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}
-
     def __init__(self, op: str, constant: np.ndarray, constant_first: bool = False) -> None:
         super().__init__()
         self.op, self.constant_first = op, constant_first

@@ -142,6 +142,11 @@ def test_subgraphs_and_unfoldable_shapes_are_refused(tmp_path):
                      [shape]), "mixes the batch axis with others")
     fails(graph_file(tmp_path / "d.onnx", [helper.make_node("Relu", ["x"], ["y"])],
                      shape=("N", "width")), "needs fixed sizes after the batch axis")
+    first = [numpy_helper.from_array(np.array([v], np.int64), n)
+             for n, v in (("start", 0), ("end", 1), ("axis", 0))]
+    fails(graph_file(tmp_path / "s.onnx", [helper.make_node("Slice", ["x", "start", "end", "axis"],
+                                                            ["y"])], first),
+          "slices the batch axis")
 
 
 def external_model(folder, location, *, offset=0, length=None, values=None):

@@ -225,9 +225,9 @@ class Loader:
                 raise self.fail(node, f"needs input {k} as a constant")
         if node.op_type == "Slice":
             index = [folding.slice_index(args[i][0].shape, args[i]) for i in (0, 1)]
-            if index[0][0] != slice(None) and index[0][0] != index[1][0]:
-                raise self.fail(node, "slices the batch axis")
-            self._take(node, Step((node.input[0],), Slice(index[1])))
+            if any(ix[0].indices(b) != (0, b, 1) for ix, b in zip(index, self.batches)):
+                raise self.fail(node, "slices the batch axis; gridnn keeps every sample")
+            self._take(node, Step((node.input[0],), Slice((slice(None), *index[1][1:]))))
             return
         if node.op_type == "Reshape" and not attrs.get("allowzero", 0):
             for i in (0, 1):  # a leading size equal to the batch size is the batch axis

@@ -30,6 +30,7 @@ from .reader import (
     LIMITS,
     Model,
     node_label,
+    onnx_module,
     read_model,
     tensor_array,
     topological_nodes,
@@ -159,7 +160,7 @@ class Loader:
 
     # ---- the walk ----------------------------------------------------------------------------
     def run(self) -> tuple[nn.Module, OnnxInfo]:
-        onnx = __import__("onnx")
+        onnx = onnx_module()
         for node in self.nodes:
             if not node.output or not node.output[0]:
                 raise self.fail(node, "has no output")

@@ -142,7 +142,8 @@ def test_other_layers_match_onnx_runtime(tmp_path):
     model = nn.Sequential(
         nn.Conv1d(2, 4, 3, padding="same", rng=RNG), nn.BatchNorm1d(4), nn.LeakyReLU(0.2),
         nn.AvgPool1d(2), nn.AdaptiveAvgPool1d(3), nn.Sigmoid(), nn.Identity(), nn.Tanh(),
-        nn.Linear(3, 5, rng=RNG), nn.Flatten(), nn.Dropout(0.5), nn.Linear(20, 3, rng=RNG),
+        nn.Linear(3, 5, rng=RNG), nn.Flatten(2), nn.Flatten(), nn.Dropout(0.5),
+        nn.Linear(20, 3, rng=RNG),
         nn.Softmax(-1))
     model[1].running_mean[...] = RNG.standard_normal(4)
     model[1].running_var[...] = RNG.uniform(0.5, 2, 4)
@@ -166,6 +167,8 @@ def test_unknown_layer_and_bad_arguments_are_errors(tmp_path):
 
     with pytest.raises(gn.ArgumentError, match=r"'1' \(Custom\) has no ONNX writer; exportable"):
         gx.export(nn.Sequential(nn.ReLU(), Custom()), tmp_path / "m.onnx", (3,))
+    with pytest.raises(gn.ArgumentError, match=r"'0' \(Flatten\) merges the batch axis"):
+        gx.export(nn.Sequential(nn.Flatten(0)), tmp_path / "m.onnx", (3, 2))
     with pytest.raises(gn.ArgumentError, match="`opset` must be an int from 13"):
         gx.export(nn.Sequential(nn.ReLU()), tmp_path / "m.onnx", (3,), opset=9)
     with pytest.raises(gn.ArgumentError, match="`input_shape` must be positive"):

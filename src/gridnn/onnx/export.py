@@ -193,6 +193,9 @@ def _adaptive(g: _Graph, layer: Any, x: str, shape: tuple[int, ...], where: str)
 
 def _flatten(g: _Graph, layer: Any, x: str, shape: tuple[int, ...], where: str,
              out_shape: tuple[int, ...]) -> str:
+    if layer.start_dim % len(shape) == 0:
+        raise ArgumentError(f"export: layer {where!r} (Flatten) merges the batch axis, which "
+                            f"the exported graph keeps dynamic")
     if len(out_shape) == 2 and layer.start_dim % len(shape) == 1:
         return g.node("Flatten", [x], where, axis=1)
     target = g.const(_prefix(where) + "shape", [0, *out_shape[1:]])

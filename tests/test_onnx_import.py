@@ -288,3 +288,32 @@ def test_filters_and_feature_maps_of_a_loaded_model(tmp_path):
     assert [n for n, _ in maps] == [n for n, _ in convs]
     assert maps[0][1].shape == (8, 20, 20) and maps[-1][1].shape == (16, 5, 5)
     assert draw.png_bytes(draw.feature_maps_figure(x, maps, "loaded")).startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("mode, value", [("constant", 0.0), ("constant", 2.5), ("edge", 0.0),
+                                         ("reflect", 0.0), ("wrap", 0.0)])
+def test_pad_before_conv_fuses_only_when_the_conv_can_pad_alike(mode, value, tmp_path):
+    helper, nh = onnx.helper, onnx.numpy_helper
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((2, 3, 3, 3)).astype(np.float32)
+    inits = [nh.from_array(w, "conv.weight"),
+             nh.from_array(np.array([0, 0, 1, 2, 0, 0, 2, 1], np.int64), "pads"),
+             nh.from_array(np.float32(value), "value")]
+    nodes = [helper.make_node("Pad", ["x", "pads", "value"], ["p"], mode=mode),
+             helper.make_node("Conv", ["p", "conv.weight"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, ["N", 3, 6, 6])],
+                              [helper.make_tensor_value_info("y", 1, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model.ir_version = 9
+    onnx.save(model, tmp_path / "m.onnx")
+    loaded = gx.load(tmp_path / "m.onnx")
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    torch_mode = {"constant": "constant", "edge": "replicate", "reflect": "reflect",
+                  "wrap": "circular"}[mode]
+    padded = tnn.functional.pad(torch.from_numpy(x), (2, 1, 1, 2), torch_mode, value=value) \
+        if mode == "constant" else tnn.functional.pad(torch.from_numpy(x), (2, 1, 1, 2),
+                                                      torch_mode)
+    expected = tnn.functional.conv2d(padded, torch.from_numpy(w)).numpy()
+    np.testing.assert_allclose(loaded(gn.tensor(x)).data, expected, rtol=1e-5, atol=1e-5)
+    fused = not (mode == "constant" and value)
+    assert [type(m).__name__ for m in loaded] == (["Conv2d"] if fused else ["Pad", "Conv2d"])

@@ -84,7 +84,7 @@ def conv(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
         modes = {"constant": "zeros", "reflect": "reflect", "replicate": "replicate",
                  "circular": "circular"}
         zero_conv = not any(lo or hi for lo, hi in pads)
-        if (pad.mode == "constant" and pad.value == 0) or (zero_conv and pad.mode in modes):
+        if pad.mode == "constant" and pad.value == 0 or zero_conv and pad.mode != "constant":
             mode = modes[pad.mode]
             pads = [(a + c, b + d) for (a, b), (c, d) in zip(pads, extra)]
             source, fuse = step.inputs[0], node.input[0]

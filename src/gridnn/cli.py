@@ -26,7 +26,7 @@ from .checkpoint import CONFIG_FILE, load_run
 from .errors import ArgumentError, DataError, GridnnError
 
 # Modules whose ``register(subparsers)`` adds their subcommands; a new room adds its module here.
-REGISTRARS = ("gridnn.bench.cli", "gridnn.explain.cli", "gridnn.studio.cli")
+REGISTRARS = ("gridnn.bench.cli", "gridnn.explain.cli", "gridnn.studio.cli", "gridnn.onnx.cli")
 
 
 # ---- argument parsing ------------------------------------------------------------------------

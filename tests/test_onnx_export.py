@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import gridnn as gn
 import gridnn.onnx as gx
 from gridnn import models, nn
-from gridnn.summary import trace
+from gridnn.nn.trace import trace
 
 RNG = np.random.default_rng(0)
 

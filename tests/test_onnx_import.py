@@ -273,7 +273,7 @@ def test_gemm_alpha_beta_matmul_constant_and_clip_fold_correctly(tmp_path):
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_filters_and_feature_maps_of_a_loaded_model(tmp_path):
     from gridnn.explain import draw
-    from gridnn.summary import trace
+    from gridnn.nn.trace import trace
 
     _, path, shape = exported("resnet", tmp_path, fold=False)
     loaded = gn.onnx.load(path)

@@ -13,8 +13,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from ..functional import concat
 from ..nn import Module, Sequential
-from ..ops.shape import concat
 from ..tensor import Tensor
 from .layers import binary
 

@@ -55,9 +55,9 @@ def test_unknown_id_is_404_and_never_a_path(digits_run):
 
 
 def test_unknown_source_is_refused_at_start(tmp_path):
-    with pytest.raises(ArgumentError, match="neither a run folder nor a zoo model"):
+    with pytest.raises(ArgumentError, match="neither a run folder, an .onnx file nor a zoo model"):
         Registry.from_sources([str(tmp_path / "nope")], runs_dir=None)
-    with pytest.raises(ArgumentError, match="neither a run folder nor a zoo model"):
+    with pytest.raises(ArgumentError, match="neither a run folder, an .onnx file nor a zoo model"):
         Registry.from_sources(["resnet_huge"], runs_dir=None)
 
 
@@ -153,3 +153,36 @@ def test_a_run_whose_dataset_is_missing_is_served_without_downloading(digits_run
     with pytest.raises(ApiError) as err:
         inspect_data.confusion(entry)
     assert err.value.status == 404
+
+
+def test_an_onnx_file_is_served_with_its_graphs_shapes_and_predictions(tmp_path):
+    """`gridnn studio model.onnx`: loaded once at start, listed as 'onnx', and its predictions
+    are those of the model that was exported."""
+    pytest.importorskip("onnx")
+    from starlette.testclient import TestClient
+
+    import gridnn as gn
+    from gridnn.studio.app import create_app
+
+    model = models.build("lenet5", seed=3)
+    model.eval()
+    gn.onnx.export(model, tmp_path / "lenet.onnx", input_shape=(1, 28, 28))
+    reg = Registry.from_sources([str(tmp_path / "lenet.onnx")], runs_dir=None)
+    (entry,) = reg.entries()
+    assert entry["kind"] == "onnx" and entry["state"] == "imported"
+    assert tuple(entry["input_shape"]) == (1, 28, 28) and entry["classes"] == 10
+    client = TestClient(create_app(reg), base_url="http://127.0.0.1:8000")
+    x = np.random.default_rng(0).random((1, 28, 28))
+    out = client.post(f"/api/models/{entry['id']}/predict", json={"input": x.tolist()}).json()
+    probs = gn.functional.softmax(model(gn.tensor(x[None].astype(np.float32))), dim=1).data[0]
+    np.testing.assert_allclose([t["p"] for t in out["top"]], np.sort(probs)[::-1][:5],
+                               rtol=1e-4, atol=1e-6)
+    assert [layer["name"] for layer in out["layers"]][:2] == \
+        [layer["name"] for layer in client.get(f"/api/models/{entry['id']}").json()["layers"]][:2]
+
+
+def test_a_corrupt_onnx_file_is_refused_at_start(tmp_path):
+    pytest.importorskip("onnx")
+    (tmp_path / "bad.onnx").write_bytes(b"\x08\x07not a model")
+    with pytest.raises(DataError):
+        Registry.from_sources([str(tmp_path / "bad.onnx")], runs_dir=None)

@@ -53,8 +53,9 @@ def _inside(path: Path, folder: Path) -> bool:
 
 @dataclass
 class Entry:
-    """One servable model. ``kind`` is 'run' or 'zoo'; ``state`` is 'finished', 'unfinished'
-    (a checkpoint but no final weights) or 'untrained' (a zoo model with seed-0 weights).
+    """One servable model. ``kind`` is 'run', 'zoo' or 'onnx'; ``state`` is 'finished',
+    'unfinished' (a checkpoint but no final weights), 'untrained' (a zoo model with seed-0
+    weights) or 'imported' (an .onnx file, loaded once at start).
     ``input_shape`` is one sample's (C, *S). The model and the run's test set load on first use
     and are cached; ``lock`` serialises every use of the model (tracing patches its layers)."""
 
@@ -132,7 +133,7 @@ class Entry:
     def normalize(self, x: np.ndarray) -> np.ndarray:
         """Raw inputs (N, C, ...) -> what the model takes (a run's stored channel statistics;
         zoo models take inputs as they are)."""
-        if self.kind == "zoo":
+        if self.kind != "run":
             return np.asarray(x, np.float32)
         return self.run().normalize(x)
 
@@ -183,12 +184,14 @@ class Registry:
             path = Path(source)
             if source in models.MODELS and not path.exists():
                 entries.append(_zoo_entry(len(entries), source))
+            elif path.suffix == ".onnx" and path.is_file():
+                entries.append(_onnx_entry(len(entries), path))
             elif path.is_dir():
                 entries.append(_run_entry(len(entries), path.name or source,
                                           _resolve_source(path)))
             else:
-                raise ArgumentError(f"{source!r} is neither a run folder nor a zoo model (one "
-                                    f"of {', '.join(sorted(models.MODELS))})")
+                raise ArgumentError(f"{source!r} is neither a run folder, an .onnx file nor a "
+                                    f"zoo model (one of {', '.join(sorted(models.MODELS))})")
         refused: list[str] = []
         if runs_dir is not None and Path(runs_dir).is_dir():
             base = Path(runs_dir).resolve()
@@ -255,3 +258,15 @@ def _zoo_entry(index: int, name: str) -> Entry:
     return Entry(f"z{index}-{_slug(name)}", name, "zoo", "untrained",
                  models.default_input_shape(name), [str(i) for i in range(classes)])
 
+
+
+def _onnx_entry(index: int, path: Path) -> Entry:
+    """An Entry for an .onnx file, loaded (and checked) at start; its inputs are taken as they
+    are, as for zoo models."""
+    from ..onnx import load_model_file
+
+    model, info = load_model_file(_resolve_source(path))
+    model.eval()
+    classes = info.num_classes or int(np.prod(info.output_shape))
+    return Entry(f"o{index}-{_slug(path.stem)}", path.name, "onnx", "imported",
+                 info.input_shape, [str(i) for i in range(classes)], _model=model)

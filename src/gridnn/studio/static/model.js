@@ -487,8 +487,10 @@ async function main() {
     optional(`/api/models/${encodeURIComponent(id)}/curves`, (c) => showCurves(c.columns),
       "curves", why);
   } else {
-    $("curves").replaceChildren(el("p", { class: "muted", text: info.kind === "zoo"
-      ? "a zoo model: not trained, no curves" : "this run has no history.csv" }));
+    $("curves").replaceChildren(el("p", { class: "muted", text: {
+      zoo: "a zoo model: not trained, no curves",
+      onnx: "an imported ONNX model: no training history",
+    }[info.kind] || "this run has no history.csv" }));
   }
   if (info.samples) {
     optional(`/api/models/${encodeURIComponent(id)}/confusion`, showConfusion, "confusion", why);

@@ -1,0 +1,158 @@
+"""The processes of a data-parallel run: rank, world size, and the few collectives it needs.
+
+Started by ``mpiexec -n P`` (MPICH's or Open MPI's), every process is one rank of P; started
+alone, the world is one rank and MPI is never imported, so gridnn runs without mpi4py.
+
+Every collective waits by polling a non-blocking MPI request with short sleeps: a rank that
+waits gives its core to the others (MPI's own blocking calls spin, which starves oversubscribed
+ranks), and a wait that passes ``timeout`` seconds ends every rank with a message instead of a
+hang. A rank that dies is normally ended by the launcher, which then stops all the others.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from typing import Any, NoReturn
+
+import numpy as np
+
+from ..errors import GridnnError
+
+# Set by the launchers: MPICH/Hydra (PMI_*), Open MPI (OMPI_*), PMIx-based ones (PMIX_RANK).
+_LAUNCHER_VARS = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
+DEFAULT_TIMEOUT = 300.0  # seconds a rank waits for the others before giving up
+
+
+class DistributedError(GridnnError, RuntimeError):
+    """The ranks cannot work together (a rank stopped answering, or the settings differ)."""
+
+
+def launched_by_mpi() -> bool:
+    """True when an MPI launcher started this process (its environment says so)."""
+    return any(v in os.environ for v in _LAUNCHER_VARS)
+
+
+class Communicator:
+    """One rank's view of the run: ``rank``, ``size`` and sum/broadcast/gather collectives.
+
+    ``timeout`` (seconds) bounds every wait for the other ranks.
+    """
+
+    def __init__(self, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        if not timeout > 0:
+            raise DistributedError(f"Communicator: `timeout` must be positive seconds, "
+                                   f"received timeout={timeout!r}")
+        self.timeout = float(timeout)
+        self._comm: Any = None
+        self.rank, self.size = 0, 1
+        if launched_by_mpi():
+            try:
+                from mpi4py import MPI
+            except ImportError:
+                raise DistributedError("this process was started by mpiexec but mpi4py is not "
+                                       "installed: pip install 'gridnn[distributed]'") from None
+            self._MPI = MPI
+            self._comm = MPI.COMM_WORLD
+            self.rank, self.size = self._comm.Get_rank(), self._comm.Get_size()
+        # host and pid of every rank, so a message about a rank says where it ran
+        self.places: list[tuple[str, int]] = self.allgather((socket.gethostname(), os.getpid()))
+
+    def __repr__(self) -> str:
+        return f"Communicator(rank={self.rank}, size={self.size}, timeout={self.timeout})"
+
+    def describe(self, rank: int) -> str:
+        """'rank 2 (pid 4711 on host)'."""
+        host, pid = self.places[rank]
+        return f"rank {rank} (pid {pid} on {host})"
+
+    def _wait(self, request: Any, what: str) -> None:
+        deadline = time.monotonic() + self.timeout
+        pause = 0.0
+        while not request.Test():
+            if time.monotonic() > deadline:
+                self.abort(f"{what}: no answer from the other ranks for {self.timeout:g} s"
+                           f"{self._gone()}")
+            time.sleep(pause)
+            pause = min(pause + 2e-5, 1e-3)  # spin briefly, then yield the core
+
+    def _gone(self) -> str:
+        """Which ranks on this host no longer exist (the likely reason for a timeout)."""
+        here = socket.gethostname()
+        dead = [r for r, (host, pid) in enumerate(self.places)
+                if host == here and not _alive(pid)]
+        return f"; {', '.join(self.describe(r) for r in dead)} stopped" if dead else ""
+
+    def allreduce_sum(self, buffer: np.ndarray, what: str = "Allreduce") -> np.ndarray:
+        """Sum the contiguous ``buffer`` over all ranks, in place; returns it."""
+        if self._comm is not None and self.size > 1:
+            self._wait(self._comm.Iallreduce(self._MPI.IN_PLACE, buffer, op=self._MPI.SUM),
+                       what)
+        return buffer
+
+    def broadcast(self, buffer: np.ndarray, root: int = 0, what: str = "Bcast") -> np.ndarray:
+        """Overwrite ``buffer`` with rank ``root``'s copy, in place; returns it."""
+        if self._comm is not None and self.size > 1:
+            self._wait(self._comm.Ibcast(buffer, root=root), what)
+        return buffer
+
+    def allgather(self, value: Any, what: str = "Allgather") -> list[Any]:
+        """Every rank's ``value`` (a small picklable object), in rank order."""
+        if self._comm is None or self.size == 1:
+            return [value]
+        # pickled objects of unknown size: gather their lengths first, then the bytes
+        import pickle
+
+        blob = np.frombuffer(pickle.dumps(value), np.uint8)
+        sizes = np.zeros(self.size, np.int64)
+        sizes[self.rank] = blob.size
+        self.allreduce_sum(sizes, what)
+        out = np.zeros(int(sizes.sum()), np.uint8)
+        start = int(sizes[:self.rank].sum())
+        out[start:start + blob.size] = blob
+        self.allreduce_sum(out, what)
+        bounds = np.concatenate([[0], np.cumsum(sizes)])
+        return [pickle.loads(out[a:b].tobytes()) for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def abort(self, message: str, code: int = 1) -> NoReturn:
+        """Print ``message`` naming this rank and end every rank with exit status ``code``."""
+        print(f"gridnn: {self.describe(self.rank)} of {self.size}: {message}; stopping every "
+              f"rank", file=sys.stderr, flush=True)
+        if self._comm is not None and self.size > 1:
+            self._comm.Abort(code)
+        raise SystemExit(code)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+_world: Communicator | None = None
+
+
+def world(*, timeout: float | None = None) -> Communicator:
+    """The communicator of all ranks (made on first use; ``timeout`` sets its wait bound)."""
+    global _world
+    if _world is None:
+        _world = Communicator(timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
+    elif timeout is not None:
+        _world.timeout = float(timeout)
+    return _world
+
+
+def rank() -> int:
+    """This process's rank, 0 to world_size() - 1 (0 when not started by mpiexec)."""
+    return world().rank
+
+
+def world_size() -> int:
+    """The number of ranks (1 when not started by mpiexec)."""
+    return world().size

@@ -6,8 +6,9 @@ gridnn.distributed used by tests/test_distributed_mpi.py.
 
 Rank 0 prints one line per rank ('rank R pid P') first, then writes ``--out`` (weights) and
 ``--out``.json (history). ``--signal-at S`` makes rank 0 send itself SIGTERM after global step
-S; ``--fail-rank R --fail-at S`` raises on rank R at step S; ``--step-delay`` slows each step
-so a test can act in the middle of an epoch.
+S; ``--fail-rank R --fail-at S`` raises on rank R at step S; ``--hang-at S`` makes rank 1
+sleep for an hour at step S; ``--odd-seed`` gives rank 1 another seed; ``--step-delay`` slows
+each step so a test can act in the middle of an epoch.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class _Actions(train.Callback):
             os.kill(os.getpid(), signal.SIGTERM)
         if step == a.fail_at and self.rank == a.fail_rank:
             raise RuntimeError(f"injected failure at step {step}")
+        if step == a.hang_at and self.rank == 1:
+            time.sleep(3600)
 
 
 def main() -> int:
@@ -59,9 +62,13 @@ def main() -> int:
     p.add_argument("--fail-rank", type=int, default=-1)
     p.add_argument("--fail-at", type=int, default=-1)
     p.add_argument("--step-delay", type=float, default=0.0)
+    p.add_argument("--hang-at", type=int, default=-1, help="rank 1 stops answering at this step")
+    p.add_argument("--odd-seed", type=int, help="rank 1 uses this seed (a mismatch)")
     a = p.parse_args()
 
     comm = dist.world(timeout=a.timeout)
+    if a.odd_seed is not None and comm.rank == 1:
+        a.seed = a.odd_seed
     if comm.rank == 0:
         print("\n".join(f"rank {r} pid {pid}" for r, (_, pid) in enumerate(comm.places)),
               flush=True)

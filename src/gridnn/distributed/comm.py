@@ -24,6 +24,7 @@ from ..errors import GridnnError
 # Set by the launchers: MPICH/Hydra (PMI_*), Open MPI (OMPI_*), PMIx-based ones (PMIX_RANK).
 _LAUNCHER_VARS = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
 DEFAULT_TIMEOUT = 300.0  # seconds a rank waits for the others before giving up
+_HERE_TAG = 7177  # point-to-point tag of "I am waiting too" after a timeout
 
 
 class DistributedError(GridnnError, RuntimeError):
@@ -73,17 +74,31 @@ class Communicator:
         pause = 0.0
         while not request.Test():
             if time.monotonic() > deadline:
-                self.abort(f"{what}: no answer from the other ranks for {self.timeout:g} s"
-                           f"{self._gone()}")
+                self.abort(f"{what}: no answer from the other ranks for {self.timeout:g} s; "
+                           f"{self._missing()}")
             time.sleep(pause)
             pause = min(pause + 2e-5, 1e-3)  # spin briefly, then yield the core
 
-    def _gone(self) -> str:
-        """Which ranks on this host no longer exist (the likely reason for a timeout)."""
+    def _missing(self) -> str:
+        """Which ranks did not reach this collective: the ranks that time out tell each other
+        with small point-to-point messages; whoever stays silent for a grace period (or whose
+        process on this host is gone) is named."""
+        peers = [r for r in range(self.size) if r != self.rank]
+        # kept referenced: a silent rank never completes them, and the abort ends everything
+        self._here = [self._comm.Isend(np.ones(1, np.uint8), dest=r, tag=_HERE_TAG)
+                      for r in peers]
+        boxes = {r: np.zeros(1, np.uint8) for r in peers}
+        recvs = {r: self._comm.Irecv(boxes[r], source=r, tag=_HERE_TAG) for r in peers}
+        grace = time.monotonic() + min(self.timeout, 10.0)
+        while time.monotonic() < grace and not all(q.Test() for q in recvs.values()):
+            time.sleep(0.01)
         here = socket.gethostname()
-        dead = [r for r, (host, pid) in enumerate(self.places)
-                if host == here and not _alive(pid)]
-        return f"; {', '.join(self.describe(r) for r in dead)} stopped" if dead else ""
+        silent = [r for r, q in recvs.items() if not q.Test()]
+        if not silent:
+            return "every rank is waiting (an MPI or network fault)"
+        return ", ".join(self.describe(r) + (" has exited" if self.places[r][0] == here and
+                                             not _alive(self.places[r][1]) else
+                                             " did not reach it") for r in silent)
 
     def allreduce_sum(self, buffer: np.ndarray, what: str = "Allreduce") -> np.ndarray:
         """Sum the contiguous ``buffer`` over all ranks, in place; returns it."""

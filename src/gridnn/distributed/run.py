@@ -28,8 +28,8 @@ def _digest(*parts: Any) -> str:
     h = hashlib.blake2b(digest_size=16)
     for part in parts:
         if isinstance(part, dict):
-            for key in sorted(part):
-                h.update(key.encode())
+            for key in sorted(part, key=str):
+                h.update(str(key).encode())
                 h.update(_digest(part[key]).encode())
         elif isinstance(part, np.ndarray):
             h.update(str((part.dtype, part.shape)).encode())
@@ -56,7 +56,7 @@ def check_same_settings(comm: Communicator, **items: Any) -> None:
     for r, theirs in enumerate(others, start=1):
         for name in items:
             if theirs[name] != first[name]:
-                raise DistributedError(f"{comm.describe(r)} has another {name} than "
+                raise DistributedError(f"the {name} of {comm.describe(r)} differs from that of "
                                        f"{comm.describe(0)}: every rank must start with the "
                                        f"same {name}")
 
@@ -117,8 +117,9 @@ def fit_distributed(model: Any, train_loader: Any, val_loader: Any = None, *, ep
     message).
     ``sync_bn``: BatchNorm layers become SyncBatchNorm. ``settings``: JSON-able values (model
     and data names, seed, hyper-parameters) that must agree on every rank.
-    ``callbacks`` run on every rank, ``rank0_callbacks`` on rank 0 only (files, printing); other ``fit`` keywords (scheduler,
-    start_epoch, history, ...) pass through, ``progress`` bars show on rank 0 only.
+    ``callbacks`` run on every rank, ``rank0_callbacks`` on rank 0 only (files, printing);
+    other ``fit`` keywords (scheduler, start_epoch, history, ...) pass through; ``progress``
+    bars show on rank 0 only.
     """
     comm = comm or world()
     if sync_bn:

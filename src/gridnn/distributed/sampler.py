@@ -54,7 +54,7 @@ class ShardedLoader:
             raise ArgumentError(f"the global batch size {batch} is not divisible by the "
                                 f"{p} ranks; pass a multiple of {p}")
         n = len(loader.dataset)
-        last = n - (len(loader) - 1) * batch
+        last = batch if loader.drop_last or n % batch == 0 else n % batch
         if last < p:
             raise ArgumentError(f"the last batch holds {last} of the {n} images, fewer than the "
                                 f"{p} ranks; choose a batch size that leaves at least {p}, or "

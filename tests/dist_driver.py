@@ -8,7 +8,7 @@ Rank 0 prints one line per rank ('rank R pid P') first, then writes ``--out`` (w
 ``--out``.json (history). ``--signal-at S`` makes rank 0 send itself SIGTERM after global step
 S; ``--fail-rank R --fail-at S`` raises on rank R at step S; ``--hang-at S`` makes rank 1
 sleep for an hour at step S; ``--odd-seed`` gives rank 1 another seed; ``--step-delay`` slows
-each step so a test can act in the middle of an epoch.
+each step so a test can act in the middle of an epoch (rank 0 prints 'training' after step 1).
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ class _Actions(train.Callback):
         a = self.args
         if a.step_delay:
             time.sleep(a.step_delay)
+            if self.rank == 0 and step == 1:  # every rank has passed one Allreduce
+                print("training", flush=True)
         if step == a.signal_at and self.rank == 0:
             os.kill(os.getpid(), signal.SIGTERM)
         if step == a.fail_at and self.rank == a.fail_rank:

@@ -100,6 +100,17 @@ class StopOnSignal(train.StopOnSignal):
         self._stop(state)
 
 
+def _fit(model: Any, train_loader: Any, val_loader: Any, callbacks: list[Any],
+         checkpointer: train.Checkpointer | None, stopper: train.StopOnSignal | None,
+         **fit_kwargs: Any) -> train.History:
+    """train.fit, with the checkpointer and the signal handler when there is a checkpointer."""
+    if stopper is None:
+        return train.fit(model, train_loader, val_loader, callbacks=callbacks, **fit_kwargs)
+    with stopper:
+        return train.fit(model, train_loader, val_loader,
+                         callbacks=[*callbacks, checkpointer, stopper], **fit_kwargs)
+
+
 def fit_distributed(model: Any, train_loader: Any, val_loader: Any = None, *, epochs: int,
                     optimizer: Any, checkpointer: train.Checkpointer | None = None,
                     resume_hint: str = "", sync_bn: bool = False,
@@ -108,7 +119,7 @@ def fit_distributed(model: Any, train_loader: Any, val_loader: Any = None, *, ep
                     rank0_callbacks: Sequence[train.Callback] = (),
                     comm: Communicator | None = None, **fit_kwargs: Any) -> train.History:
     """Train ``model`` with ``train.fit`` on every rank; returns the History (the same on every
-    rank). With one rank this is ``fit`` with a signal handler around it.
+    rank). With one rank this is ``fit`` itself (with the checkpointer and signal handler).
 
     ``train_loader``/``val_loader``: DataLoaders of the global batch (sharded here).
     ``optimizer`` must be built on ``model``'s parameters. ``checkpointer`` (a
@@ -122,6 +133,10 @@ def fit_distributed(model: Any, train_loader: Any, val_loader: Any = None, *, ep
     bars show on rank 0 only.
     """
     comm = comm or world()
+    if comm.size == 1:  # exactly train.fit, as without MPI (SyncBatchNorm would be BatchNorm)
+        stopper = train.StopOnSignal(checkpointer, resume_hint) if checkpointer else None
+        return _fit(model, train_loader, val_loader, [*callbacks, *rank0_callbacks],
+                    checkpointer, stopper, epochs=epochs, optimizer=optimizer, **fit_kwargs)
     if sync_bn:
         model = convert_sync_batchnorm(model, comm)
     check_same_settings(comm, settings=settings or {}, model=model.state_dict(),
@@ -136,15 +151,10 @@ def fit_distributed(model: Any, train_loader: Any, val_loader: Any = None, *, ep
     if comm.rank:
         fit_kwargs["progress"] = False
     try:
-        if checkpointer is None:
-            return train.fit(model, shards, val, epochs=epochs, optimizer=optimizer,
-                             callbacks=every, **fit_kwargs)
-        with StopOnSignal(checkpointer, reducer, resume_hint) as stopper:
-            return train.fit(model, shards, val, epochs=epochs, optimizer=optimizer,
-                             callbacks=[*every, checkpointer, stopper], **fit_kwargs)
+        stopper = StopOnSignal(checkpointer, reducer, resume_hint) if checkpointer else None
+        return _fit(model, shards, val, every, checkpointer, stopper, epochs=epochs,
+                    optimizer=optimizer, **fit_kwargs)
     except train.TrainingInterruptedError:
         raise
     except Exception as e:  # noqa: BLE001 - any error on one rank must end all of them
-        if comm.size == 1:
-            raise
         comm.abort(f"{type(e).__name__}: {e}")

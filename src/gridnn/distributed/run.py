@@ -156,5 +156,5 @@ def fit_distributed(model: Any, train_loader: Any, val_loader: Any = None, *, ep
                     optimizer=optimizer, **fit_kwargs)
     except train.TrainingInterruptedError:
         raise
-    except Exception as e:  # noqa: BLE001 - any error on one rank must end all of them
+    except Exception as e:  # any error on one rank must end all of them
         comm.abort(f"{type(e).__name__}: {e}")

@@ -254,8 +254,8 @@ def test_fit_distributed_with_sync_bn_matches_one_process():
 
 def test_mismatched_settings_are_named():
     def rank_fn(comm):
-        with pytest.raises(dist.DistributedError, match="the model of rank 2 differs from that "
-                                                        "of rank 0"):
+        with pytest.raises(dist.DistributedError, match="rank 2 does not start with the same "
+                                                        "model as rank 0"):
             dist.check_same_settings(comm, seed=0, model=_mlp64(seed=comm.rank // 2).state_dict())
         dist.check_same_settings(comm, seed=0, model=_mlp64().state_dict())  # equal: passes
 

@@ -11,6 +11,7 @@ hang. A rank that dies is normally ended by the launcher, which then stops all t
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -37,7 +38,7 @@ def launched_by_mpi() -> bool:
 
 
 class Communicator:
-    """One rank's view of the run: ``rank``, ``size`` and sum/broadcast/gather collectives.
+    """One rank's view of the run: ``rank``, ``size`` and the sum and gather collectives.
 
     ``timeout`` (seconds) bounds every wait for the other ranks.
     """
@@ -49,6 +50,7 @@ class Communicator:
         self.timeout = float(timeout)
         self._comm: Any = None
         self.rank, self.size = 0, 1
+        self.places: list[tuple[str, int]] = []  # (host, pid) of every rank, once gathered
         if launched_by_mpi():
             try:
                 from mpi4py import MPI
@@ -58,14 +60,17 @@ class Communicator:
             self._MPI = MPI
             self._comm = MPI.COMM_WORLD
             self.rank, self.size = self._comm.Get_rank(), self._comm.Get_size()
-        # host and pid of every rank, so a message about a rank says where it ran
-        self.places: list[tuple[str, int]] = self.allgather((socket.gethostname(), os.getpid()))
+        # so that a message about a rank says where it ran
+        self.places = [(h, p) for h, p in self.allgather((socket.gethostname(), os.getpid()),
+                                                          "start")]
 
     def __repr__(self) -> str:
         return f"Communicator(rank={self.rank}, size={self.size}, timeout={self.timeout})"
 
     def describe(self, rank: int) -> str:
-        """'rank 2 (pid 4711 on host)'."""
+        """'rank 2 (pid 4711 on host)' ('rank 2' before the ranks have met)."""
+        if rank >= len(self.places):
+            return f"rank {rank}"
         host, pid = self.places[rank]
         return f"rank {rank} (pid {pid} on {host})"
 
@@ -107,20 +112,13 @@ class Communicator:
                        what)
         return buffer
 
-    def broadcast(self, buffer: np.ndarray, root: int = 0, what: str = "Bcast") -> np.ndarray:
-        """Overwrite ``buffer`` with rank ``root``'s copy, in place; returns it."""
-        if self._comm is not None and self.size > 1:
-            self._wait(self._comm.Ibcast(buffer, root=root), what)
-        return buffer
-
     def allgather(self, value: Any, what: str = "Allgather") -> list[Any]:
-        """Every rank's ``value`` (a small picklable object), in rank order."""
+        """Every rank's ``value`` (a small JSON-able value; tuples come back as lists), in rank
+        order. JSON rather than pickle: what a peer sends is never run as code."""
         if self._comm is None or self.size == 1:
-            return [value]
-        # pickled objects of unknown size: gather their lengths first, then the bytes
-        import pickle
-
-        blob = np.frombuffer(pickle.dumps(value), np.uint8)
+            return [json.loads(json.dumps(value))]
+        # texts of unknown length: gather their lengths first, then the bytes
+        blob = np.frombuffer(json.dumps(value).encode(), np.uint8)
         sizes = np.zeros(self.size, np.int64)
         sizes[self.rank] = blob.size
         self.allreduce_sum(sizes, what)
@@ -129,7 +127,7 @@ class Communicator:
         out[start:start + blob.size] = blob
         self.allreduce_sum(out, what)
         bounds = np.concatenate([[0], np.cumsum(sizes)])
-        return [pickle.loads(out[a:b].tobytes()) for a, b in zip(bounds[:-1], bounds[1:])]
+        return [json.loads(out[a:b].tobytes()) for a, b in zip(bounds[:-1], bounds[1:])]
 
     def abort(self, message: str, code: int = 1) -> NoReturn:
         """Print ``message`` naming this rank and end every rank with exit status ``code``."""

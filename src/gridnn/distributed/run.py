@@ -56,9 +56,9 @@ def check_same_settings(comm: Communicator, **items: Any) -> None:
     for r, theirs in enumerate(others, start=1):
         for name in items:
             if theirs[name] != first[name]:
-                raise DistributedError(f"the {name} of {comm.describe(r)} differs from that of "
-                                       f"{comm.describe(0)}: every rank must start with the "
-                                       f"same {name}")
+                raise DistributedError(f"{comm.describe(r)} does not start with the same {name} "
+                                       f"as {comm.describe(0)}: every rank must run the same "
+                                       f"command on the same data")
 
 
 class RankZeroCheckpointer(train.Checkpointer):

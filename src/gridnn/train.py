@@ -92,6 +92,18 @@ class Running:
 
 
 @dataclass
+class BatchStats:
+    """The current step's loss sum, image count and correct predictions (None: not labels).
+
+    ``on_after_backward`` callbacks may replace them (with sums over processes, for instance);
+    ``fit`` adds what they hold after the callbacks to the epoch's running sums."""
+
+    loss_sum: float
+    size: int
+    correct: int | None
+
+
+@dataclass
 class TrainState:
     """What callbacks see: the objects being trained and where training stands.
 
@@ -108,6 +120,7 @@ class TrainState:
     step: int = 0
     history: History = field(default_factory=History)
     running: Running = field(default_factory=Running)
+    batch: BatchStats | None = None  # the step in progress (see ``on_after_backward``)
 
     def progress(self) -> dict[str, Any]:
         """The JSON-able part, as stored in a checkpoint."""
@@ -117,6 +130,10 @@ class TrainState:
 
 class Callback:
     """Hooks called by ``fit``; override the ones you need. Raising stops training."""
+
+    def on_after_backward(self, state: TrainState) -> None:
+        """After the backward pass, before the optimiser step (gradient averaging goes here);
+        ``state.batch`` holds the step's statistics."""
 
     def on_step_end(self, state: TrainState) -> None:
         """After each optimiser step (``state.step`` batches of ``state.epoch`` are done)."""
@@ -230,6 +247,8 @@ def evaluate(model: Any, loader: Iterable[tuple[Any, Any]],
     """Mean loss and top-1 accuracy of ``model`` over ``loader`` (eval mode, no gradients).
 
     ``loader`` yields (inputs (N, ...), targets (N,)); ``loss`` must average over the batch.
+    A loader that holds one shard of the data has ``reduce_sums(array) -> array``, which sums
+    the [loss, correct, seen, unlabelled] totals over the shards.
     Returns {'loss': float, 'accuracy': float in [0, 1] (NaN if targets are not labels)}.
     The model's train/eval mode is restored afterwards.
     """
@@ -248,6 +267,9 @@ def evaluate(model: Any, loader: Iterable[tuple[Any, Any]],
                 seen += n
     finally:
         model.train(was_training)
+    if hasattr(loader, "reduce_sums"):
+        sums = loader.reduce_sums(np.array([total, correct, seen, not labelled], np.float64))
+        total, correct, seen, labelled = float(sums[0]), int(sums[1]), int(sums[2]), not sums[3]
     if seen == 0:
         raise ArgumentError("evaluate: `loader` yielded no batches")
     return {"loss": total / seen, "accuracy": correct / seen if labelled else math.nan}
@@ -314,17 +336,21 @@ def fit(model: Any, train_loader: Any, val_loader: Any = None, *, epochs: int, o
                     f"the training loss became {value} at epoch {epoch + 1}, step "
                     f"{state.step + 1}: training stopped before this step's update (try a "
                     f"smaller learning rate)")
+            n = len(xb)
+            state.batch = BatchStats(value * n, n, _accuracy_count(out, yb))
             optimizer.zero_grad()
             batch_loss.backward()
+            for cb in callbacks:  # callbacks may be duck-typed with only the two older hooks
+                if hasattr(cb, "on_after_backward"):
+                    cb.on_after_backward(state)
             run.lr = _lr(optimizer)
             optimizer.step()
             if scheduler is not None and scheduler_interval == "step":
                 scheduler.step()
-            n = len(xb)
-            hits = _accuracy_count(out, yb)
-            run.loss_sum += value * n
+            hits = state.batch.correct
+            run.loss_sum += state.batch.loss_sum
             run.correct += hits or 0
-            run.seen += n
+            run.seen += state.batch.size
             run.seconds = time.perf_counter() - start
             state.step += 1
             bar.update(1)

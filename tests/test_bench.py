@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from gridnn.bench import cases, measure
 from gridnn.bench.cli import run
 from gridnn.errors import ArgumentError
+from needs_torch import torch
 
 
 def _args(**kw: object) -> argparse.Namespace:

@@ -13,6 +13,7 @@ import pytest
 import gridnn as gn
 from gridnn import checkpoint, data, nn, recipes, runfolder, train
 from gridnn.errors import ArgumentError, DataError
+from needs_torch import require_torch
 
 
 def fake_bundle(name="digits", shape=(1, 8, 8), classes=3, n=12):
@@ -89,7 +90,7 @@ def test_loaders_normalise_with_the_stored_statistics_and_augment_only_training(
 @pytest.mark.parametrize("schedule", recipes.SCHEDULES)
 def test_the_recipe_gives_the_same_learning_rates_in_gridnn_and_torch(optimizer, schedule):
     """benchmarks/accuracy.py builds PyTorch's side from the same recipe."""
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     epochs, steps = 4, 3
     cfg = {"train": {"optimizer": optimizer, "schedule": schedule, "lr": 0.02,
                      "weight_decay": 1e-3, "epochs": epochs}}

@@ -8,31 +8,39 @@ direction a user takes with a PyTorch checkpoint), or copy gridnn's with ``copy_
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from typing import Any
 
 import numpy as np
-import torch
 
 import gridnn.nn as nn
+from needs_torch import torch
 
 
-class TorchResidualBlock(torch.nn.Module):
-    """The torch counterpart of ``gridnn.nn.ResidualBlock`` (torchvision BasicBlock layout)."""
+@functools.cache
+def _residual_block_class() -> type:
+    """Defined on first use: subclassing torch.nn.Module imports torch (or skips the test)."""
 
-    def __init__(self, block: nn.ResidualBlock) -> None:
-        super().__init__()
-        self.conv1 = torch_twin(block.conv1)
-        self.bn1 = torch_twin(block.bn1)
-        self.relu = torch.nn.ReLU()
-        self.conv2 = torch_twin(block.conv2)
-        self.bn2 = torch_twin(block.bn2)
-        self.downsample = None if block.downsample is None else torch_twin(block.downsample)
+    class TorchResidualBlock(torch.nn.Module):
+        """The torch counterpart of ``gridnn.nn.ResidualBlock`` (torchvision BasicBlock
+        layout)."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+        def __init__(self, block: nn.ResidualBlock) -> None:
+            super().__init__()
+            self.conv1 = torch_twin(block.conv1)
+            self.bn1 = torch_twin(block.bn1)
+            self.relu = torch.nn.ReLU()
+            self.conv2 = torch_twin(block.conv2)
+            self.bn2 = torch_twin(block.bn2)
+            self.downsample = None if block.downsample is None else torch_twin(block.downsample)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+    return TorchResidualBlock
 
 
 def _conv(m: Any, cls: Any) -> torch.nn.Module:
@@ -68,7 +76,7 @@ _SIMPLE = {
     nn.BatchNorm2d: lambda m: torch.nn.BatchNorm2d(m.num_features, m.eps, m.momentum, m.affine,
                                                    m.track_running_stats,
                                                    bias=m.bias is not None),
-    nn.ResidualBlock: TorchResidualBlock,
+    nn.ResidualBlock: lambda m: _residual_block_class()(m),
 }
 
 

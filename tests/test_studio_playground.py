@@ -15,12 +15,11 @@ import pytest
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
-torch = pytest.importorskip("torch")
-
 from starlette.testclient import TestClient  # noqa: E402
 
 from gridnn.studio.app import create_app  # noqa: E402
 from gridnn.studio.registry import Registry  # noqa: E402
+from needs_torch import torch  # noqa: E402
 from reference import conv_ref, same_pads  # noqa: E402
 
 LECTURE = [np.arange(1, 17).reshape(4, 4).tolist()]

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..fileio import atomic_write
-from .dense import LinearMap, connections, tap_table
+from .dense import LinearMap, connections
 
 Figure = Any
 

@@ -301,7 +301,7 @@ def cmd_filters(args: argparse.Namespace) -> int:
 
 def cmd_feature_maps(args: argparse.Namespace) -> int:
     from .. import data
-    from . import draw, runs
+    from . import draw, runs, trained
 
     run = runs.load(args.run, args.data_dir)
     if not run.conv_layers():
@@ -315,7 +315,7 @@ def cmd_feature_maps(args: argparse.Namespace) -> int:
         title = f"test sample #{args.index} (label {run.class_names[label]})"
         stem = f"test{args.index}"
     pred = run.class_names[int(run.logits(x[None]).argmax())]
-    fig = draw.feature_maps_figure(x, run.feature_maps(x), f"{title}, predicted {pred}")
+    fig = trained.feature_maps_figure(x, run.feature_maps(x), f"{title}, predicted {pred}")
     path = _out_dir(args, args.run) / f"feature_maps_{stem}.png"
     draw.save_png(fig, path)
     print(f"wrote {path}")
@@ -323,17 +323,17 @@ def cmd_feature_maps(args: argparse.Namespace) -> int:
 
 
 def cmd_confusion(args: argparse.Namespace) -> int:
-    from . import draw, runs
+    from . import draw, runs, trained
     from .report import misclassified
 
     run = runs.load(args.run, args.data_dir)
     out = _out_dir(args, args.run)
     acc = run.accuracy()
-    draw.save_png(draw.confusion_figure(run.confusion(), run.class_names,
-                                        f"test set: {100 * acc:.2f}% correct"),
+    draw.save_png(trained.confusion_figure(run.confusion(), run.class_names,
+                                           f"test set: {100 * acc:.2f}% correct"),
                   out / "confusion.png")
     samples, captions = misclassified(run)
-    draw.save_png(draw.examples_figure(samples, captions, "misclassified: true -> predicted"),
+    draw.save_png(trained.examples_figure(samples, captions, "misclassified: true -> predicted"),
                   out / "misclassified.png")
     print(f"test accuracy {100 * acc:.2f}% ({len(run.y_test)} samples); wrote "
           f"{out / 'confusion.png'} and {out / 'misclassified.png'}")

@@ -21,7 +21,7 @@ from .dense import LinearMap, connections
 Figure = Any
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -88,7 +88,7 @@ def conv_matrix_figure(m: LinearMap, title: str = "") -> Figure:
     rows, cols, params = connections(m, n_rows, n_cols)
     image = np.full((n_rows, n_cols, 4), 255, dtype=np.uint8)
     image[rows, cols] = _weight_colors(params, int(m.weight.size))
-    fig = _figure(13, 6)
+    fig = new_figure(13, 6)
     ax_m, ax_g = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.3, 1]})
     ax_m.imshow(image, interpolation="nearest",
                 aspect="equal" if 0.5 <= n_rows / n_cols <= 2 else "auto")
@@ -253,7 +253,7 @@ def conv_step_frames(x: np.ndarray, w: np.ndarray, y: np.ndarray, *, stride: tup
         cols = j * stride[1] + np.arange(kw) * dilation[1]
         window = np.zeros(xpad.shape[1:], dtype=bool)
         window[np.ix_(rows, cols)] = True
-        fig = _figure(STEP_CELL * sum(widths) + 1.2, (STEP_CELL * height + 0.55) * c + 0.45)
+        fig = new_figure(STEP_CELL * sum(widths) + 1.2, (STEP_CELL * height + 0.55) * c + 0.45)
         gs = GridSpec(c, 4, figure=fig, width_ratios=widths)
         for ch in range(c):
             products = xpad[ch][np.ix_(rows, cols)] * w[ch]
@@ -287,130 +287,3 @@ def gif_bytes(frames: Sequence[bytes], ms_per_frame: int = 900) -> bytes:
     images[0].save(buf, format="GIF", save_all=True, append_images=images[1:],
                    duration=ms_per_frame, loop=0)
     return buf.getvalue()
-
-
-# ---- a trained network -----------------------------------------------------------------------
-def filters_figure(name: str, weight: np.ndarray, max_filters: int = 32,
-                   max_channels: int = 8) -> Figure:
-    """The kernels of one conv layer: weight (K, C, kH, kW) as a K x C grid of images (a
-    3-channel first layer as colour images, one per filter), or (K, C, k) as K x C curves."""
-    from matplotlib import colormaps
-
-    k_out = min(weight.shape[0], max_filters)
-    w = weight[:k_out]
-    if w.ndim == 3:  # 1-D kernels: one small curve per (filter, channel)
-        chans = min(w.shape[1], max_channels)
-        fig = _figure(1.2 * chans + 1, 0.5 * k_out + 1)
-        axes = fig.subplots(k_out, chans, squeeze=False)
-        for a, b in np.ndindex(k_out, chans):
-            axes[a, b].plot(w[a, b], "-o", ms=2)
-            axes[a, b].axhline(0, color="0.7", lw=0.5)
-            axes[a, b].axis("off")
-    elif w.shape[1] == 3:  # colour: map each filter to an RGB image
-        cols = min(k_out, 8)
-        rows = math.ceil(k_out / cols)
-        fig = _figure(1.1 * cols + 0.5, 1.1 * rows + 0.8)
-        axes = fig.subplots(rows, cols, squeeze=False)
-        for n, ax in enumerate(axes.flat):
-            ax.axis("off")
-            if n < k_out:
-                f = w[n].transpose(1, 2, 0)
-                ax.imshow((f - f.min()) / max(float(np.ptp(f)), 1e-12), interpolation="nearest")
-    else:
-        chans = min(w.shape[1], max_channels)
-        fig = _figure(0.9 * chans + 1, 0.9 * k_out + 1)
-        axes = fig.subplots(k_out, chans, squeeze=False)
-        vmax = float(np.abs(w).max()) or 1.0
-        for a, b in np.ndindex(k_out, chans):
-            axes[a, b].imshow(w[a, b], cmap=colormaps["RdBu_r"], vmin=-vmax, vmax=vmax,
-                              interpolation="nearest")
-            axes[a, b].axis("off")
-    shape = "x".join(map(str, weight.shape[1:]))
-    note = " (red +, blue -)" if w.ndim == 4 and w.shape[1] != 3 else ""
-    fig.suptitle(f"{name}: {weight.shape[0]} filters of {shape}{note}", fontsize=9)
-    return fig
-
-
-def _show_sample(ax: Any, x: np.ndarray) -> None:
-    """One input sample (C, H, W) as an image or (C, L) as curves."""
-    if x.ndim == 2:
-        for ch in x:
-            ax.plot(ch, lw=1)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        return
-    if x.shape[0] == 3:
-        img = x.transpose(1, 2, 0)
-        ax.imshow((img - img.min()) / max(float(np.ptp(img)), 1e-12), interpolation="nearest")
-    else:
-        ax.imshow(x[0], cmap="gray", interpolation="nearest")
-    ax.axis("off")
-
-
-def feature_maps_figure(sample: np.ndarray, maps: Sequence[tuple[str, np.ndarray]],
-                        title: str = "", max_maps: int = 8) -> Figure:
-    """The input (C, ...) and, one row per conv layer, its first ``max_maps`` output channels
-    (K, H, W) as images or (K, L) as curves."""
-    rows = 1 + len(maps)
-    fig = _figure(1.3 * max_maps + 1.4, 1.35 * rows + 0.6)
-    axes = fig.subplots(rows, max_maps, squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    axes[0, 0].axis("on")
-    _show_sample(axes[0, 0], sample)
-    axes[0, 0].set_title("input", fontsize=8)
-    for r, (name, fmap) in enumerate(maps, start=1):
-        for k in range(min(max_maps, fmap.shape[0])):
-            ax = axes[r, k]
-            if fmap.ndim == 2:
-                ax.axis("on")
-                ax.plot(fmap[k], lw=1)
-                ax.set_xticks([])
-                ax.set_yticks([])
-            else:
-                ax.imshow(fmap[k], cmap="viridis", interpolation="nearest")
-            if k == 0:
-                ax.set_title(f"layer {name}: {fmap.shape[0]} maps", fontsize=8, loc="left")
-    fig.suptitle(title or "feature maps", fontsize=10)
-    return fig
-
-
-def confusion_figure(cm: np.ndarray, class_names: Sequence[str], title: str = "") -> Figure:
-    """Confusion matrix (true label rows x predicted label columns) with counts."""
-    n = len(class_names)
-    size = max(4.0, 0.45 * n + 2)
-    fig = _figure(size + 1, size)
-    ax = fig.subplots()
-    im = ax.imshow(cm, cmap="Blues", interpolation="nearest")
-    fig.colorbar(im, ax=ax, shrink=0.8)
-    if n <= 30:
-        for i, j in np.ndindex(cm.shape):
-            ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=7,
-                    color="white" if cm[i, j] > cm.max() / 2 else "black")
-        ax.set_xticks(range(n), class_names, rotation=90, fontsize=7)
-        ax.set_yticks(range(n), class_names, fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title or "confusion matrix", fontsize=10)
-    fig.set_layout_engine("constrained")
-    return fig
-
-
-def examples_figure(samples: np.ndarray, captions: Sequence[str], title: str,
-                    cols: int = 8) -> Figure:
-    """A grid of input samples (N, C, ...) with one caption each."""
-    n = max(len(samples), 1)
-    cols = min(cols, n)
-    rows = math.ceil(n / cols)
-    fig = _figure(1.4 * cols + 0.4, 1.6 * rows + 0.6)
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, x, caption in zip(axes.flat, samples, captions):
-        ax.axis("on")
-        _show_sample(ax, x)
-        ax.set_title(caption, fontsize=7)
-    if not len(samples):
-        axes[0, 0].text(0.5, 0.5, "none", ha="center", va="center")
-    fig.suptitle(title, fontsize=10)
-    return fig

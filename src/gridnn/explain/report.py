@@ -18,7 +18,7 @@ import numpy as np
 
 from ..checkpoint import CURVES_FILE
 from ..fileio import atomic_write
-from . import draw
+from . import draw, trained
 from .runs import Run
 from .summary import summary
 
@@ -67,7 +67,7 @@ def filters_figures(run: Run) -> list[tuple[str, Any]]:
         if isinstance(module, (nn.LocallyConnected1d, nn.LocallyConnected2d)):
             w = w[tuple(n // 2 for n in module.output_size)]
             name = f"{name} (centre position)"
-        figures.append((name, draw.filters_figure(name, w)))
+        figures.append((name, trained.filters_figure(name, w)))
     return figures
 
 
@@ -101,7 +101,7 @@ def build_report(run: Run, n_feature_inputs: int = 3) -> str:
     parts.append(_img(curves.read_bytes(), "training curves") if curves.is_file()
                  else f"<p class='note'>no {CURVES_FILE} in the run folder</p>")
     parts.append("<h2>Confusion matrix</h2>")
-    parts.append(_fig(draw.confusion_figure(run.confusion(), run.class_names,
+    parts.append(_fig(trained.confusion_figure(run.confusion(), run.class_names,
                                             f"test set: {_pct(run.accuracy())} correct"),
                       "confusion matrix"))
     parts.append("<h2>Learned filters</h2>")
@@ -113,12 +113,12 @@ def build_report(run: Run, n_feature_inputs: int = 3) -> str:
         for i in range(min(n_feature_inputs, n_test)):
             x, y = run.sample(i)
             title = f"test sample #{i} (label {run.class_names[y]})"
-            parts.append(_fig(draw.feature_maps_figure(x, run.feature_maps(x), title),
+            parts.append(_fig(trained.feature_maps_figure(x, run.feature_maps(x), title),
                               f"feature maps of test sample {i}"))
     samples, captions = misclassified(run)
     parts.append(f"<h2>Misclassified test examples ({int((run.predictions() != run.y_test).sum())}"
                  f" of {n_test})</h2>")
-    parts.append(_fig(draw.examples_figure(samples, captions, "true -> predicted"),
+    parts.append(_fig(trained.examples_figure(samples, captions, "true -> predicted"),
                       "misclassified examples"))
     body = "\n".join(parts)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

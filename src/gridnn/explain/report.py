@@ -30,6 +30,8 @@ table { border-collapse: collapse; font-size: 0.9em; }
 td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 td:first-child, th:first-child, td:nth-child(2) { text-align: left; }
 img { max-width: 100%; display: block; margin: 0.5em 0; }
+.row { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+.row img { max-width: calc(50% - 0.5em); }
 .note { color: #666; font-size: 0.9em; }
 """
 
@@ -88,7 +90,11 @@ def build_report(run: Run, n_feature_inputs: int = 3) -> str:
         if key in metrics:
             value = metrics[key]
             facts.append((label, f"{value:.4g}" if isinstance(value, float) else str(value)))
-    facts += [(k, str(v)) for k, v in cfg.get("train", {}).items()]
+    for key, value in cfg.get("train", {}).items():
+        if key == "epochs" and value == metrics.get("epochs"):
+            continue  # already listed from the metrics: the epochs the run trained
+        facts.append(("epochs planned" if key == "epochs" and "epochs" in metrics else key,
+                      str(value)))
     parts.append("<h2>Figures and settings</h2><table>" + "".join(
         f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in facts)
         + "</table>")
@@ -106,8 +112,9 @@ def build_report(run: Run, n_feature_inputs: int = 3) -> str:
                       "confusion matrix"))
     parts.append("<h2>Learned filters</h2>")
     filters = filters_figures(run)
-    parts += [_fig(fig, f"filters of {name}") for name, fig in filters] or [
-        "<p class='note'>this model has no convolution layers</p>"]
+    parts.append("<div class='row'>" + "".join(_fig(fig, f"filters of {name}")
+                                               for name, fig in filters) + "</div>"
+                 if filters else "<p class='note'>this model has no convolution layers</p>")
     if filters:
         parts.append("<h2>Feature maps</h2>")
         for i in range(min(n_feature_inputs, n_test)):

@@ -31,6 +31,7 @@ from .dense import (
 from .draw import MATRIX_BLOCK
 
 MAX_PRINT = 64  # largest matrix side printed as text
+MAX_INPUTS_LISTED = 36  # inputs named per output in "inputs of each output"
 
 
 # ---- argument parsing ------------------------------------------------------------------------
@@ -131,7 +132,10 @@ def inputs_text(m: LinearMap, limit: int = MAX_PRINT) -> str:
     lines = []
     for r in range(min(m.n_out, limit)):
         seen = window_inputs(m, r) + 1
-        lines.append(f"y{r + 1} <- " + (", ".join(f"x{c}" for c in seen) or "(nothing)"))
+        names = ", ".join(f"x{c}" for c in seen[:MAX_INPUTS_LISTED])
+        if len(seen) > MAX_INPUTS_LISTED:
+            names += f", ... ({len(seen):,} inputs)"
+        lines.append(f"y{r + 1} <- " + (names or "(nothing)"))
     if m.n_out > limit:
         lines.append(f"... ({m.n_out - limit} more outputs)")
     return "\n".join(lines)

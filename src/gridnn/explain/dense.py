@@ -129,12 +129,16 @@ def geometry_maps(in_shape: tuple[int, ...], kernel: tuple[int, ...], *, filters
     kernel = tuple(kernel)
     stride_t, dilation_t, pads, out = _geometry(op, tuple(in_shape), kernel, stride, padding,
                                                 dilation, "zeros")
+    local_shape = (*out, filters, in_shape[0], *kernel)
+    if math.prod(local_shape) >= 2 ** 62:  # past what even a broadcast view can index
+        raise ArgumentError(f"{op}: the locally connected layer would have "
+                            f"{math.prod(local_shape):,} weights, too many to describe")
     one = np.float64(1.0)
     conv = LinearMap("conv", tuple(in_shape), (filters, *out),
                      np.broadcast_to(one, (filters, in_shape[0], *kernel)),
                      np.broadcast_to(one, (filters,)) if bias else None, kernel, stride_t,
                      dilation_t, pads)
-    local = replace(conv, kind="local", weight=np.broadcast_to(one, (*out, *conv.weight.shape)),
+    local = replace(conv, kind="local", weight=np.broadcast_to(one, local_shape),
                     bias=np.broadcast_to(one, (*out, filters)) if bias else None)
     return conv, local
 

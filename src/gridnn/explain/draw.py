@@ -253,7 +253,7 @@ def conv_step_frames(x: np.ndarray, w: np.ndarray, y: np.ndarray, *, stride: tup
         cols = j * stride[1] + np.arange(kw) * dilation[1]
         window = np.zeros(xpad.shape[1:], dtype=bool)
         window[np.ix_(rows, cols)] = True
-        fig = new_figure(STEP_CELL * sum(widths) + 1.2, (STEP_CELL * height + 0.55) * c + 0.45)
+        fig = new_figure(STEP_CELL * sum(widths) + 1.2, (STEP_CELL * height + 0.5) * c + 0.35)
         gs = GridSpec(c, 4, figure=fig, width_ratios=widths)
         for ch in range(c):
             products = xpad[ch][np.ix_(rows, cols)] * w[ch]

@@ -288,14 +288,15 @@ def cmd_conv_steps(args: argparse.Namespace) -> int:
 
 
 def cmd_filters(args: argparse.Namespace) -> int:
-    from . import draw, runs
-    from .report import filters_figures
+    from ..checkpoint import load_run
+    from . import draw
+    from .trained import filters_figures
 
-    run = runs.load(args.run, args.data_dir)
-    out = _out_dir(args, args.run)
-    figures = filters_figures(run)
+    model, _ = load_run(args.run)  # the weights are all it needs: no dataset to load
+    figures = filters_figures(model)
     if not figures:
         raise ArgumentError(f"{args.run}: the model has no convolution layers to show")
+    out = _out_dir(args, args.run)
     for name, fig in figures:
         path = out / f"filters_{name.split(' ')[0].replace('.', '_')}.png"
         draw.save_png(fig, path)
@@ -391,7 +392,8 @@ def register(subparsers: Any) -> None:
         s = what.add_parser(name, help=text)
         s.add_argument("run", help="run folder written by 'gridnn train'")
         s.add_argument("--out", help="output folder (default RUN/plots)")
-        s.add_argument("--data-dir", help="where the run's dataset files are")
+        if name != "filters":  # the filters need only the weights
+            s.add_argument("--data-dir", help="where the run's dataset files are")
         if name == "feature-maps":
             which = s.add_mutually_exclusive_group(required=True)
             which.add_argument("--image", help="an image (PNG/JPEG) or .npy input")

@@ -58,21 +58,6 @@ def misclassified(run: Run, limit: int = 24) -> tuple[np.ndarray, list[str]]:
     return run.x_test[wrong], captions
 
 
-def filters_figures(run: Run) -> list[tuple[str, Any]]:
-    """(layer name, figure) of the kernels of every conv layer (a locally connected layer
-    shows the kernels of its centre position)."""
-    from .. import nn
-
-    figures = []
-    for name, module in run.conv_layers():
-        w = module.weight.data
-        if isinstance(module, (nn.LocallyConnected1d, nn.LocallyConnected2d)):
-            w = w[tuple(n // 2 for n in module.output_size)]
-            name = f"{name} (centre position)"
-        figures.append((name, trained.filters_figure(name, w)))
-    return figures
-
-
 def build_report(run: Run, n_feature_inputs: int = 3) -> str:
     """The report of ``run`` as an HTML string."""
     cfg, metrics = run.config, run.metrics
@@ -111,7 +96,7 @@ def build_report(run: Run, n_feature_inputs: int = 3) -> str:
                                             f"test set: {_pct(run.accuracy())} correct"),
                       "confusion matrix"))
     parts.append("<h2>Learned filters</h2>")
-    filters = filters_figures(run)
+    filters = trained.filters_figures(run.model)
     parts.append("<div class='row'>" + "".join(_fig(fig, f"filters of {name}")
                                                for name, fig in filters) + "</div>"
                  if filters else "<p class='note'>this model has no convolution layers</p>")

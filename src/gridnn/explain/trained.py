@@ -20,6 +20,29 @@ CHANNELS_SHOWN = 8  # input channels drawn per filter
 MAPS_SHOWN = 8  # feature maps drawn per layer
 
 
+def conv_layers(model: Any) -> list[tuple[str, Any]]:
+    """(qualified name, module) of every convolution and locally connected layer of a model."""
+    from .. import nn
+
+    kinds = (nn.Conv1d, nn.Conv2d, nn.LocallyConnected1d, nn.LocallyConnected2d)
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, kinds)]
+
+
+def filters_figures(model: Any) -> list[tuple[str, Figure]]:
+    """(layer name, ``filters_figure``) of every conv layer of a model (a locally connected
+    layer shows the kernels of its centre position)."""
+    from .. import nn
+
+    figures = []
+    for name, module in conv_layers(model):
+        w = module.weight.data
+        if isinstance(module, (nn.LocallyConnected1d, nn.LocallyConnected2d)):
+            w = w[tuple(n // 2 for n in module.output_size)]
+            name = f"{name} (centre position)"
+        figures.append((name, filters_figure(name, w)))
+    return figures
+
+
 def _near_square(n: int, tile_h: int, tile_w: int) -> tuple[int, int]:
     """(rows, cols) of a grid of n tiles of tile_h x tile_w cells that is closest to square."""
     cols = max(1, min(n, round(math.sqrt(n * tile_h / tile_w))))

@@ -161,8 +161,8 @@ def _draw_windows(ax: Any, m: LinearMap) -> None:
                 ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), w, h, fill=False, lw=0.8,
                                        color="0.5"))
         if chans > 1:
-            ax.text(x0 + (w - 1) / 2, -pt - 0.9, f"channel {ch + 1}", ha="center", va="bottom",
-                    fontsize=8)
+            ax.annotate(f"channel {ch + 1}", (x0 + (w - 1) / 2, -pt - 0.5), xytext=(0, 2),
+                        textcoords="offset points", ha="center", va="bottom", fontsize=8)
         for n, pos in enumerate(positions):
             o_i, o_j = (0, *pos) if one_d else pos
             ti = o_i * stride[0] - pt + np.arange(kernel[0]) * dil[0]
@@ -176,12 +176,14 @@ def _draw_windows(ax: Any, m: LinearMap) -> None:
             ax.plot(x0 + gx + 0.3 - inset / 2, y0 + gy + 0.3 - inset / 2, "o", ms=3,
                     color=colors[n])
             flat = int(np.ravel_multi_index(pos, m.out_shape[1:])) + 1
-            if ch == 0:
-                ax.text(x0 + tj[0] - 0.45 + inset, y0 + ti[0] - 0.45 + inset, f"y{flat}",
-                        fontsize=8, color=colors[n], va="top", fontweight="bold")
+            if ch == 0:  # the label inside the window's corner, towards the grid's centre
+                right = not small and tj[0] > w / 2
+                ax.text(x0 + (tj[-1] + 0.45 if right else tj[0] - 0.45 + inset),
+                        y0 + ti[0] - 0.45 + inset, f"y{flat}", fontsize=8, color=colors[n],
+                        va="top", ha="right" if right else "left", fontweight="bold")
     rows_total = 2 * rows_1d - 1 if one_d else h
     ax.set_xlim(-pl - 0.5 - 0.2, chans * (w + gap) - gap + pr - 0.5 + 0.2)
-    ax.set_ylim(rows_total + pb - 0.5 + 0.2, -pt - 0.5 - (1.2 if chans > 1 else 0.2))
+    ax.set_ylim(rows_total + pb - 0.5 + 0.2, -pt - 0.5 - 0.2)
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -189,7 +191,8 @@ def _draw_windows(ax: Any, m: LinearMap) -> None:
     shown = ("every output position" if len(positions) == n_pos else
              f"{len(positions)} of the {n_pos:,} output positions\n(first, centre, last)")
     more = (f"; channels 1..{chans} of {m.in_shape[0]}" if m.in_shape[0] > chans else "")
-    ax.set_title(f"windows of {shown}{more}\n(grey: zero padding)", fontsize=9)
+    ax.set_title(f"windows of {shown}{more}\n(grey: zero padding)", fontsize=9,
+                 pad=14 if chans > 1 else 6)
 
 
 # ---- one convolution step at a time ----------------------------------------------------------

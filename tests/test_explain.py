@@ -313,6 +313,19 @@ def test_show_run_pictures(capsys, tmp_path, tiny_run):
     assert code == 2 and "`--index` must be in [0, 359]" in err
 
 
+def test_show_filters_needs_only_the_weights(capsys, tmp_path, tiny_run, monkeypatch):
+    import gridnn.recipes
+
+    def no_dataset(*args, **kwargs):
+        raise AssertionError("show filters loaded the dataset")
+
+    monkeypatch.setattr(gridnn.recipes, "load_bundle", no_dataset)
+    code, out, _ = run_cli(capsys, "show", "filters", str(tiny_run), "--out", str(tmp_path))
+    assert code == 0 and out.count("wrote") == 2
+    with Image.open(tmp_path / "filters_3.png") as img:
+        assert 0.6 <= img.width / img.height <= 1.8
+
+
 def test_run_confusion_matches_predictions(tiny_run):
     from gridnn.explain import runs
 

@@ -199,7 +199,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 # ---- information -----------------------------------------------------------------------------
 def cmd_summary(args: argparse.Namespace) -> int:
-    from . import models
+    from . import limits, models
     from .explain.summary import summary
 
     if args.list or args.model is None:
@@ -210,10 +210,13 @@ def cmd_summary(args: argparse.Namespace) -> int:
     kwargs = recipes.input_kwargs(shape) if shape is not None else {}
     if args.num_classes is not None:
         kwargs["num_classes"] = args.num_classes
-    model = models.build(args.model, **kwargs)
-    if shape is None:
-        shape = tuple(models.default_input_shape(args.model, **kwargs))
-    print(summary(model, shape))
+    what = f"the summary of {args.model}" + (f" on input {'x'.join(map(str, shape))}"
+                                             if shape else "")
+    with limits.bounded(what, "use a smaller --input-shape"):  # weights and activations grow
+        model = models.build(args.model, **kwargs)
+        if shape is None:
+            shape = tuple(models.default_input_shape(args.model, **kwargs))
+        print(summary(model, shape))
     return 0
 
 

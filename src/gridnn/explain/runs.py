@@ -86,7 +86,7 @@ class Run:
 
     def sample(self, index: int) -> tuple[np.ndarray, int]:
         """Raw test sample ``index`` and its label."""
-        if not -len(self.x_test) <= index < len(self.x_test):
+        if not 0 <= index < len(self.x_test):  # -1 is refused here as at the command line
             raise ArgumentError(
                 f"`--index` must be in [0, {len(self.x_test) - 1}] for the {len(self.x_test)} "
                 f"test samples, received {index}"

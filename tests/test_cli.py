@@ -69,7 +69,7 @@ def test_train_writes_a_complete_run_folder(tmp_path, capsys):
     assert config["model"]["name"] == "mlp" and config["train"]["augment"] is True
     assert config["train"]["optimizer"] == "adamw" and config["data"]["name"] == "digits"
     history = (out_dir / "history.csv").read_text().splitlines()
-    assert history[0].startswith("epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr")
+    assert history[0].startswith("epoch,train_loss,train_accuracy,test_loss,test_accuracy,lr")
     assert len(history) == 3
 
 
@@ -130,7 +130,8 @@ def _broken_runs(trained: Path, tmp: Path) -> dict[str, tuple[Path, str]]:
 
     d = copy("no-weights")
     (d / "model.safetensors").unlink()
-    cases["no-weights"] = (d, "weights file not found")
+    cases["no-weights"] = (d, f"{d} is an unfinished run (stopped after epoch 2 of 2; it has no "
+                              f"model.safetensors yet): continue it with: gridnn train --resume {d}")
     d = copy("truncated-weights")
     raw = (d / "model.safetensors").read_bytes()
     (d / "model.safetensors").write_bytes(raw[: len(raw) // 2])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -20,9 +20,10 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from . import argtypes, recipes, runfolder
+from . import __version__, argtypes, recipes, runfolder
 from ._allocator import keep_freed_memory
 from .checkpoint import CONFIG_FILE, load_run
+from .console import detach_stdout
 from .errors import ArgumentError, DataError, GridnnError
 
 # Modules whose ``register(subparsers)`` adds their subcommands; a new room adds its module here.
@@ -39,7 +40,23 @@ class Parser(argparse.ArgumentParser):
     Subcommand parsers are of this class too (argparse makes them of the parent's class)."""
 
     def error(self, message: str) -> NoReturn:
+        choice = re.match(r"argument .*: invalid choice: '(.*)' \(choose from (.*)\)$",
+                          message)
+        if choice:
+            hint = argtypes.did_you_mean(choice[1], re.findall(r"'([^']*)'", choice[2]))
+            message = message.replace(" (choose from", f"{hint} (choose from", 1)
         raise UsageError(f"{self.prog}: error: {message} (see '{self.prog} --help')")
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        """Unknown flags are reported by the (sub)parser that met them, with the nearest
+        flag it takes and its own help."""
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            flags = [s for s in self._option_string_actions if s.startswith("--")]
+            first = extras[0].split("=")[0]
+            hint = argtypes.did_you_mean(first, flags) if first.startswith("-") else ""
+            self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+        return namespace, extras
 
 
 def build_parser() -> Parser:
@@ -48,6 +65,7 @@ def build_parser() -> Parser:
                                                "on NumPy.")
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of errors (may also follow the subcommand)")
+    parser.add_argument("--version", action="version", version=f"gridnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     register(sub)
     for name in REGISTRARS:
@@ -70,11 +88,18 @@ def register(sub: Any) -> None:
     p.add_argument("--optimizer", choices=recipes.OPTIMIZERS)
     p.add_argument("--weight-decay", type=argtypes.nonnegative_float)
     p.add_argument("--schedule", choices=recipes.SCHEDULES, help="learning-rate schedule")
-    p.add_argument("--seed", type=int, help="seed of the weights, the split and the batch "
-                                            "order (default 0)")
+    p.add_argument("--seed", type=argtypes.nonnegative_int,
+                   help="seed of the weights, the split and the batch order (default 0)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction,
                    help="random shifts (and flips for colour images) while training (default: "
                         "on for mnist1d, off for the others)")
+    p.add_argument("--val-split", type=argtypes.fraction, metavar="F",
+                   help="hold out a stratified, seeded share F of the training data and "
+                        "evaluate it after every epoch (default 0: the test split is evaluated "
+                        "after every epoch, and the output says 'test')")
+    p.add_argument("--image-size", metavar="HxW",
+                   help="resize the images of a --data folder to HxW (default: their size, or "
+                        "the most common one when sizes differ)")
     p.add_argument("--out", help="run folder to write (default runs/<data>-<model>-<time>)")
     p.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR "
                                                    "with its saved settings")
@@ -115,8 +140,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from . import data, train
 
     if args.resume:
-        given = [f"--{k.replace('_', '-')}" for k in ("data", "model", "seed", "out",
-                                                      *recipes.TRAIN_KEYS)
+        given = [f"--{k.replace('_', '-')}" for k in ("data", "model", "seed", "out", "val_split",
+                                                      "image_size", *recipes.TRAIN_KEYS)
                  if getattr(args, k) is not None]
         if given:
             raise ArgumentError(f"--resume continues a run with its saved settings; remove "
@@ -128,9 +153,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         train.check_hyperparameters(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
         seed = 0 if args.seed is None else args.seed
         data_name = args.data or recipes.DEFAULT_DATA
-        bundle = data.load_dataset(data_name, data_dir=args.data_dir, seed=seed)
+        size = None if args.image_size is None else \
+            argtypes.sizes(args.image_size, "--image-size", exactly=2)
+        bundle = data.load_dataset(data_name, data_dir=args.data_dir, seed=seed, image_size=size)
         config = recipes.new_config(bundle, data_name, data_dir=args.data_dir, model=args.model,
-                                    seed=args.seed,
+                                    seed=args.seed, val_split=args.val_split or 0.0,
+                                    image_size=size,
                                     **{k: getattr(args, k) for k in recipes.TRAIN_KEYS})
         run_dir = Path(args.out) if args.out else runfolder.default_out(config)
         runfolder.create(run_dir, config)
@@ -249,9 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(e if isinstance(e, UsageError) else f"gridnn: error: {e}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `gridnn ... | head`: the reader left; nothing to report
-        # Python flushes stdout again at exit; point it at devnull so that flush cannot fail.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BrokenPipeError:  # `gridnn eval ... | head`: the reader left; nothing to report
+        detach_stdout()  # Python flushes stdout again at exit: that flush must not fail
         return 0
     except OSError as e:  # the file system refused (permissions, disk full): not a bug
         if debug:

@@ -8,10 +8,12 @@ import os
 import struct
 import tokenize
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from ..console import note
 from ..errors import ArgumentError, DataError
 from ._text import brief
 from .dataset import DatasetBundle, make_bundle, stratified_split
@@ -220,7 +222,8 @@ def load_image_folder(root: str | os.PathLike, *, size: tuple[int, int] | None =
     """A dataset from ``root/<class>/*.png|jpg``: class names sorted, labels 0..K-1.
 
     ``channels`` defaults to 1 when every image is grayscale, else 3. ``size`` = (H, W) resizes
-    every image; by default all images must share one size. The split into train and test is
+    every image; by default images keep their size, and when sizes differ all are resized
+    (bilinear) to the most common one, with a note on stderr. The split into train and test is
     stratified and seeded (``test_fraction`` of each class goes to test).
     """
     root = Path(root)
@@ -240,12 +243,11 @@ def load_image_folder(root: str | os.PathLike, *, size: tuple[int, int] | None =
         if channels is None:
             channels = 1 if set(modes) <= _GRAY_MODES else 3
         if size is None:
-            size = sizes[0]
-            for p, s in zip(files, sizes):
-                if s != size:
-                    raise DataError(f"image folder {root}: {p} is {s[0]}x{s[1]} but "
-                                    f"{files[0]} is {size[0]}x{size[1]}; all images must "
-                                    f"have one size (or pass size=(H, W) to resize them)")
+            counts = Counter(sizes)
+            size = counts.most_common(1)[0][0]
+            if len(counts) > 1:
+                note(f"the images in {root} have {len(counts)} sizes; all are resized to "
+                     f"{size[0]}x{size[1]}, the most common (--image-size HxW chooses another)")
     x = np.stack([load_image(p, channels=channels, size=size) for p in files])
     y = np.array(labels, dtype=np.int64)
     train, test = stratified_split(y, test_fraction, seed)

@@ -130,8 +130,9 @@ def _broken_runs(trained: Path, tmp: Path) -> dict[str, tuple[Path, str]]:
 
     d = copy("no-weights")
     (d / "model.safetensors").unlink()
-    cases["no-weights"] = (d, f"{d} is an unfinished run (stopped after epoch 2 of 2; it has no "
-                              f"model.safetensors yet): continue it with: gridnn train --resume {d}")
+    cases["no-weights"] = (d, f"{d} is an unfinished run (stopped after epoch 2 of 2; it has "
+                              f"no model.safetensors yet): continue it with: gridnn train "
+                              f"--resume {d}")
     d = copy("truncated-weights")
     raw = (d / "model.safetensors").read_bytes()
     (d / "model.safetensors").write_bytes(raw[: len(raw) // 2])
@@ -180,7 +181,7 @@ def test_every_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys):
         (["predict", trained], "the following arguments are required: FILE"),
         (["predict", trained, tmp_path / "missing.png"], "missing.png"),
         (["predict", trained, not_image], "notes.png is not a PNG or JPEG image"),
-        (["predict", trained, big], "big.png is 28x28"),
+        (["predict", trained, big, "--no-resize"], "big.png is 28x28"),
         (["predict", trained, rgb_npy], "rgb.npy"),
         (["predict", trained, nan_npy], "nan.npy"),
         (["predict", trained, pickled], "obj.npy"),

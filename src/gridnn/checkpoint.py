@@ -137,6 +137,10 @@ def load_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     for key in ("optimizer", "schedule"):
         typed_field(train, key, str, path, "train.")
     typed_field(train, "augment", bool, path, "train.")
+    border = data.get("border")
+    if border is not None and not (is_number(border) and 0 <= border <= 1):
+        raise DataError(f"{path}: data.border should be a number in [0, 1], found "
+                        f"{short(border)}")
     share = train.get("val_split", 0.0)  # absent in runs made before --val-split
     if not (is_number(share) and 0 <= share < 1):
         raise DataError(f"{path}: train.val_split should be a number in [0, 1), found "

@@ -24,7 +24,8 @@ from . import __version__, argtypes, recipes, runfolder
 from ._allocator import keep_freed_memory
 from .checkpoint import CONFIG_FILE, load_run
 from .console import detach_stdout
-from .errors import ArgumentError, DataError, GridnnError
+from .errors import ArgumentError, GridnnError
+from .inputs import load_input
 
 # Modules whose ``register(subparsers)`` adds their subcommands; a new room adds its module here.
 REGISTRARS = ("gridnn.bench.cli", "gridnn.explain.cli")
@@ -118,12 +119,17 @@ def register(sub: Any) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="PNG/JPEG image or .npy array")
     p.add_argument("--top", type=argtypes.positive_int, default=3,
                    help="classes to show (default 3)")
-    p.add_argument("--resize", action="store_true",
-                   help="scale images to the model's input size (default: refuse other sizes)")
+    p.add_argument("--resize", action=argparse.BooleanOptionalAction, default=True,
+                   help="scale images to the model's input size (default; --no-resize refuses "
+                        "other sizes)")
+    p.add_argument("--invert", action=argparse.BooleanOptionalAction,
+                   help="invert images (default: when the background is the opposite of the "
+                        "training images', with a note)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("summary", help="layer table of a model: output shapes and parameters")
-    p.add_argument("model", help="model name (see 'gridnn summary --list')", nargs="?")
+    p.add_argument("model", help="model name (see 'gridnn summary --list') or a run folder",
+                   nargs="?")
     p.add_argument("--input-shape", type=argtypes.shape, metavar="C,H,W",
                    help="input shape without the batch dim (default: the model's)")
     p.add_argument("--num-classes", type=argtypes.positive_int)
@@ -186,24 +192,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_input(path: Path, dcfg: dict[str, Any], resize: bool) -> np.ndarray:
-    """One input (C, ...) from an image or .npy file, checked against the model's input."""
-    from . import data
-
-    shape = tuple(dcfg["input_shape"])
-    is_npy = path.suffix.lower() == ".npy"
-    if not is_npy and len(shape) != 3:
-        raise DataError(f"{path}: the model takes signals of shape {shape}, not images; "
-                        f"give a .npy array")
-    x = data.load_image(path, channels=shape[0],
-                        size=shape[1:] if is_npy or resize else None)
-    if tuple(x.shape) != shape:
-        raise DataError(f"{path} is {'x'.join(map(str, x.shape[1:]))} with {x.shape[0]} "
-                        f"channel(s) but the model takes {'x'.join(map(str, shape[1:]))} with "
-                        f"{shape[0]} (pass --resize to scale images)")
-    return x
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
     from . import functional as F
     from .autograd import no_grad
@@ -213,7 +201,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     dcfg = config["data"]
     norm = recipes.normalizer(dcfg)
     names = dcfg.get("class_names") or [str(i) for i in range(dcfg["num_classes"])]
-    batch = np.stack([_load_input(Path(f), dcfg, args.resize) for f in args.files])
+    batch = np.stack([load_input(f, dcfg, resize=args.resize, invert=args.invert)
+                      for f in args.files])
     if norm is not None:
         batch = norm(batch)
     with no_grad():
@@ -232,6 +221,13 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
     if args.list or args.model is None:
         print("models: " + ", ".join(sorted(models.MODELS)))
+        return 0
+    if Path(args.model, CONFIG_FILE).is_file():  # a run folder: its trained model
+        if args.input_shape is not None or args.num_classes is not None:
+            raise ArgumentError("a run's model has its own input shape and classes; remove "
+                                "--input-shape and --num-classes")
+        model, config = load_run(args.model)
+        print(summary(model, tuple(config["data"]["input_shape"])))
         return 0
     recipes.check_model_name(args.model)
     shape = args.input_shape

@@ -115,9 +115,20 @@ def new_config(bundle: Any, data_name: str, *, data_dir: str | None = None,
                  "num_classes": int(bundle.num_classes),
                  "class_names": [str(c) for c in bundle.class_names]
                  if bundle.class_names is not None else None,
-                 "mean": _floats(bundle.mean), "std": _floats(bundle.std)},
+                 "mean": _floats(bundle.mean), "std": _floats(bundle.std),
+                 "border": _border(bundle.train.x)},
         "train": {**hp, "seed": seed, "val_split": float(val_split)},
     }
+
+
+def _border(x: np.ndarray) -> float | None:
+    """The training images' mean border pixel (their background), for ``inputs.load_input``;
+    None for signals and for data outside [0, 1]."""
+    from .inputs import border_mean
+
+    if x.ndim != 4 or x.size == 0 or x.min() < 0 or x.max() > 1:
+        return None
+    return border_mean(x)
 
 
 def _floats(values: Any) -> list[float] | None:

@@ -83,6 +83,13 @@ def _open(path: Path):
     return im
 
 
+def image_header(path: str | os.PathLike) -> tuple[int, tuple[int, int]]:
+    """(channels the file holds: 1 for grayscale modes, else 3; (H, W)) of a PNG/JPEG, read
+    from its header."""
+    with _open(Path(path)) as im:
+        return (1 if im.mode in _GRAY_MODES else 3), (im.size[1], im.size[0])
+
+
 def _decode(path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarray:
     """Decode, convert to ``channels`` (1: grayscale, 3: RGB) and resize to ``size`` (H, W)."""
     image_mod = _pil()
@@ -235,13 +242,10 @@ def load_image_folder(root: str | os.PathLike, *, size: tuple[int, int] | None =
                         f"PNG/JPEG images (root/<class>/*.png), found {len(names)} classes and "
                         f"{len(files)} images")
     if channels is None or size is None:
-        modes, sizes = [], []
-        for p in files:
-            with _open(p) as im:
-                modes.append(im.mode)
-                sizes.append((im.size[1], im.size[0]))
+        headers = [image_header(p) for p in files]
+        sizes = [s for _, s in headers]
         if channels is None:
-            channels = 1 if set(modes) <= _GRAY_MODES else 3
+            channels = max(c for c, _ in headers)
         if size is None:
             counts = Counter(sizes)
             size = counts.most_common(1)[0][0]

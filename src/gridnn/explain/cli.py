@@ -219,15 +219,14 @@ def cmd_filters(args: argparse.Namespace) -> int:
 
 
 def cmd_feature_maps(args: argparse.Namespace) -> int:
-    from .. import data
+    from ..inputs import load_input
     from . import draw, runs
 
     run = runs.load(args.run, args.data_dir)
     if not run.conv_layers():
         raise ArgumentError(f"{args.run}: the model has no convolution layers to show")
     if args.image:
-        shape = run.input_shape
-        x = data.load_image(args.image, channels=shape[0], size=shape[1:])
+        x = load_input(args.image, run.config["data"])
         title, stem = f"{args.image}", Path(args.image).stem
     else:
         x, label = run.sample(args.index)

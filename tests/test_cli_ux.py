@@ -272,3 +272,27 @@ def test_summary_of_a_run_uses_its_model(trained, capsys):
     assert out.startswith('Model: "mlp"  input (N, 1, 8, 8)')
     code, _, err = run(["summary", trained, "--input-shape", "1x4x4"], capsys)
     one_line_error(code, err, "remove --input-shape")
+
+
+def test_messages_name_no_function_temp_file_or_object_repr(tmp_path, capsys):
+    from gridnn.fileio import atomic_write
+
+    with pytest.raises(OSError) as info:
+        atomic_write(tmp_path / "absent" / "r.html", "x")
+    assert str(tmp_path / "absent" / "r.html") in str(info.value) and ".tmp" not in str(info.value)
+    (tmp_path / "notes.png").write_text("not an image")
+    from gridnn.data import load_image
+
+    with pytest.raises(Exception) as info:
+        load_image(tmp_path / "notes.png", channels=1)
+    assert str(info.value) == f"{tmp_path / 'notes.png'} is not a PNG or JPEG image"
+    for argv, text in (
+            (["explain", "receptive", "lenet5", "--index", "99x99"],
+             "the unit's index must be 2 ints within the spatial output 5x5 of layer '5', "
+             "received 99x99"),
+            (["explain", "receptive", "lenet5", "--layer", "55"],
+             "no layer named '55' (did you mean '5'?)"),
+            (["train", "--data", "./no/such/folder"], "dataset folder not found: no/such/folder")):
+        code, _, err = run(argv, capsys)
+        line = one_line_error(code, err, text)
+        assert not re.search(r"\w+: `|receptive_field|load_dataset|0x[0-9a-f]{6}", line), line

@@ -72,6 +72,8 @@ def _open(path: Path):
             im = image_mod.open(io.BytesIO(raw), formats=IMAGE_FORMATS)
     except (image_mod.DecompressionBombError, image_mod.DecompressionBombWarning) as e:
         raise DataError(f"image {path}: too large ({brief(e)})") from None
+    except image_mod.UnidentifiedImageError:  # its message holds only the buffer's repr
+        raise DataError(f"{path} is not a PNG or JPEG image") from None
     except _DECODE_ERRORS as e:
         raise DataError(f"{path} is not a PNG or JPEG image ({brief(e)})") from None
     w, h = im.size

@@ -52,6 +52,8 @@ class Parser(argparse.ArgumentParser):
         """Unknown flags are reported by the (sub)parser that met them, with the nearest
         flag it takes and its own help."""
         namespace, extras = super().parse_known_args(args, namespace)
+        if not hasattr(namespace, "help_prog"):  # the innermost (sub)command's parser sets it
+            namespace.help_prog = self.prog
         if extras:
             flags = [s for s in self._option_string_actions if s.startswith("--")]
             first = extras[0].split("=")[0]
@@ -264,6 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``gridnn`` command; returns the exit code (see the module docstring)."""
     argv = _hoist_debug(list(sys.argv[1:] if argv is None else argv))
     debug = bool(argv) and argv[0] == "--debug"
+    args = None
     try:
         keep_freed_memory()  # this process is ours: let malloc reuse freed activations
         args = build_parser().parse_args(argv)
@@ -271,7 +274,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GridnnError as e:
         if debug:
             traceback.print_exc()
-        print(e if isinstance(e, UsageError) else f"gridnn: error: {e}", file=sys.stderr)
+        # a bad argument found by the command itself: point to that command's help
+        see = f" (see '{args.help_prog} --help')" if isinstance(e, ArgumentError) and args \
+            else ""
+        print(e if isinstance(e, UsageError) else f"gridnn: error: {e}{see}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `gridnn eval ... | head`: the reader left; nothing to report
         detach_stdout()  # Python flushes stdout again at exit: that flush must not fail

@@ -258,9 +258,10 @@ def test_explain_conv_multichannel_counts(capsys):
 def test_explain_conv_errors_are_one_line(capsys):
     code, _, err = run_cli(capsys, "explain", "conv", "--input", "4by4", "--kernel", "2")
     assert code == 2 and err.strip() == (
-        "gridnn: error: `--input` must look like 4x4 or 8, received '4by4'")
+        "gridnn: error: `--input` must be one or two sizes like 4x4 or 8, received '4by4' "
+        "(see 'gridnn explain conv --help')")
     code, _, err = run_cli(capsys, "explain", "conv", "--input", "4x4", "--kernel", "2x2x2")
-    assert code == 2 and "`--kernel` must be 2 value(s)" in err
+    assert code == 2 and "`--kernel` must be an int or 2 ints like 2x2 for a 2-D input" in err
 
 
 def test_show_conv_steps_frames_and_gif(capsys, tmp_path):

@@ -48,7 +48,8 @@ class TrainingInterruptedError(GridnnError):
 
 class History:
     """Per-epoch metrics: ``rows`` is a list of dicts (epoch, train_loss, train_accuracy,
-    val_loss, val_accuracy, lr, seconds, images_per_second); ``history[name]`` is one column."""
+    val_loss, val_accuracy, lr, seconds, images_per_second; ``fit``'s ``eval_name`` may call
+    the evaluated split ``test`` instead of ``val``); ``history[name]`` is one column."""
 
     def __init__(self, rows: Iterable[dict[str, Any]] = ()) -> None:
         self.rows: list[dict[str, Any]] = [dict(r) for r in rows]
@@ -278,19 +279,22 @@ def evaluate(model: Any, loader: Iterable[tuple[Any, Any]],
 def _progress_bar(total: int, desc: str, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
+    # the bar vanishes when its epoch ends: the epoch's summary line takes its place
     return tqdm(total=total, desc=desc, unit="batch", file=sys.stderr, disable=not enabled,
-                leave=True, dynamic_ncols=True)
+                leave=False, dynamic_ncols=True)
 
 
 def fit(model: Any, train_loader: Any, val_loader: Any = None, *, epochs: int, optimizer: Any,
         loss: LossFn = F.cross_entropy, scheduler: Any = None, scheduler_interval: str = "epoch",
         callbacks: Sequence[Callback] = (), start_epoch: int = 0, start_step: int = 0,
         history: History | None = None, running: Running | None = None,
-        progress: bool = True) -> History:
+        progress: bool = True, eval_name: str = "val") -> History:
     """Train ``model`` for ``epochs`` epochs (counting from 0; starts at ``start_epoch``).
 
     ``train_loader`` yields (inputs (N, ...) float array, targets (N,) int64 labels, or any
-    target ``loss`` accepts); ``val_loader`` (optional) is evaluated after every epoch.
+    target ``loss`` accepts); ``val_loader`` (optional) is evaluated after every epoch, its
+    figures named ``{eval_name}_loss`` and ``{eval_name}_accuracy`` ('test' says that the
+    loader holds the test split).
     ``scheduler.step()`` runs after every epoch (``scheduler_interval='epoch'``) or every
     batch ('step'). ``callbacks`` see a ``TrainState`` after each step and epoch.
 
@@ -306,6 +310,8 @@ def fit(model: Any, train_loader: Any, val_loader: Any = None, *, epochs: int, o
     if scheduler_interval not in ("epoch", "step"):
         raise ArgumentError(f"fit: `scheduler_interval` must be 'epoch' or 'step', received "
                             f"{scheduler_interval!r}")
+    if eval_name not in ("val", "test"):
+        raise ArgumentError(f"fit: `eval_name` must be 'val' or 'test', received {eval_name!r}")
     if not 0 <= start_epoch <= epochs or start_step < 0:
         raise ArgumentError(f"fit: cannot start at epoch {start_epoch}, step {start_step} of a "
                             f"{epochs}-epoch run")
@@ -366,11 +372,8 @@ def fit(model: Any, train_loader: Any, val_loader: Any = None, *, epochs: int, o
                                "train_accuracy": run.correct / run.seen}
         if val_loader is not None:
             val = evaluate(model, val_loader, loss)
-            row.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
-            bar.set_postfix(loss=f"{row['train_loss']:.4f}", acc=f"{row['train_accuracy']:.4f}",
-                            img_s=f"{run.seen / max(run.seconds, 1e-9):.0f}",
-                            val_loss=f"{val['loss']:.4f}", val_acc=f"{val['accuracy']:.4f}",
-                            refresh=False)
+            row.update({f"{eval_name}_loss": val["loss"],
+                        f"{eval_name}_accuracy": val["accuracy"]})
         bar.close()
         seconds = time.perf_counter() - start
         # seconds: the whole epoch with validation; images/s: the training steps alone

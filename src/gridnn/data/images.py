@@ -8,10 +8,12 @@ import os
 import struct
 import tokenize
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from ..console import note
 from ..errors import ArgumentError, DataError
 from ._text import brief
 from .dataset import DatasetBundle, make_bundle, stratified_split
@@ -70,6 +72,8 @@ def _open(path: Path, raw: bytes | None = None):
             im = image_mod.open(io.BytesIO(raw), formats=IMAGE_FORMATS)
     except (image_mod.DecompressionBombError, image_mod.DecompressionBombWarning) as e:
         raise DataError(f"image {path}: too large ({brief(e)})") from None
+    except image_mod.UnidentifiedImageError:  # its message holds only the buffer's repr
+        raise DataError(f"{path} is not a PNG or JPEG image") from None
     except _DECODE_ERRORS as e:
         raise DataError(f"{path} is not a PNG or JPEG image ({brief(e)})") from None
     w, h = im.size
@@ -79,6 +83,13 @@ def _open(path: Path, raw: bytes | None = None):
         raise DataError(f"image {path}: its header declares {w}x{h} pixels, outside the "
                         f"accepted range (1 to {limit} pixels for a file of {len(raw)} bytes)")
     return im
+
+
+def image_header(path: str | os.PathLike) -> tuple[int, tuple[int, int]]:
+    """(channels the file holds: 1 for grayscale modes, else 3; (H, W)) of a PNG/JPEG, read
+    from its header."""
+    with _open(Path(path)) as im:
+        return (1 if im.mode in _GRAY_MODES else 3), (im.size[1], im.size[0])
 
 
 def _decode(raw: bytes, path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarray:
@@ -229,7 +240,8 @@ def load_image_folder(root: str | os.PathLike, *, size: tuple[int, int] | None =
     """A dataset from ``root/<class>/*.png|jpg``: class names sorted, labels 0..K-1.
 
     ``channels`` defaults to 1 when every image is grayscale, else 3. ``size`` = (H, W) resizes
-    every image; by default all images must share one size. The split into train and test is
+    every image; by default images keep their size, and when sizes differ all are resized
+    (bilinear) to the most common one, with a note on stderr. The split into train and test is
     stratified and seeded (``test_fraction`` of each class goes to test).
     """
     root = Path(root)
@@ -241,20 +253,16 @@ def load_image_folder(root: str | os.PathLike, *, size: tuple[int, int] | None =
                         f"PNG/JPEG images (root/<class>/*.png), found {len(names)} classes and "
                         f"{len(files)} images")
     if channels is None or size is None:
-        modes, sizes = [], []
-        for p in files:
-            with _open(p) as im:
-                modes.append(im.mode)
-                sizes.append((im.size[1], im.size[0]))
+        headers = [image_header(p) for p in files]
+        sizes = [s for _, s in headers]
         if channels is None:
-            channels = 1 if set(modes) <= _GRAY_MODES else 3
+            channels = max(c for c, _ in headers)
         if size is None:
-            size = sizes[0]
-            for p, s in zip(files, sizes):
-                if s != size:
-                    raise DataError(f"image folder {root}: {p} is {s[0]}x{s[1]} but "
-                                    f"{files[0]} is {size[0]}x{size[1]}; all images must "
-                                    f"have one size (or pass size=(H, W) to resize them)")
+            counts = Counter(sizes)
+            size = counts.most_common(1)[0][0]
+            if len(counts) > 1:
+                note(f"the images in {root} have {len(counts)} sizes; all are resized to "
+                     f"{size[0]}x{size[1]}, the most common (--image-size HxW chooses another)")
     x = np.stack([load_image(p, channels=channels, size=size) for p in files])
     y = np.array(labels, dtype=np.int64)
     train, test = stratified_split(y, test_fraction, seed)

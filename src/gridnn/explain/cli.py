@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import argtypes
 from ..errors import ArgumentError
 from ..fileio import atomic_write
 from ..limits import check_request
@@ -35,49 +36,24 @@ MAX_INPUTS_LISTED = 36  # inputs named per output in "inputs of each output"
 
 
 # ---- argument parsing ------------------------------------------------------------------------
-def _sizes(text: str, what: str) -> tuple[int, ...]:
-    """'4x4' -> (4, 4), '8' -> (8,); every part a positive int."""
-    try:
-        sizes = tuple(int(p) for p in text.lower().split("x"))
-    except ValueError:
-        raise ArgumentError(f"`{what}` must look like 4x4 or 8, received {text!r}") from None
-    if not sizes or len(sizes) > 2 or min(sizes) < 1:
-        raise ArgumentError(
-            f"`{what}` must be one or two positive sizes like 4x4 or 8, received {text!r}")
-    return sizes
-
-
-def _per_dim(text: str, nd: int, what: str, minimum: int = 1) -> tuple[int, ...]:
-    """'2' or '2x1' -> a tuple of nd ints (one value is used for every dim)."""
-    try:
-        values = tuple(int(p) for p in text.lower().split("x"))
-    except ValueError:
-        raise ArgumentError(f"`{what}` must be an int or AxB, received {text!r}") from None
-    if len(values) == 1:
-        values *= nd
-    if len(values) != nd or min(values) < minimum:
-        raise ArgumentError(
-            f"`{what}` must be {nd} value(s) >= {minimum} for a {nd}-D input, received {text!r}")
-    return values
-
-
 def _geometry(args: argparse.Namespace) -> dict[str, Any]:
-    spatial = _sizes(args.input, "--input")
+    spatial = argtypes.sizes(args.input, "--input")
     nd = len(spatial)
     padding: Any = args.padding
     if padding not in ("same", "valid"):
-        padding = _per_dim(padding, nd, "--padding", minimum=0)
+        padding = argtypes.per_dim(padding, nd, "--padding", minimum=0)
     return {"in_shape": (args.channels, *spatial),
-            "kernel": _per_dim(args.kernel, nd, "--kernel"),
-            "stride": _per_dim(args.stride, nd, "--stride"),
-            "dilation": _per_dim(args.dilation, nd, "--dilation"), "padding": padding}
+            "kernel": argtypes.per_dim(args.kernel, nd, "--kernel"),
+            "stride": argtypes.per_dim(args.stride, nd, "--stride"),
+            "dilation": argtypes.per_dim(args.dilation, nd, "--dilation"), "padding": padding}
 
 
 def _add_geometry(p: argparse.ArgumentParser, stride: str) -> None:
     p.add_argument("--input", required=True, help="input size: HxW (2-D) or L (1-D)")
     p.add_argument("--kernel", required=True, help="kernel size: kHxkW or k")
     p.add_argument("--stride", default=stride, help=f"stride (default {stride})")
-    p.add_argument("--channels", type=int, default=1, help="input channels (default 1)")
+    p.add_argument("--channels", type=argtypes.positive_int, default=1,
+                   help="input channels (default 1)")
     p.add_argument("--padding", default="0", help="padding: int, AxB, 'same' or 'valid'")
     p.add_argument("--dilation", default="1", help="dilation (default 1)")
 
@@ -219,9 +195,7 @@ def cmd_explain_receptive(args: argparse.Namespace) -> int:
 
     check_model_name(args.model)
     model = models.build(args.model)
-    index = None if args.index is None else _per_dim(args.index, len(args.index.split("x")),
-                                                     "--index", minimum=0)
-    print(receptive_field(model, tuple(models.default_input_shape(args.model)), index,
+    print(receptive_field(model, tuple(models.default_input_shape(args.model)), args.index,
                           args.layer))
     return 0
 
@@ -305,15 +279,14 @@ def cmd_filters(args: argparse.Namespace) -> int:
 
 
 def cmd_feature_maps(args: argparse.Namespace) -> int:
-    from .. import data
+    from ..inputs import load_input
     from . import draw, runs, trained
 
     run = runs.load(args.run, args.data_dir)
     if not run.conv_layers():
         raise ArgumentError(f"{args.run}: the model has no convolution layers to show")
     if args.image:
-        shape = run.input_shape
-        x = data.load_image(args.image, channels=shape[0], size=shape[1:])
+        x = load_input(args.image, run.config["data"])
         title, stem = f"{args.image}", Path(args.image).stem
     else:
         x, label = run.sample(args.index)
@@ -362,7 +335,8 @@ def register(subparsers: Any) -> None:
     c = topics.add_parser("conv", help="a conv as a dense matrix: sparse connections, shared "
                                        "weights, and the counts for MLP / locally connected / conv")
     _add_geometry(c, stride="1")
-    c.add_argument("--filters", type=int, default=1, help="output channels (default 1)")
+    c.add_argument("--filters", type=argtypes.positive_int, default=1,
+                   help="output channels (default 1)")
     c.add_argument("--bias", action="store_true", help="give the layers biases")
     c.add_argument("--local", action="store_true",
                    help="show the locally connected layer (no weight sharing) instead")
@@ -373,7 +347,8 @@ def register(subparsers: Any) -> None:
     r.add_argument("model", help="model name (see 'gridnn summary --list')")
     r.add_argument("--layer", help="layer name whose unit to follow (default: the last "
                                    "spatial layer)")
-    r.add_argument("--index", help="spatial index of that unit, e.g. 2x3 (default: centre)")
+    r.add_argument("--index", type=argtypes.spatial_index,
+                   help="spatial index of that unit, e.g. 2x3 (default: centre)")
     r.set_defaults(func=cmd_explain_receptive)
 
     p = subparsers.add_parser("show", help="pictures: conv steps, filters, feature maps, "
@@ -381,7 +356,8 @@ def register(subparsers: Any) -> None:
     what = p.add_subparsers(dest="what", required=True, metavar="WHAT")
     s = what.add_parser("conv-steps", help="one frame per output position, and a GIF")
     _add_geometry(s, stride="1")
-    s.add_argument("--seed", type=int, default=0, help="seed of the example numbers")
+    s.add_argument("--seed", type=argtypes.nonnegative_int, default=0,
+                   help="seed of the example numbers")
     s.add_argument("--out", required=True, help="folder for the frames and conv_steps.gif")
     s.set_defaults(func=cmd_conv_steps)
     for name, func, text in (("filters", cmd_filters, "learned kernels of each conv layer"),
@@ -397,7 +373,8 @@ def register(subparsers: Any) -> None:
         if name == "feature-maps":
             which = s.add_mutually_exclusive_group(required=True)
             which.add_argument("--image", help="an image (PNG/JPEG) or .npy input")
-            which.add_argument("--index", type=int, help="a test-set sample number")
+            which.add_argument("--index", type=argtypes.nonnegative_int,
+                               help="a test-set sample number (0 = the first)")
         s.set_defaults(func=func)
 
     p = subparsers.add_parser("report", help="a self-contained HTML report of a run")

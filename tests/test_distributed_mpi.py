@@ -226,3 +226,39 @@ def test_a_batch_the_ranks_do_not_divide_is_an_error(tmp_path):
     done = run(3, "--out", tmp_path / "w.npz", check=False)
     assert done.returncode != 0
     assert "the global batch size 32 is not divisible by the 3 ranks" in done.stderr
+
+
+def _train_cli(ranks: int, out: Path, *flags: object) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "gridnn", "train", "--epochs", "1", "--no-progress",
+           "--out", str(out), *map(str, flags)]
+    done = subprocess.run(cmd if ranks == 0 else [_mpiexec(), "-n", str(ranks), *cmd],
+                          capture_output=True, text=True, timeout=LIMIT, env=_env(), cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_the_command_under_mpiexec_trains_as_one_process_with_sync_bn(tmp_path):
+    """`mpiexec -n 2 gridnn train --sync-bn`: rank 0 alone prints (one line per epoch, not
+    two) and writes the run folder, whose weights are those of the single-process run."""
+    from gridnn.checkpoint import load_config
+    from gridnn.fileio import load_arrays
+
+    alone = _train_cli(0, tmp_path / "one")
+    two = _train_cli(2, tmp_path / "two", "--sync-bn")
+    assert two.stdout.startswith("2 ranks: rank 0 (pid ")
+    assert two.stdout.count("epoch 1/1") == alone.stdout.count("epoch 1/1") == 1
+    assert load_config(tmp_path / "two")["train"]["sync_bn"] is True
+    one_w = load_arrays(tmp_path / "one" / "model.safetensors")
+    two_w = load_arrays(tmp_path / "two" / "model.safetensors")
+    assert max_rel_diff(two_w, one_w) <= 1e-5
+    accuracy = [json.loads((tmp_path / d / "metrics.json").read_text())["test_accuracy"]
+                for d in ("one", "two")]
+    assert accuracy[0] == pytest.approx(accuracy[1], abs=1 / 360)  # at most one image apart
+
+
+def test_resume_refuses_a_new_sync_bn_setting(tmp_path):
+    _train_cli(0, tmp_path / "run")
+    done = subprocess.run([sys.executable, "-m", "gridnn", "train", "--resume",
+                           str(tmp_path / "run"), "--sync-bn"], capture_output=True, text=True,
+                          timeout=LIMIT, env=_env(), cwd=ROOT)
+    assert done.returncode == 2 and "remove --sync-bn" in done.stderr

@@ -40,7 +40,7 @@ def test_new_config_takes_overrides_and_fills_the_rest_from_the_recipe(tmp_path)
     cfg = recipes.new_config(fake_bundle(), "digits", lr=0.1, epochs=None, augment=True, seed=3)
     digits = recipes.RECIPES["digits"]
     assert cfg["train"] == {**{k: digits[k] for k in recipes.TRAIN_KEYS}, "lr": 0.1,
-                            "augment": True, "seed": 3, "val_split": 0.0}
+                            "augment": True, "seed": 3, "val_split": 0.0, "sync_bn": False}
     assert cfg["model"] == {"name": "digits_cnn", "kwargs": {
         "in_channels": 1, "num_classes": 3, "input_size": [8, 8], "seed": 3}}
     assert cfg["data"]["mean"] == [0.5] and cfg["data"]["class_names"] == ["c0", "c1", "c2"]

@@ -137,6 +137,9 @@ def load_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     for key in ("optimizer", "schedule"):
         typed_field(train, key, str, path, "train.")
     typed_field(train, "augment", bool, path, "train.")
+    if not isinstance(train.get("sync_bn", False), bool):  # absent in runs made before MPI
+        raise DataError(f"{path}: train.sync_bn should be true or false, found "
+                        f"{short(train['sync_bn'])}")
     border = data.get("border")
     if border is not None and not (is_number(border) and 0 <= border <= 1):
         raise DataError(f"{path}: data.border should be a number in [0, 1], found "

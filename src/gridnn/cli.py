@@ -107,6 +107,9 @@ def register(sub: Any) -> None:
     p.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR "
                                                    "with its saved settings")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--sync-bn", action="store_true", default=None,
+                   help="under mpiexec: BatchNorm statistics of the whole global batch "
+                        "(SyncBatchNorm), which makes p ranks train as one process")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="test accuracy of a trained run")
@@ -149,7 +152,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume:
         given = [f"--{k.replace('_', '-')}" for k in ("data", "model", "seed", "out", "val_split",
-                                                      "image_size", *recipes.TRAIN_KEYS)
+                                                      "image_size", "sync_bn",
+                                                      *recipes.TRAIN_KEYS)
                  if getattr(args, k) is not None]
         if given:
             raise ArgumentError(f"--resume continues a run with its saved settings; remove "
@@ -166,15 +170,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         bundle = data.load_dataset(data_name, data_dir=args.data_dir, seed=seed, image_size=size)
         config = recipes.new_config(bundle, data_name, data_dir=args.data_dir, model=args.model,
                                     seed=args.seed, val_split=args.val_split or 0.0,
-                                    image_size=size,
+                                    image_size=size, sync_bn=bool(args.sync_bn),
                                     **{k: getattr(args, k) for k in recipes.TRAIN_KEYS})
-        run_dir = Path(args.out) if args.out else runfolder.default_out(config)
-        runfolder.create(run_dir, config)
+        run_dir = runfolder.create(Path(args.out) if args.out else None, config)
     bars = not args.no_progress and sys.stderr.isatty()
     try:
         runfolder.train_run(run_dir, config, bundle, resume=bool(args.resume), bars=bars)
     except train.TrainingInterruptedError as e:
-        print(f"gridnn: {e}", file=sys.stderr)
+        if runfolder.lead():
+            print(f"gridnn: {e}", file=sys.stderr)
         return 128 + e.signum
     return 0
 

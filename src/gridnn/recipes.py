@@ -82,13 +82,15 @@ def input_kwargs(input_shape: Sequence[int]) -> dict[str, Any]:
 # ---- the run config ---------------------------------------------------------------------------
 def new_config(bundle: Any, data_name: str, *, data_dir: str | None = None,
                model: str | None = None, seed: int | None = None, val_split: float = 0.0,
-               image_size: Sequence[int] | None = None, **overrides: Any) -> dict[str, Any]:
+               image_size: Sequence[int] | None = None, sync_bn: bool = False,
+               **overrides: Any) -> dict[str, Any]:
     """The config of a new run on ``bundle`` (a loaded dataset named ``data_name``): the model
     (default: the recipe's, else ``default_model`` for the input shape), the hyper-parameters
     in ``overrides`` (``TRAIN_KEYS``; None means the recipe's value), the rest from the
     dataset's recipe. ``val_split``: the share of the training split held out for validation
     (0: the test split is evaluated after every epoch). ``image_size``: (H, W) the images of
-    a folder were resized to. Stored as config.json (see ``checkpoint.load_config``).
+    a folder were resized to. ``sync_bn``: under MPI, BatchNorm statistics of the global batch
+    (SyncBatchNorm). Stored as config.json (see ``checkpoint.load_config``).
     """
     unknown = sorted(set(overrides) - set(TRAIN_KEYS))
     if unknown:
@@ -117,7 +119,7 @@ def new_config(bundle: Any, data_name: str, *, data_dir: str | None = None,
                  if bundle.class_names is not None else None,
                  "mean": _floats(bundle.mean), "std": _floats(bundle.std),
                  "border": _border(bundle.train.x)},
-        "train": {**hp, "seed": seed, "val_split": float(val_split)},
+        "train": {**hp, "seed": seed, "val_split": float(val_split), "sync_bn": bool(sync_bn)},
     }
 
 

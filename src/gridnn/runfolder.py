@@ -3,11 +3,13 @@ checkpoint and history.csv after every epoch, and finished with the weights, met
 curves.png.
 
     config = recipes.new_config(bundle, "digits")
-    run_dir = default_out(config)
-    create(run_dir, config)
+    run_dir = create(None, config)           # runs/digits-digits_cnn-<date-time>
     train_run(run_dir, config, bundle)       # resumable: train_run(..., resume=True)
 
 What a run folder holds is described in ``checkpoint``; what a run is made of in ``recipes``.
+Under ``mpiexec`` every rank runs these functions and trains its shard of each global batch
+(``gridnn.distributed``); rank 0 alone prints and writes the folder. With one process they
+are plain ``train.fit``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from . import distributed
 from . import train as training
 from .checkpoint import (
     CHECKPOINT_DIR,
@@ -48,13 +51,23 @@ def default_out(config: dict[str, Any]) -> Path:
     return out
 
 
-def create(run_dir: Path, config: dict[str, Any]) -> None:
-    """Make ``run_dir`` for a new run and write its config; refuses a folder holding a run."""
-    if (run_dir / CONFIG_FILE).exists():
+def lead() -> bool:
+    """True on the process that prints and writes: the only one, or MPI rank 0."""
+    return distributed.rank() == 0
+
+
+def create(run_dir: Path | None, config: dict[str, Any]) -> Path:
+    """Make ``run_dir`` (None: ``default_out``, as rank 0 names it) for a new run and write its
+    config; refuses a folder holding a run. Returns the folder."""
+    comm = distributed.world()
+    run_dir = Path(comm.allgather(str(run_dir or default_out(config)), "run folder")[0])
+    if any(comm.allgather((run_dir / CONFIG_FILE).exists(), "run folder")):
         raise ArgumentError(f"{run_dir} already holds a run; pass another --out, or "
                             f"'--resume {run_dir}' to continue it")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(run_dir, config)
+    if comm.rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(run_dir, config)
+    return run_dir
 
 
 def open_to_resume(run_dir: Path) -> dict[str, Any]:
@@ -113,12 +126,14 @@ def train_run(run_dir: Path, config: dict[str, Any], bundle: Any, *, resume: boo
     tcfg = config["train"]
     training.check_hyperparameters(epochs=tcfg["epochs"], batch_size=tcfg["batch_size"],
                                    lr=tcfg["lr"])
+    comm = distributed.world()
+    out = say if comm.rank == 0 else _quiet
     model = build_model(config, run_dir / CONFIG_FILE)
     train_loader, test_loader = make_loaders(bundle, config)
     _, val_set = validation_split(bundle, config)
     val_loader = test_loader if val_set is None else eval_loader(val_set, config)
     optimizer, scheduler, interval = make_optimizer(config, model, len(train_loader))
-    ckpt = training.Checkpointer(run_dir / CHECKPOINT_DIR)
+    ckpt = distributed.RankZeroCheckpointer(run_dir / CHECKPOINT_DIR, comm)
     start: dict[str, Any] = {}
     if resume:
         start = training.resume_state(ckpt.folder, model=model, optimizer=optimizer,
@@ -127,32 +142,40 @@ def train_run(run_dir: Path, config: dict[str, Any], bundle: Any, *, resume: boo
     n_params = sum(p.data.size for p in model.parameters())
     sizes = f"{len(train_loader.dataset)} train / " + \
         (f"{len(val_set)} val / " if val_set is not None else "") + f"{len(bundle.test)} test"
-    say(f"{'resuming' if resume else 'training'} {config['model']['name']} "
+    if comm.size > 1:
+        out(f"{comm.size} ranks: " + ", ".join(comm.describe(r) for r in range(comm.size)))
+    out(f"{'resuming' if resume else 'training'} {config['model']['name']} "
         f"({n_params:,} parameters) on {config['data']['name']} ({sizes}) for "
         f"{tcfg['epochs']} epochs; run folder: {run_dir}")
     old = start.get("history")  # runs made before the split was named in the history
     eval_name = "val" if val_set is not None or old and "val_loss" in old.columns else "test"
     if start.get("start_epoch", 0) >= tcfg["epochs"]:
         if (run_dir / WEIGHTS_FILE).is_file():
-            say(f"{run_dir} has already finished its {tcfg['epochs']} epochs")
-        else:  # stopped between the last checkpoint and the final files
+            out(f"{run_dir} has already finished its {tcfg['epochs']} epochs")
+        elif comm.rank == 0:  # stopped between the last checkpoint and the final files
             finish(run_dir, model, start["history"], test_loader if val_set else None)
         return
-    callbacks: list[Any] = [ckpt, RunFiles(run_dir), EpochPrinter()]
-    hint = f"; continue with: gridnn train --resume {run_dir}"
+    launcher = f"mpiexec -n {comm.size} " if comm.size > 1 else ""
+    hint = f"; continue with: {launcher}gridnn train --resume {run_dir}"
     try:
         # overflow warnings would break the one-line contract; fit reports a non-finite loss
-        with training.StopOnSignal(ckpt, resume_hint=hint) as stopper, \
-                np.errstate(all="ignore"):
-            history = training.fit(model, train_loader, val_loader, epochs=tcfg["epochs"],
-                                   optimizer=optimizer, scheduler=scheduler,
-                                   scheduler_interval=interval, eval_name=eval_name,
-                                   callbacks=[*callbacks, stopper], progress=bars, **start)
+        with np.errstate(all="ignore"):
+            history = distributed.fit_distributed(
+                model, train_loader, val_loader, epochs=tcfg["epochs"], optimizer=optimizer,
+                scheduler=scheduler, scheduler_interval=interval, eval_name=eval_name,
+                checkpointer=ckpt, resume_hint=hint, sync_bn=tcfg.get("sync_bn", False),
+                settings=config, rank0_callbacks=[RunFiles(run_dir), EpochPrinter()],
+                progress=bars, comm=comm, **start)
     except training.TrainingError as e:
         kept = f"the last good checkpoint ({ckpt.describe()}) is kept in {ckpt.folder}" \
             if ckpt.epoch is not None else "no checkpoint was written"
         raise training.TrainingError(f"{e}; {kept}") from None
-    finish(run_dir, model, history, test_loader if val_set else None)
+    if comm.rank == 0:
+        finish(run_dir, model, history, test_loader if val_set else None)
+
+
+def _quiet(text: str) -> None:
+    """What the other ranks print: nothing (rank 0 speaks for all)."""
 
 
 def finish(run_dir: Path, model: Any, history: training.History,

@@ -335,7 +335,8 @@ def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike
     if os.sep in str(name_or_path) or "/" in str(name_or_path):
         raise DataError(f"dataset folder not found: {path}")
     raise ArgumentError(f"unknown dataset {str(name_or_path)!r}"
-                        f"{did_you_mean(key, [*DATASETS, *_ALIASES])}: expected one of "
+                        f"{did_you_mean(str(name_or_path).lower(), [*DATASETS, *_ALIASES])}: "
+                        f"expected one of "
                         f"{', '.join(DATASETS)}, or a folder of images <folder>/<class>/*.png")
 
 

@@ -26,6 +26,7 @@ from .checkpoint import CONFIG_FILE, load_run
 from .console import detach_stdout
 from .errors import ArgumentError, GridnnError
 from .inputs import load_input
+from .model_files import is_onnx, load_model
 
 # Modules whose ``register(subparsers)`` adds their subcommands; a new room adds its module here.
 REGISTRARS = ("gridnn.bench.cli", "gridnn.explain.cli", "gridnn.studio.cli", "gridnn.onnx.cli")
@@ -120,8 +121,10 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("predict", help="top-3 classes of images or .npy arrays")
-    p.add_argument("run", help="run folder written by 'gridnn train'")
+    p.add_argument("run", help="run folder written by 'gridnn train', or an .onnx file")
     p.add_argument("files", nargs="+", metavar="FILE", help="PNG/JPEG image or .npy array")
+    p.add_argument("--classes", metavar="FILE",
+                   help="for an .onnx model: a text file of class names, one a line")
     p.add_argument("--top", type=argtypes.positive_int, default=3,
                    help="classes to show (default 3)")
     p.add_argument("--resize", action=argparse.BooleanOptionalAction, default=True,
@@ -133,8 +136,8 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("summary", help="layer table of a model: output shapes and parameters")
-    p.add_argument("model", help="model name (see 'gridnn summary --list') or a run folder",
-                   nargs="?")
+    p.add_argument("model", nargs="?", help="model name (see 'gridnn summary --list'), a run "
+                                            "folder or an .onnx file")
     p.add_argument("--input-shape", type=argtypes.shape, metavar="C,H,W",
                    help="input shape without the batch dim (default: the model's)")
     p.add_argument("--num-classes", type=argtypes.positive_int)
@@ -203,7 +206,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .autograd import no_grad
     from .tensor import Tensor
 
-    model, config = load_run(Path(args.run))
+    if args.classes is not None and not is_onnx(args.run):
+        raise ArgumentError("--classes names the classes of an .onnx model; a run folder has "
+                            "its own")
+    model, config = load_model(args.run, classes=args.classes)
     dcfg = config["data"]
     norm = recipes.normalizer(dcfg)
     names = dcfg.get("class_names") or [str(i) for i in range(dcfg["num_classes"])]
@@ -228,11 +234,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
     if args.list or args.model is None:
         print("models: " + ", ".join(sorted(models.MODELS)))
         return 0
-    if Path(args.model, CONFIG_FILE).is_file():  # a run folder: its trained model
+    if Path(args.model, CONFIG_FILE).is_file() or is_onnx(args.model):  # a trained model
         if args.input_shape is not None or args.num_classes is not None:
-            raise ArgumentError("a run's model has its own input shape and classes; remove "
+            raise ArgumentError("a trained model has its own input shape and classes; remove "
                                 "--input-shape and --num-classes")
-        model, config = load_run(args.model)
+        model, config = load_model(args.model)
         print(summary(model, tuple(config["data"]["input_shape"])))
         return 0
     recipes.check_model_name(args.model)

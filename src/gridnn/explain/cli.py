@@ -190,19 +190,28 @@ def cmd_explain_conv(args: argparse.Namespace) -> int:
 
 def cmd_explain_receptive(args: argparse.Namespace) -> int:
     from .. import models
+    from ..checkpoint import CONFIG_FILE
+    from ..model_files import is_onnx, load_model
     from ..recipes import check_model_name
     from .receptive import receptive_field
 
-    check_model_name(args.model)
-    model = models.build(args.model)
-    print(receptive_field(model, tuple(models.default_input_shape(args.model)), args.index,
-                          args.layer))
+    if is_onnx(args.model) or Path(args.model, CONFIG_FILE).is_file():  # a trained model
+        model, config = load_model(args.model)
+        shape = tuple(config["data"]["input_shape"])
+    else:
+        check_model_name(args.model)
+        model = models.build(args.model)
+        shape = tuple(models.default_input_shape(args.model))
+    print(receptive_field(model, shape, args.index, args.layer))
     return 0
 
 
 # ---- gridnn show ... -------------------------------------------------------------------------
 def _out_dir(args: argparse.Namespace, run_dir: str | None = None) -> Path:
-    out = Path(args.out) if args.out else Path(run_dir or ".") / "plots"
+    """--out, else RUN/plots (beside an .onnx file: <name>_plots), else ./plots."""
+    source = Path(run_dir or ".")
+    default = source.parent / f"{source.stem}_plots" if source.is_file() else source / "plots"
+    out = Path(args.out) if args.out else default
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -262,11 +271,11 @@ def cmd_conv_steps(args: argparse.Namespace) -> int:
 
 
 def cmd_filters(args: argparse.Namespace) -> int:
-    from ..checkpoint import load_run
+    from ..model_files import load_model
     from . import draw
     from .trained import filters_figures
 
-    model, _ = load_run(args.run)  # the weights are all it needs: no dataset to load
+    model, _ = load_model(args.run)  # the weights are all it needs: no dataset to load
     figures = filters_figures(model)
     if not figures:
         raise ArgumentError(f"{args.run}: the model has no convolution layers to show")
@@ -344,7 +353,8 @@ def register(subparsers: Any) -> None:
     c.set_defaults(func=cmd_explain_conv)
     r = topics.add_parser("receptive", help="receptive field size, jump and start per layer of "
                                             "a zoo model, and the inputs one unit sees")
-    r.add_argument("model", help="model name (see 'gridnn summary --list')")
+    r.add_argument("model", help="model name (see 'gridnn summary --list'), a run folder or an "
+                                 ".onnx file")
     r.add_argument("--layer", help="layer name whose unit to follow (default: the last "
                                    "spatial layer)")
     r.add_argument("--index", type=argtypes.spatial_index,
@@ -366,7 +376,8 @@ def register(subparsers: Any) -> None:
                              ("confusion", cmd_confusion, "test confusion matrix and the "
                                                           "misclassified examples")):
         s = what.add_parser(name, help=text)
-        s.add_argument("run", help="run folder written by 'gridnn train'")
+        s.add_argument("run", help="run folder written by 'gridnn train'" + (
+            "" if name == "confusion" else ", or an .onnx file"))
         s.add_argument("--out", help="output folder (default RUN/plots)")
         if name != "filters":  # the filters need only the weights
             s.add_argument("--data-dir", help="where the run's dataset files are")

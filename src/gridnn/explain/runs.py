@@ -85,6 +85,9 @@ class Run:
 
     def sample(self, index: int) -> tuple[np.ndarray, int]:
         """Raw test sample ``index`` and its label."""
+        if not len(self.x_test):
+            raise ArgumentError(f"{self.path} comes with no test set; give an input with "
+                                f"--image")
         if not 0 <= index < len(self.x_test):  # -1 is refused here as at the command line
             raise ArgumentError(
                 f"`--index` must be in [0, {len(self.x_test) - 1}] for the {len(self.x_test)} "
@@ -95,15 +98,22 @@ class Run:
 
 def load(run_dir: str | os.PathLike, data_dir: str | None = None) -> Run:
     """Load a run folder written by ``gridnn train``: its model (eval mode), config, metrics and
-    the test split of its dataset (looked up in ``data_dir``, else where the run found it)."""
-    from ..checkpoint import CONFIG_FILE, METRICS_FILE, load_run
+    the test split of its dataset (looked up in ``data_dir``, else where the run found it).
+    An ``.onnx`` file loads as a Run with no test set (``sample`` then asks for an image)."""
+    from ..checkpoint import CONFIG_FILE, METRICS_FILE
     from ..fileio import read_json
+    from ..model_files import is_onnx, load_model
     from ..recipes import load_bundle
 
     path = Path(run_dir)
+    if is_onnx(path):
+        model, config = load_model(path)
+        empty = np.zeros((0, *config["data"]["input_shape"]), np.float32)
+        return Run(path, model, config, empty, np.zeros(0, np.int64),
+                   config["data"]["class_names"])
     if not path.is_dir():
         raise DataError(f"{path}: no such run folder (make one with 'gridnn train --out DIR')")
-    model, config = load_run(path)
+    model, config = load_model(path)
     bundle = load_bundle(config, path / CONFIG_FILE, data_dir=data_dir)
     metrics_file = path / METRICS_FILE
     metrics = read_json(metrics_file, "metrics file") if metrics_file.is_file() else {}

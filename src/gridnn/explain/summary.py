@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -180,6 +181,9 @@ def summary(model: Any, input_shape: tuple[int, ...]) -> Summary:
         rows.append(SummaryRow("(other parameters)", "(other parameters)", (), total - counted,
                                trainable - sum(r.trainable for r in rows)))
     out_shape = calls[-1].output_shape[1:] if calls else tuple(x.shape[1:])
-    name = getattr(model, "zoo_name", None) or type(model).__name__  # set by models.build
+    onnx = getattr(model, "onnx_info", None)  # set by gridnn.onnx.load
+    name = getattr(model, "zoo_name", None) or (  # set by models.build
+        f"{type(model).__name__} from {Path(onnx.path).name} ({onnx.producer or 'unknown'})"
+        if onnx is not None else type(model).__name__)
     return Summary(name, tuple(x.shape[1:]), out_shape, rows, total, trainable)
 

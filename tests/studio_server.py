@@ -10,17 +10,12 @@ in a background thread) and headless Debian Chromium driven by Selenium.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 
 import pytest
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1400,1000")
+from browser import chrome  # noqa: F401 - part of this helper module
 
 
 def start_server(registry) -> tuple[str, Callable[[], None]]:
@@ -30,24 +25,6 @@ def start_server(registry) -> tuple[str, Callable[[], None]]:
     from gridnn.studio.server import serve_in_background
 
     return serve_in_background(registry)
-
-
-def chrome(profile_dir=None):
-    """A headless Chromium WebDriver with the browser console log enabled; the caller quits it."""
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        pytest.skip("Debian chromium and chromium-driver are not installed (apt-get install -y "
-                    "chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    profile = profile_dir or tempfile.mkdtemp(prefix="gridnn-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
 def console_errors(driver) -> list[str]:

@@ -276,7 +276,7 @@ def test_gemm_alpha_beta_matmul_constant_and_clip_fold_correctly(tmp_path):
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_filters_and_feature_maps_of_a_loaded_model(tmp_path):
-    from gridnn.explain import draw
+    from gridnn.explain import draw, trained
     from gridnn.nn.trace import trace
 
     _, path, shape = exported("resnet", tmp_path, fold=False)
@@ -284,14 +284,14 @@ def test_filters_and_feature_maps_of_a_loaded_model(tmp_path):
     convs = [(n, m) for n, m in loaded.named_modules() if isinstance(m, nn.Conv2d)]
     assert [n for n, _ in convs] == ["stem_0", "layer1_conv1", "layer1_conv2", "layer2_conv1",
                                      "layer2_conv2", "layer2_short_0"]
-    fig = draw.filters_figure(convs[0][0], convs[0][1].weight.data)
-    assert len(fig.axes) >= 8  # one panel per filter of the stem
+    fig = trained.filters_figure(convs[0][0], convs[0][1].weight.data)
+    assert fig._suptitle.get_text() == "layer stem_0: 8 filters of 3x3x3"  # every stem filter
     x = np.random.default_rng(0).random(shape, np.float32)
     _, calls = trace(loaded, shape, sample=x)
     maps = [(c.name, c.output.data[0]) for c in calls if isinstance(c.module, nn.Conv2d)]
     assert [n for n, _ in maps] == [n for n, _ in convs]
     assert maps[0][1].shape == (8, 20, 20) and maps[-1][1].shape == (16, 5, 5)
-    assert draw.png_bytes(draw.feature_maps_figure(x, maps, "loaded")).startswith(b"\x89PNG")
+    assert draw.png_bytes(trained.feature_maps_figure(x, maps, "loaded")).startswith(b"\x89PNG")
 
 
 @pytest.mark.parametrize("mode, value", [("constant", 0.0), ("constant", 2.5), ("edge", 0.0),

@@ -35,7 +35,7 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:
-        raise OSError(e.errno, e.strerror, str(path)) from None
+        raise _naming(e, path) from None
     try:
         os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600; give what open() would give
         with os.fdopen(fd, "wb") as f:
@@ -45,11 +45,16 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        raise OSError(e.errno, e.strerror, str(path)) from None
+        raise _naming(e, path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def _naming(error: OSError, path: Path) -> OSError:
+    """``error`` as an OSError about ``path`` (not the temporary file), keeping its reason."""
+    return OSError(error.errno, error.strerror or str(error), str(path))
 
 
 def _file_mode(path: Path) -> int:

@@ -31,8 +31,6 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-
 EXPERIMENTS = [  # (dataset, model, target test accuracy, extra `gridnn train` arguments)
     ("digits", "digits_cnn", 0.98, []),
     ("mnist1d", "mnist1d_cnn", 0.94, []),

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from gridnn.bench import cases, measure, steps
 from gridnn.bench.cli import run
 from gridnn.bench.report import compare
-from gridnn.bench.twin import copy_to_torch, torch_twin
 from gridnn.errors import ArgumentError
+from needs_torch import require_torch, torch
+from torch_twin import copy_to_torch, torch_twin
 
 
 def _args(**kw: object) -> argparse.Namespace:
@@ -30,6 +30,7 @@ def _args(**kw: object) -> argparse.Namespace:
 
 def test_quick_run_prints_every_table_and_writes_json(tmp_path: Path,
                                                        capsys: pytest.CaptureFixture) -> None:
+    require_torch()  # the run times torch too; its tables and JSON are checked below
     out = tmp_path / "bench.json"
     assert run(_args(json=str(out), no_one_thread=True)) == 0
     text = capsys.readouterr().out

@@ -69,7 +69,7 @@ def test_train_writes_a_complete_run_folder(tmp_path, capsys):
     assert config["model"]["name"] == "mlp" and config["train"]["augment"] is True
     assert config["train"]["optimizer"] == "adamw" and config["data"]["name"] == "digits"
     history = (out_dir / "history.csv").read_text().splitlines()
-    assert history[0].startswith("epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr")
+    assert history[0].startswith("epoch,train_loss,train_accuracy,test_loss,test_accuracy,lr")
     assert len(history) == 3
 
 
@@ -130,7 +130,9 @@ def _broken_runs(trained: Path, tmp: Path) -> dict[str, tuple[Path, str]]:
 
     d = copy("no-weights")
     (d / "model.safetensors").unlink()
-    cases["no-weights"] = (d, "weights file not found")
+    cases["no-weights"] = (d, f"{d} is an unfinished run (stopped after epoch 2 of 2; it has "
+                              f"no model.safetensors yet): continue it with: gridnn train "
+                              f"--resume {d}")
     d = copy("truncated-weights")
     raw = (d / "model.safetensors").read_bytes()
     (d / "model.safetensors").write_bytes(raw[: len(raw) // 2])
@@ -179,7 +181,7 @@ def test_every_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys):
         (["predict", trained], "the following arguments are required: FILE"),
         (["predict", trained, tmp_path / "missing.png"], "missing.png"),
         (["predict", trained, not_image], "notes.png is not a PNG or JPEG image"),
-        (["predict", trained, big], "big.png is 28x28"),
+        (["predict", trained, big, "--no-resize"], "big.png is 28x28"),
         (["predict", trained, rgb_npy], "rgb.npy"),
         (["predict", trained, nan_npy], "nan.npy"),
         (["predict", trained, pickled], "obj.npy"),

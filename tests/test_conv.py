@@ -18,16 +18,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gridnn as gn
 import gridnn.functional as F
+from needs_torch import TF, torch
 from reference import conv_ref, same_pads
 from torch_check import check_op, parity_summary  # noqa: F401 - autouse fixture
 
-TF = torch.nn.functional
 TORCH_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate",
               "circular": "circular"}
 AXES: dict[str, list[Any]] = {

@@ -15,15 +15,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 import gridnn as gn
 import gridnn.functional as F
 from gridnn.ops import workspace
 from gridnn.ops.options import using
+from needs_torch import TF, torch
 from torch_check import check_op, relative_error
 
-TF = torch.nn.functional
 TORCH_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate",
               "circular": "circular"}
 

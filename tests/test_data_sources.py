@@ -582,12 +582,19 @@ def test_an_rgb_image_folder_with_jpegs(tmp_path):
     assert bundle.input_shape == (3, 8, 8) and bundle.mean.shape == (3,)
 
 
-def test_an_image_folder_with_mixed_sizes_names_the_odd_file(tmp_path):
+def test_an_image_folder_with_mixed_sizes_is_resized_with_a_note(tmp_path, capsys):
     make_image_folder(tmp_path / "mixed")
-    (tmp_path / "mixed" / "bee" / "z.png").write_bytes(png_bytes(np.zeros((9, 9), np.uint8)))
-    with pytest.raises(DataError, match=r"z.png is 9x9 but .* is 6x5; all images must have "
-                                        r"one size"):
-        load_dataset(str(tmp_path / "mixed"))
+    (tmp_path / "mixed" / "bee" / "z.png").write_bytes(png_bytes(np.full((9, 9), 255, np.uint8)))
+    bundle = load_dataset(str(tmp_path / "mixed"))
+    assert bundle.input_shape == (1, 6, 5)  # the most common size
+    assert "have 2 sizes; all are resized to 6x5, the most common (--image-size HxW" in \
+        capsys.readouterr().err
+    white = [x for x in (*bundle.train.x, *bundle.test.x) if x.min() == 1.0]
+    assert len(white) == 1 and white[0].shape == (1, 6, 5)  # z.png, scaled down
+    chosen = load_dataset(str(tmp_path / "mixed"), image_size=(4, 4))
+    assert chosen.input_shape == (1, 4, 4) and capsys.readouterr().err == ""
+    with pytest.raises(ArgumentError, match="an image size can be chosen only for a folder"):
+        load_dataset("digits", image_size=(4, 4))
     (tmp_path / "mixed" / "bee" / "z.png").write_text("broken")
     with pytest.raises(DataError, match="z.png is not a PNG or JPEG image"):
         load_dataset(str(tmp_path / "mixed"))
@@ -644,8 +651,9 @@ def test_a_name_wins_over_a_folder_of_that_name(tmp_path, monkeypatch):
 
 
 def test_unknown_names_and_bad_arguments():
-    with pytest.raises(ArgumentError, match="unknown dataset 'mnits': expected one of digits, "
-                                            "mnist, fashion-mnist, mnist1d, cifar10"):
+    with pytest.raises(ArgumentError, match=r"^unknown dataset 'mnits' \(did you mean 'mnist'\?\): "
+                                            r"expected one of digits, mnist, fashion-mnist, "
+                                            r"mnist1d, cifar10"):
         load_dataset("mnits")
     with pytest.raises(ArgumentError, match="`seed` must be a non-negative int"):
         load_dataset("digits", seed=-1)

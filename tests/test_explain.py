@@ -258,9 +258,10 @@ def test_explain_conv_multichannel_counts(capsys):
 def test_explain_conv_errors_are_one_line(capsys):
     code, _, err = run_cli(capsys, "explain", "conv", "--input", "4by4", "--kernel", "2")
     assert code == 2 and err.strip() == (
-        "gridnn: error: `--input` must look like 4x4 or 8, received '4by4'")
+        "gridnn: error: `--input` must be one or two sizes like 4x4 or 8, received '4by4' "
+        "(see 'gridnn explain conv --help')")
     code, _, err = run_cli(capsys, "explain", "conv", "--input", "4x4", "--kernel", "2x2x2")
-    assert code == 2 and "`--kernel` must be 2 value(s)" in err
+    assert code == 2 and "`--kernel` must be an int or 2 ints like 2x2 for a 2-D input" in err
 
 
 def test_show_conv_steps_frames_and_gif(capsys, tmp_path):
@@ -311,6 +312,19 @@ def test_show_run_pictures(capsys, tmp_path, tiny_run):
         assert_png(out / name)
     code, _, err = run_cli(capsys, "show", "feature-maps", str(tiny_run), "--index", "100000")
     assert code == 2 and "`--index` must be in [0, 359]" in err
+
+
+def test_show_filters_needs_only_the_weights(capsys, tmp_path, tiny_run, monkeypatch):
+    import gridnn.recipes
+
+    def no_dataset(*args, **kwargs):
+        raise AssertionError("show filters loaded the dataset")
+
+    monkeypatch.setattr(gridnn.recipes, "load_bundle", no_dataset)
+    code, out, _ = run_cli(capsys, "show", "filters", str(tiny_run), "--out", str(tmp_path))
+    assert code == 0 and out.count("wrote") == 2
+    with Image.open(tmp_path / "filters_3.png") as img:
+        assert 0.6 <= img.width / img.height <= 1.8
 
 
 def test_run_confusion_matches_predictions(tiny_run):

@@ -124,6 +124,24 @@ def test_ops_imports_nothing_above_it() -> None:
     assert not bad, f"ops/ may import only {sorted(OPS_MAY_IMPORT)} and ops/ modules: {bad}"
 
 
+ROOMS = ("gridnn.studio", "gridnn.onnx", "gridnn.distributed")
+ROOM_USERS = {"gridnn.cli"}  # the command registers the rooms' subcommands
+
+
+def _in_room(name: str) -> bool:
+    return any(name == room or name.startswith(room + ".") for room in ROOMS)
+
+
+def test_nothing_below_the_rooms_imports_them() -> None:
+    """studio/, onnx/ and distributed/ sit on the top floor: the library works (and its tests
+    run) without their extras, so no floor below may import them; rooms may use each other."""
+    graph = import_graph()
+    bad = {name: sorted(d for d in deps if _in_room(d))
+           for name, deps in graph.items() if not _in_room(name) and name not in ROOM_USERS}
+    bad = {name: deps for name, deps in bad.items() if deps}
+    assert not bad, f"only {sorted(ROOM_USERS)} and the rooms may import {ROOMS}: {bad}"
+
+
 # ---- the checker itself, on small made-up packages -------------------------------------------
 def _write(root: Path, files: dict[str, str]) -> Path:
     for rel, text in files.items():

@@ -8,12 +8,12 @@ import itertools
 
 import numpy as np
 import pytest
-import torch
 
 import gridnn as gn
 from gridnn import nn
 from gridnn.explain import dense_equivalent
 from gridnn.functional import locally_connected
+from needs_torch import torch
 from reference import pad_ref
 from torch_check import check_op
 

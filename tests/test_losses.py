@@ -6,13 +6,12 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 import gridnn as gn
 import gridnn.functional as F
+from needs_torch import TF
 from torch_check import check_op, parity_summary  # noqa: F401 - autouse fixture
 
-TF = torch.nn.functional
 REDUCTIONS = ["mean", "sum", "none"]
 
 

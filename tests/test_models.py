@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import gridnn as gn
 from gridnn import models
 from gridnn.errors import ArgumentError, ArgumentTypeError
+from needs_torch import torch
 from torch_check import relative_error
 from torch_twin import torch_state_as_numpy, torch_twin
 

@@ -8,11 +8,11 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 import gridnn as gn
 import gridnn.nn as nn
 from gridnn.errors import ArgumentError, ArgumentTypeError
+from needs_torch import torch
 from torch_check import relative_error
 from torch_twin import copy_to_torch, torch_state_as_numpy, torch_twin
 

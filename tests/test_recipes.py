@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 import gridnn as gn
 from gridnn import checkpoint, data, nn, recipes, runfolder, train
 from gridnn.errors import ArgumentError, DataError
+from needs_torch import require_torch
 
 
 def fake_bundle(name="digits", shape=(1, 8, 8), classes=3, n=12):
@@ -38,7 +40,7 @@ def test_new_config_takes_overrides_and_fills_the_rest_from_the_recipe(tmp_path)
     cfg = recipes.new_config(fake_bundle(), "digits", lr=0.1, epochs=None, augment=True, seed=3)
     digits = recipes.RECIPES["digits"]
     assert cfg["train"] == {**{k: digits[k] for k in recipes.TRAIN_KEYS}, "lr": 0.1,
-                            "augment": True, "seed": 3}
+                            "augment": True, "seed": 3, "val_split": 0.0}
     assert cfg["model"] == {"name": "digits_cnn", "kwargs": {
         "in_channels": 1, "num_classes": 3, "input_size": [8, 8], "seed": 3}}
     assert cfg["data"]["mean"] == [0.5] and cfg["data"]["class_names"] == ["c0", "c1", "c2"]
@@ -50,8 +52,9 @@ def test_new_config_takes_overrides_and_fills_the_rest_from_the_recipe(tmp_path)
 
 
 @pytest.mark.parametrize("bundle, kwargs, message", [
-    (fake_bundle(), {"model": "vgg16"}, "unknown model 'vgg16'; expected one of"),
-    (fake_bundle("imgs"), {}, "no default model for dataset 'imgs'; pass --model"),
+    (fake_bundle(), {"model": "vgg16"}, "unknown model 'vgg16'; known models: digits_cnn"),
+    (fake_bundle(), {"model": "lenet"}, "unknown model 'lenet' \\(did you mean 'lenet5'\\?\\)"),
+    (fake_bundle(), {"val_split": 1.0}, r"`val_split` must be in \[0, 1\)"),
     (fake_bundle(), {"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'"),
     (fake_bundle(), {"momentum": 0.9}, r"unknown settings \['momentum'\]"),
 ])
@@ -89,7 +92,7 @@ def test_loaders_normalise_with_the_stored_statistics_and_augment_only_training(
 @pytest.mark.parametrize("schedule", recipes.SCHEDULES)
 def test_the_recipe_gives_the_same_learning_rates_in_gridnn_and_torch(optimizer, schedule):
     """benchmarks/accuracy.py builds PyTorch's side from the same recipe."""
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     epochs, steps = 4, 3
     cfg = {"train": {"optimizer": optimizer, "schedule": schedule, "lr": 0.02,
                      "weight_decay": 1e-3, "epochs": epochs}}
@@ -148,7 +151,51 @@ def test_run_files_and_epoch_printer_follow_each_epoch(tmp_path, capsys):
     assert float(rows[1]["val_accuracy"]) == pytest.approx(history["val_accuracy"][1])
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("  ")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
-    assert f"val_acc {history['val_accuracy'][1]:.4f}" in lines[1]
+    assert f"val loss {history['val_loss'][1]:.3f} acc {100 * history['val_accuracy'][1]:.1f}%" \
+        in lines[1]
+
+
+def test_epoch_line_fits_80_columns_and_names_the_split():
+    row = {"epoch": 120, "train_loss": 9.8765, "train_accuracy": 1.0, "test_loss": 9.8765,
+           "test_accuracy": 1.0, "seconds": 999.94}
+    line = runfolder.epoch_line(row, 120)
+    assert line == "epoch 120/120  train loss 9.877 acc 100.0%  test loss 9.877 acc 100.0%  " \
+                   "999.9 s"
+    assert len(line) <= 80
+    val = runfolder.epoch_line({**row, "val_loss": 0.5, "val_accuracy": 0.5}, 120)
+    assert "val loss 0.500 acc 50.0%" in val
+
+
+@pytest.mark.parametrize("shape, model", [
+    ((1, 40), "mnist1d_cnn"), ((1, 8, 8), "digits_cnn"), ((3, 8, 8), "fashion_cnn"),
+    ((1, 28, 28), "fashion_cnn"), ((3, 32, 32), "fashion_cnn"), ((3, 96, 96), "resnet_small"),
+])
+def test_an_image_folder_gets_a_model_that_fits_its_images(shape, model):
+    assert recipes.default_model(shape) == model
+    cfg = recipes.new_config(fake_bundle("my/images", shape), "my/images")
+    assert cfg["model"]["name"] == model
+    built = checkpoint.build_model(cfg, Path("config.json"))  # the model takes those inputs
+    out = built(gn.tensor(np.zeros((2, *shape), np.float32)))
+    assert out.shape == (2, 3)
+
+
+def test_val_split_holds_out_a_stratified_seeded_share_of_the_training_data():
+    y = np.repeat(np.arange(4), 25)
+    x = np.arange(100, dtype=np.float32).reshape(100, 1, 1, 1)
+    bundle = data.make_bundle("digits", x, y, x[:8], y[:8], list("abcd"))
+    cfg = recipes.new_config(bundle, "digits", val_split=0.2, seed=1)
+    train_set, val_set = recipes.validation_split(bundle, cfg)
+    assert len(val_set) == 20 and len(train_set) == 80
+    assert np.bincount(val_set.y).tolist() == [5, 5, 5, 5]  # stratified
+    assert not set(val_set.x.ravel()) & set(train_set.x.ravel())  # disjoint, none lost
+    assert sorted([*val_set.x.ravel(), *train_set.x.ravel()]) == list(range(100))
+    again = recipes.validation_split(bundle, cfg)[1]
+    assert np.array_equal(again.x, val_set.x)  # seeded
+    other = recipes.validation_split(bundle, {**cfg, "train": {**cfg["train"], "seed": 2}})[1]
+    assert not np.array_equal(other.x, val_set.x)
+    loader, test_loader = recipes.make_loaders(bundle, cfg)
+    assert len(loader.dataset) == 80 and len(test_loader.dataset) == 8
+    assert recipes.validation_split(bundle, recipes.new_config(bundle, "digits"))[1] is None
 
 
 def test_a_run_folder_is_made_once(tmp_path, monkeypatch):

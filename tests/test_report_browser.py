@@ -76,6 +76,22 @@ def test_report_renders_in_chromium(browser, report):
     assert "Total params: 29,162" in page["text"] and "Connections" in page["text"]
 
 
+def test_report_proportions(browser, report):
+    """Each setting once; the filter pictures side by side, a modest share of the page."""
+    _, out = report
+    browser.get(out.resolve().as_uri())
+    rows = browser.execute_script(
+        "return Array.from(document.querySelectorAll('table')[0].rows).map(r => r.cells[0]"
+        ".textContent)")
+    assert len(rows) == len(set(rows)) and rows.count("epochs") == 1
+    boxes = browser.execute_script(
+        "return Array.from(document.images).filter(i => i.alt.startsWith('filters of'))"
+        ".map(i => i.getBoundingClientRect()).map(r => [r.top, r.bottom, r.width])")
+    page = browser.execute_script("return document.body.scrollHeight")
+    assert len(boxes) == 2 and boxes[0][0] == boxes[1][0]  # one row
+    assert max(b[1] for b in boxes) - boxes[0][0] < 0.2 * page
+
+
 def test_the_checks_catch_a_broken_page(browser, tmp_path):
     bad = tmp_path / "bad.html"
     bad.write_text('<html><body><img alt="truncated" src="data:image/png;base64,iVBORw0K">'

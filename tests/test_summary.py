@@ -102,3 +102,20 @@ def test_errors_and_doctest():
     with pytest.raises(gn.ArgumentError, match="`input_shape` must be positive sizes"):
         gn.summary(lenet5(), (1, 0, 28))
     assert doctest.testmod(importlib.import_module("gridnn.explain.summary")).failed == 0
+
+
+def test_a_zoo_model_is_named_and_its_windows_shown():
+    s = gn.summary(models.build("lenet5"), (1, 28, 28))
+    text = str(s)
+    assert text.startswith('Model: "lenet5"  input (N, 1, 28, 28)')
+    windows = {r.name: r.window for r in s.rows}
+    assert windows["0"] == "5x5 s1 p2" and windows["2"] == "2x2 s2 p0"
+    assert windows["1"] == "" and windows["7"] == ""  # ReLU, Linear: no window
+    assert "  5x5 s1 p2  " in text and "Window" in text.splitlines()[2]
+    rng = np.random.default_rng(0)
+    dilated = gn.summary(nn.Sequential(nn.Conv1d(1, 2, 3, stride=2, padding=1, dilation=2,
+                                                 rng=rng)), (1, 9))
+    assert str(dilated).startswith('Model: "Sequential"')  # not from the zoo: its class
+    assert [r.window for r in dilated.rows] == ["3 s2 p1 d2"]
+    second = nn.Sequential(nn.Conv2d(2, 2, (3, 1), stride=(1, 2), padding=(1, 0), rng=rng))
+    assert [r.window for r in gn.summary(second, (2, 5, 5)).rows] == ["3x1 s1x2 p1x0"]

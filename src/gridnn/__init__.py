@@ -39,7 +39,8 @@ def plain_ops() -> AbstractContextManager[_Options]:
     return _using(plain_conv=True)
 
 
-_SUBMODULES = ("nn", "optim", "data", "models", "train", "explain", "checkpoint")
+_SUBMODULES = ("nn", "optim", "data", "models", "train", "explain", "checkpoint", "onnx",
+               "distributed")
 
 
 def __getattr__(name: str) -> Any:

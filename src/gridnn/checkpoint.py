@@ -137,6 +137,19 @@ def load_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     for key in ("optimizer", "schedule"):
         typed_field(train, key, str, path, "train.")
     typed_field(train, "augment", bool, path, "train.")
+    border = data.get("border")
+    if border is not None and not (is_number(border) and 0 <= border <= 1):
+        raise DataError(f"{path}: data.border should be a number in [0, 1], found "
+                        f"{short(border)}")
+    share = train.get("val_split", 0.0)  # absent in runs made before --val-split
+    if not (is_number(share) and 0 <= share < 1):
+        raise DataError(f"{path}: train.val_split should be a number in [0, 1), found "
+                        f"{short(share)}")
+    size = data.get("image_size")
+    if size is not None and not (isinstance(size, list) and len(size) == 2 and all(
+            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)):
+        raise DataError(f"{path}: data.image_size should be [H, W] of positive ints, found "
+                        f"{short(size)}")
     return cfg
 
 
@@ -169,12 +182,27 @@ def load_run(run_dir: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
     try:
         size = weights.stat().st_size
     except OSError:
-        raise DataError(f"weights file not found: {weights}") from None
+        raise DataError(_unfinished(run_dir, config)) from None
     # the weights once, float64 initial draws, and room for the interpreter's own growth
     model = build_model(config, run_dir / CONFIG_FILE, max_bytes=4 * size + (512 << 20))
     load_weights(model, weights)
     model.eval()
     return model, config
+
+
+def _unfinished(run_dir: Path, config: dict[str, Any]) -> str:
+    """Why a run folder without final weights cannot be used, and what to do about it."""
+    state = run_dir / CHECKPOINT_DIR / STATE_FILE
+    if not state.is_file():
+        return (f"{run_dir} is an unfinished run with no {WEIGHTS_FILE} and no checkpoint "
+                f"(training stopped in its first epoch): remove the folder and train again")
+    try:
+        done = f" after epoch {int(read_json(state, 'checkpoint')['progress']['epoch'])} of " \
+            f"{config['train']['epochs']}"
+    except (DataError, KeyError, TypeError, ValueError):  # the resume will say what is wrong
+        done = ""
+    return (f"{run_dir} is an unfinished run (stopped{done}; it has no {WEIGHTS_FILE} yet): "
+            f"continue it with: gridnn train --resume {run_dir}")
 
 
 # ---- random generators inside a model --------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -20,13 +20,15 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from . import argtypes, recipes, runfolder
+from . import __version__, argtypes, recipes, runfolder
 from ._allocator import keep_freed_memory
 from .checkpoint import CONFIG_FILE, load_run
-from .errors import ArgumentError, DataError, GridnnError
+from .console import detach_stdout
+from .errors import ArgumentError, GridnnError
+from .inputs import load_input
 
 # Modules whose ``register(subparsers)`` adds their subcommands; a new room adds its module here.
-REGISTRARS = ("gridnn.bench.cli", "gridnn.explain.cli")
+REGISTRARS = ("gridnn.bench.cli", "gridnn.explain.cli", "gridnn.studio.cli", "gridnn.onnx.cli")
 
 
 # ---- argument parsing ------------------------------------------------------------------------
@@ -39,7 +41,25 @@ class Parser(argparse.ArgumentParser):
     Subcommand parsers are of this class too (argparse makes them of the parent's class)."""
 
     def error(self, message: str) -> NoReturn:
+        choice = re.match(r"argument .*: invalid choice: '(.*)' \(choose from (.*)\)$",
+                          message)
+        if choice:
+            hint = argtypes.did_you_mean(choice[1], re.findall(r"'([^']*)'", choice[2]))
+            message = message.replace(" (choose from", f"{hint} (choose from", 1)
         raise UsageError(f"{self.prog}: error: {message} (see '{self.prog} --help')")
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        """Unknown flags are reported by the (sub)parser that met them, with the nearest
+        flag it takes and its own help."""
+        namespace, extras = super().parse_known_args(args, namespace)
+        if not hasattr(namespace, "help_prog"):  # the innermost (sub)command's parser sets it
+            namespace.help_prog = self.prog
+        if extras:
+            flags = [s for s in self._option_string_actions if s.startswith("--")]
+            first = extras[0].split("=")[0]
+            hint = argtypes.did_you_mean(first, flags) if first.startswith("-") else ""
+            self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+        return namespace, extras
 
 
 def build_parser() -> Parser:
@@ -48,6 +68,7 @@ def build_parser() -> Parser:
                                                "on NumPy.")
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of errors (may also follow the subcommand)")
+    parser.add_argument("--version", action="version", version=f"gridnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     register(sub)
     for name in REGISTRARS:
@@ -70,11 +91,18 @@ def register(sub: Any) -> None:
     p.add_argument("--optimizer", choices=recipes.OPTIMIZERS)
     p.add_argument("--weight-decay", type=argtypes.nonnegative_float)
     p.add_argument("--schedule", choices=recipes.SCHEDULES, help="learning-rate schedule")
-    p.add_argument("--seed", type=int, help="seed of the weights, the split and the batch "
-                                            "order (default 0)")
+    p.add_argument("--seed", type=argtypes.nonnegative_int,
+                   help="seed of the weights, the split and the batch order (default 0)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction,
                    help="random shifts (and flips for colour images) while training (default: "
                         "on for mnist1d, off for the others)")
+    p.add_argument("--val-split", type=argtypes.fraction, metavar="F",
+                   help="hold out a stratified, seeded share F of the training data and "
+                        "evaluate it after every epoch (default 0: the test split is evaluated "
+                        "after every epoch, and the output says 'test')")
+    p.add_argument("--image-size", metavar="HxW",
+                   help="resize the images of a --data folder to HxW (default: their size, or "
+                        "the most common one when sizes differ)")
     p.add_argument("--out", help="run folder to write (default runs/<data>-<model>-<time>)")
     p.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR "
                                                    "with its saved settings")
@@ -93,12 +121,17 @@ def register(sub: Any) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="PNG/JPEG image or .npy array")
     p.add_argument("--top", type=argtypes.positive_int, default=3,
                    help="classes to show (default 3)")
-    p.add_argument("--resize", action="store_true",
-                   help="scale images to the model's input size (default: refuse other sizes)")
+    p.add_argument("--resize", action=argparse.BooleanOptionalAction, default=True,
+                   help="scale images to the model's input size (default; --no-resize refuses "
+                        "other sizes)")
+    p.add_argument("--invert", action=argparse.BooleanOptionalAction,
+                   help="invert images (default: when the background is the opposite of the "
+                        "training images', with a note)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("summary", help="layer table of a model: output shapes and parameters")
-    p.add_argument("model", help="model name (see 'gridnn summary --list')", nargs="?")
+    p.add_argument("model", help="model name (see 'gridnn summary --list') or a run folder",
+                   nargs="?")
     p.add_argument("--input-shape", type=argtypes.shape, metavar="C,H,W",
                    help="input shape without the batch dim (default: the model's)")
     p.add_argument("--num-classes", type=argtypes.positive_int)
@@ -115,8 +148,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from . import data, train
 
     if args.resume:
-        given = [f"--{k.replace('_', '-')}" for k in ("data", "model", "seed", "out",
-                                                      *recipes.TRAIN_KEYS)
+        given = [f"--{k.replace('_', '-')}" for k in ("data", "model", "seed", "out", "val_split",
+                                                      "image_size", *recipes.TRAIN_KEYS)
                  if getattr(args, k) is not None]
         if given:
             raise ArgumentError(f"--resume continues a run with its saved settings; remove "
@@ -128,9 +161,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         train.check_hyperparameters(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
         seed = 0 if args.seed is None else args.seed
         data_name = args.data or recipes.DEFAULT_DATA
-        bundle = data.load_dataset(data_name, data_dir=args.data_dir, seed=seed)
+        size = None if args.image_size is None else \
+            argtypes.sizes(args.image_size, "--image-size", exactly=2)
+        bundle = data.load_dataset(data_name, data_dir=args.data_dir, seed=seed, image_size=size)
         config = recipes.new_config(bundle, data_name, data_dir=args.data_dir, model=args.model,
-                                    seed=args.seed,
+                                    seed=args.seed, val_split=args.val_split or 0.0,
+                                    image_size=size,
                                     **{k: getattr(args, k) for k in recipes.TRAIN_KEYS})
         run_dir = Path(args.out) if args.out else runfolder.default_out(config)
         runfolder.create(run_dir, config)
@@ -158,24 +194,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_input(path: Path, dcfg: dict[str, Any], resize: bool) -> np.ndarray:
-    """One input (C, ...) from an image or .npy file, checked against the model's input."""
-    from . import data
-
-    shape = tuple(dcfg["input_shape"])
-    is_npy = path.suffix.lower() == ".npy"
-    if not is_npy and len(shape) != 3:
-        raise DataError(f"{path}: the model takes signals of shape {shape}, not images; "
-                        f"give a .npy array")
-    x = data.load_image(path, channels=shape[0],
-                        size=shape[1:] if is_npy or resize else None)
-    if tuple(x.shape) != shape:
-        raise DataError(f"{path} is {'x'.join(map(str, x.shape[1:]))} with {x.shape[0]} "
-                        f"channel(s) but the model takes {'x'.join(map(str, shape[1:]))} with "
-                        f"{shape[0]} (pass --resize to scale images)")
-    return x
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
     from . import functional as F
     from .autograd import no_grad
@@ -185,7 +203,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     dcfg = config["data"]
     norm = recipes.normalizer(dcfg)
     names = dcfg.get("class_names") or [str(i) for i in range(dcfg["num_classes"])]
-    batch = np.stack([_load_input(Path(f), dcfg, args.resize) for f in args.files])
+    batch = np.stack([load_input(f, dcfg, resize=args.resize, invert=args.invert)
+                      for f in args.files])
     if norm is not None:
         batch = norm(batch)
     with no_grad():
@@ -199,21 +218,31 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 # ---- information -----------------------------------------------------------------------------
 def cmd_summary(args: argparse.Namespace) -> int:
-    from . import models
+    from . import limits, models
     from .explain.summary import summary
 
     if args.list or args.model is None:
         print("models: " + ", ".join(sorted(models.MODELS)))
+        return 0
+    if Path(args.model, CONFIG_FILE).is_file():  # a run folder: its trained model
+        if args.input_shape is not None or args.num_classes is not None:
+            raise ArgumentError("a run's model has its own input shape and classes; remove "
+                                "--input-shape and --num-classes")
+        model, config = load_run(args.model)
+        print(summary(model, tuple(config["data"]["input_shape"])))
         return 0
     recipes.check_model_name(args.model)
     shape = args.input_shape
     kwargs = recipes.input_kwargs(shape) if shape is not None else {}
     if args.num_classes is not None:
         kwargs["num_classes"] = args.num_classes
-    model = models.build(args.model, **kwargs)
-    if shape is None:
-        shape = tuple(models.default_input_shape(args.model, **kwargs))
-    print(summary(model, shape))
+    what = f"the summary of {args.model}" + (f" on input {'x'.join(map(str, shape))}"
+                                             if shape else "")
+    with limits.bounded(what, "use a smaller --input-shape"):  # weights and activations grow
+        model = models.build(args.model, **kwargs)
+        if shape is None:
+            shape = tuple(models.default_input_shape(args.model, **kwargs))
+        print(summary(model, shape))
     return 0
 
 
@@ -240,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``gridnn`` command; returns the exit code (see the module docstring)."""
     argv = _hoist_debug(list(sys.argv[1:] if argv is None else argv))
     debug = bool(argv) and argv[0] == "--debug"
+    args = None
     try:
         keep_freed_memory()  # this process is ours: let malloc reuse freed activations
         args = build_parser().parse_args(argv)
@@ -247,11 +277,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GridnnError as e:
         if debug:
             traceback.print_exc()
-        print(e if isinstance(e, UsageError) else f"gridnn: error: {e}", file=sys.stderr)
+        # a bad argument found by the command itself: point to that command's help
+        see = f" (see '{args.help_prog} --help')" if isinstance(e, ArgumentError) and args \
+            else ""
+        print(e if isinstance(e, UsageError) else f"gridnn: error: {e}{see}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `gridnn ... | head`: the reader left; nothing to report
-        # Python flushes stdout again at exit; point it at devnull so that flush cannot fail.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BrokenPipeError:  # `gridnn eval ... | head`: the reader left; nothing to report
+        detach_stdout()  # Python flushes stdout again at exit: that flush must not fail
         return 0
     except OSError as e:  # the file system refused (permissions, disk full): not a bug
         if debug:

@@ -28,11 +28,14 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
 
     The bytes go to a temporary file in the same folder (same file system, so the rename is
     atomic), are flushed and fsynced, then renamed over ``path``; the folder is fsynced so the
-    rename itself survives a power cut.
+    rename itself survives a power cut. An OSError names ``path``, never the temporary file.
     """
     path = Path(path)
     payload = data.encode() if isinstance(data, str) else bytes(data)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from None
     try:
         os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600; give what open() would give
         with os.fdopen(fd, "wb") as f:
@@ -40,6 +43,9 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror, str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

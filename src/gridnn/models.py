@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._backend import xp
+from .argtypes import did_you_mean
 from .errors import ArgumentError, ArgumentTypeError
 from .nn import (
     AdaptiveAvgPool2d,
@@ -286,30 +287,32 @@ MODELS: dict[str, Callable[..., Module]] = {
 }
 
 
-def _factory(name: str) -> Callable[..., Module]:
+def factory(name: str) -> Callable[..., Module]:
+    """``MODELS[name]``; ArgumentError naming the nearest model for an unknown name."""
     if name not in MODELS:
-        raise ArgumentError(
-            f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}"
-        )
+        raise ArgumentError(f"unknown model {name!r}{did_you_mean(name, MODELS)}; known models: "
+                            f"{', '.join(sorted(MODELS))}")
     return MODELS[name]
 
 
 def build(name: str, **kwargs: Any) -> Module:
     """The model ``MODELS[name](**kwargs)``; ArgumentError for an unknown name or argument."""
-    factory = _factory(name)
-    accepted = inspect.signature(factory).parameters
+    make = factory(name)
+    accepted = inspect.signature(make).parameters
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
         raise ArgumentError(
             f"model {name!r} has no argument(s) {unknown}; it takes {', '.join(accepted)}"
         )
-    return factory(**kwargs)
+    model = make(**kwargs)
+    model.zoo_name = name  # what gn.summary and the report call the model
+    return model
 
 
 def default_input_shape(name: str, **kwargs: Any) -> tuple[int, ...]:
     """(C, *input_size) of one sample for ``build(name, **kwargs)``, from the factory's
     defaults overridden by ``kwargs``; e.g. (1, 28, 28) for 'fashion_cnn'."""
-    params = inspect.signature(_factory(name)).parameters
+    params = inspect.signature(factory(name)).parameters
     channels = kwargs.get("in_channels", params["in_channels"].default)
     size = kwargs.get("input_size", params["input_size"].default)
     if isinstance(size, int):

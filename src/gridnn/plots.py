@@ -10,7 +10,7 @@ from .fileio import atomic_write
 
 
 def plot_curves(history: Any, path: str | os.PathLike) -> None:
-    """Write loss and accuracy per epoch (train and, if present, validation) to ``path``.
+    """Write loss and accuracy per epoch (train and, if present, validation or test) to ``path``.
 
     ``history`` is a ``gridnn.train.History``. Uses the non-interactive Agg backend, so it
     works without a display; raises ImportError when matplotlib is not installed.
@@ -24,7 +24,7 @@ def plot_curves(history: Any, path: str | os.PathLike) -> None:
     fig = Figure(figsize=(9, 3.6), layout="constrained")
     loss_ax, acc_ax = fig.subplots(1, 2)
     for ax, metric, label in ((loss_ax, "loss", "loss"), (acc_ax, "accuracy", "accuracy")):
-        for split, style in (("train", "-o"), ("val", "-s")):
+        for split, style in (("train", "-o"), ("val", "-s"), ("test", "-^")):
             name = f"{split}_{metric}"
             if name in history.columns:
                 values = history[name]

@@ -58,9 +58,19 @@ def check_model_name(name: str) -> None:
     """ArgumentError unless ``name`` is a model of the zoo."""
     from . import models
 
-    if name not in models.MODELS:
-        raise ArgumentError(f"unknown model {name!r}; expected one of "
-                            f"{', '.join(sorted(models.MODELS))}")
+    models.factory(name)
+
+
+def default_model(input_shape: Sequence[int]) -> str:
+    """The zoo model for samples of ``input_shape`` (C, ...) when the dataset has no recipe
+    (an image folder): ``mnist1d_cnn`` for signals; for images ``digits_cnn`` up to 16x16 (one
+    channel), ``fashion_cnn`` up to 64x64, else ``resnet_small`` (global pooling: any size)."""
+    channels, *size = (int(s) for s in input_shape)
+    if len(size) == 1:
+        return "mnist1d_cnn"
+    if max(size) <= 16 and channels == 1:
+        return "digits_cnn"
+    return "fashion_cnn" if max(size) <= 64 else "resnet_small"
 
 
 def input_kwargs(input_shape: Sequence[int]) -> dict[str, Any]:
@@ -71,23 +81,23 @@ def input_kwargs(input_shape: Sequence[int]) -> dict[str, Any]:
 
 # ---- the run config ---------------------------------------------------------------------------
 def new_config(bundle: Any, data_name: str, *, data_dir: str | None = None,
-               model: str | None = None, seed: int | None = None,
-               **overrides: Any) -> dict[str, Any]:
+               model: str | None = None, seed: int | None = None, val_split: float = 0.0,
+               image_size: Sequence[int] | None = None, **overrides: Any) -> dict[str, Any]:
     """The config of a new run on ``bundle`` (a loaded dataset named ``data_name``): the model
-    and the hyper-parameters in ``overrides`` (``TRAIN_KEYS``; None means the recipe's value),
-    the rest from the dataset's recipe. Stored as config.json (see ``checkpoint.load_config``).
+    (default: the recipe's, else ``default_model`` for the input shape), the hyper-parameters
+    in ``overrides`` (``TRAIN_KEYS``; None means the recipe's value), the rest from the
+    dataset's recipe. ``val_split``: the share of the training split held out for validation
+    (0: the test split is evaluated after every epoch). ``image_size``: (H, W) the images of
+    a folder were resized to. Stored as config.json (see ``checkpoint.load_config``).
     """
     unknown = sorted(set(overrides) - set(TRAIN_KEYS))
     if unknown:
         raise ArgumentError(f"new_config: unknown settings {unknown}; expected some of "
                             f"{', '.join(TRAIN_KEYS)}")
+    if not 0.0 <= val_split < 1.0:
+        raise ArgumentError(f"`val_split` must be in [0, 1), received val_split={val_split!r}")
     defaults = recipe(bundle.name)
-    model_name = model or defaults["model"]
-    if model_name is None:
-        from . import models
-
-        raise ArgumentError(f"no default model for dataset {bundle.name!r}; pass --model "
-                            f"(one of {', '.join(sorted(models.MODELS))})")
+    model_name = model or defaults["model"] or default_model(bundle.input_shape)
     check_model_name(model_name)
     seed = 0 if seed is None else seed
     hp = {k: overrides[k] if overrides.get(k) is not None else defaults[k] for k in TRAIN_KEYS}
@@ -101,12 +111,24 @@ def new_config(bundle: Any, data_name: str, *, data_dir: str | None = None,
     return {
         "model": {"name": model_name, "kwargs": kwargs},
         "data": {"name": data_name, "data_dir": data_dir, "input_shape": shape,
+                 "image_size": None if image_size is None else [int(s) for s in image_size],
                  "num_classes": int(bundle.num_classes),
                  "class_names": [str(c) for c in bundle.class_names]
                  if bundle.class_names is not None else None,
-                 "mean": _floats(bundle.mean), "std": _floats(bundle.std)},
-        "train": {**hp, "seed": seed},
+                 "mean": _floats(bundle.mean), "std": _floats(bundle.std),
+                 "border": _border(bundle.train.x)},
+        "train": {**hp, "seed": seed, "val_split": float(val_split)},
     }
+
+
+def _border(x: np.ndarray) -> float | None:
+    """The training images' mean border pixel (their background), for ``inputs.load_input``;
+    None for signals and for data outside [0, 1]."""
+    from .inputs import border_mean
+
+    if x.ndim != 4 or x.size == 0 or x.min() < 0 or x.max() > 1:
+        return None
+    return border_mean(x)
 
 
 def _floats(values: Any) -> list[float] | None:
@@ -121,7 +143,7 @@ def load_bundle(config: dict[str, Any], config_path: Path, name: str | None = No
 
     dcfg = config["data"]
     bundle = data.load_dataset(name or dcfg["name"], data_dir=data_dir or dcfg.get("data_dir"),
-                               seed=config["train"]["seed"])
+                               seed=config["train"]["seed"], image_size=dcfg.get("image_size"))
     shape = [int(s) for s in bundle.input_shape]
     if shape != dcfg["input_shape"] or int(bundle.num_classes) != dcfg["num_classes"]:
         raise DataError(f"dataset {bundle.name!r} has inputs {tuple(shape)} and "
@@ -154,19 +176,43 @@ def train_transform(data_cfg: dict[str, Any], augment: bool) -> Any:
     return data.Compose([*steps, norm] if norm else steps)
 
 
+def validation_split(bundle: Any, config: dict[str, Any]) -> tuple[Any, Any]:
+    """(samples to train on, validation samples or None): with ``train.val_split`` F > 0, a
+    stratified share F of the training split (seeded by the run's seed) is held out."""
+    from . import data
+
+    share = config["train"].get("val_split") or 0.0
+    if not share:
+        return bundle.train, None
+    train = bundle.train
+    keep, held = data.stratified_split(train.y, share, config["train"]["seed"])
+    return data.ArrayDataset(train.x[keep], train.y[keep]), \
+        data.ArrayDataset(train.x[held], train.y[held])
+
+
 def make_loaders(bundle: Any, config: dict[str, Any], batch_size: int | None = None) -> tuple:
-    """(train loader, test loader) of ``bundle`` as the config describes; the test loader's
-    batches hold ``batch_size`` samples (default: the larger of 256 and the training batch)."""
+    """(train loader, test loader) of ``bundle`` as the config describes (the train loader
+    without the validation share, see ``validation_split``); the test loader's batches hold
+    ``batch_size`` samples (default: the larger of 256 and the training batch)."""
     from . import data
 
     tcfg = config["train"]
-    seed = tcfg["seed"]
-    train = data.DataLoader(bundle.train, tcfg["batch_size"], shuffle=True, drop_last=False,
-                            seed=seed, transform=train_transform(config["data"], tcfg["augment"]))
-    test = data.DataLoader(bundle.test, batch_size or max(256, tcfg["batch_size"]),
-                           shuffle=False, drop_last=False, seed=seed,
+    train_set, _ = validation_split(bundle, config)
+    train = data.DataLoader(train_set, tcfg["batch_size"], shuffle=True, drop_last=False,
+                            seed=tcfg["seed"],
+                            transform=train_transform(config["data"], tcfg["augment"]))
+    return train, eval_loader(bundle.test, config, batch_size)
+
+
+def eval_loader(dataset: Any, config: dict[str, Any], batch_size: int | None = None) -> Any:
+    """An in-order loader of ``dataset`` normalised as the config says, ``batch_size``
+    samples a batch (default: the larger of 256 and the training batch)."""
+    from . import data
+
+    tcfg = config["train"]
+    return data.DataLoader(dataset, batch_size or max(256, tcfg["batch_size"]), shuffle=False,
+                           drop_last=False, seed=tcfg["seed"],
                            transform=normalizer(config["data"]))
-    return train, test
 
 
 # ---- optimiser and schedule -------------------------------------------------------------------

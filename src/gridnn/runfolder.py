@@ -31,9 +31,10 @@ from .checkpoint import (
     save_config,
     save_weights,
 )
+from .console import say
 from .errors import ArgumentError, DataError
 from .fileio import atomic_write, write_json
-from .recipes import make_loaders, make_optimizer
+from .recipes import eval_loader, make_loaders, make_optimizer, validation_split
 
 
 def default_out(config: dict[str, Any]) -> Path:
@@ -74,23 +75,36 @@ class RunFiles(training.Callback):
         atomic_write(self.run_dir / HISTORY_FILE, state.history.to_csv())
 
 
+def epoch_line(row: dict[str, Any], epochs: int) -> str:
+    """One epoch's figures in under 80 columns, e.g. 'epoch 3/15  train loss 0.412 acc 87.9%
+    test loss 0.301 acc 91.2%  0.3 s' (the evaluated split named as in the history row)."""
+    parts = [f"epoch {row['epoch']}/{epochs}",
+             f"train loss {row['train_loss']:.3f} acc {100 * row['train_accuracy']:.1f}%"]
+    for split in ("val", "test"):
+        if f"{split}_loss" in row:
+            parts.append(f"{split} loss {row[f'{split}_loss']:.3f} "
+                         f"acc {100 * row[f'{split}_accuracy']:.1f}%")
+    return "  ".join([*parts, f"{row['seconds']:.1f} s"])
+
+
 class EpochPrinter(training.Callback):
-    """Epoch-end callback: one line per epoch on stdout (used when progress bars are off)."""
+    """Epoch-end callback: one line per epoch on stdout (``epoch_line``), which stays in a
+    terminal when the epoch's progress bar vanishes."""
 
     def on_epoch_end(self, state: training.TrainState) -> None:
-        r = state.history.rows[-1]
-        val = f"  val_loss {r['val_loss']:.4f}  val_acc {r['val_accuracy']:.4f}" \
-            if "val_loss" in r else ""
-        print(f"epoch {r['epoch']}/{state.epochs}  loss {r['train_loss']:.4f}  "
-              f"acc {r['train_accuracy']:.4f}{val}  lr {r['lr']:.2e}  {r['seconds']:.1f} s",
-              flush=True)
+        say(epoch_line(state.history.rows[-1], state.epochs))
 
 
 def train_run(run_dir: Path, config: dict[str, Any], bundle: Any, *, resume: bool = False,
           bars: bool = False) -> None:
     """Train the run in ``run_dir`` (made by ``create``, or with ``resume`` continued from its
     checkpoint) on ``bundle`` to its last epoch, then ``finish`` it. Prints a line when it
-    starts; ``bars``: progress bars on stderr, else one line per epoch on stdout.
+    starts and one per epoch on stdout (a closed stdout silences them; training goes on);
+    ``bars``: a progress bar per epoch on stderr as well.
+
+    After every epoch the validation share (``train.val_split``) is evaluated, or without one
+    the test split, and the history names it so; with a validation share the test split is
+    evaluated once, at the end.
 
     SIGINT/SIGTERM save a checkpoint and raise ``train.TrainingInterruptedError`` (its message
     gives the resume command); a non-finite loss raises ``train.TrainingError`` saying which
@@ -101,6 +115,8 @@ def train_run(run_dir: Path, config: dict[str, Any], bundle: Any, *, resume: boo
                                    lr=tcfg["lr"])
     model = build_model(config, run_dir / CONFIG_FILE)
     train_loader, test_loader = make_loaders(bundle, config)
+    _, val_set = validation_split(bundle, config)
+    val_loader = test_loader if val_set is None else eval_loader(val_set, config)
     optimizer, scheduler, interval = make_optimizer(config, model, len(train_loader))
     ckpt = training.Checkpointer(run_dir / CHECKPOINT_DIR)
     start: dict[str, Any] = {}
@@ -109,42 +125,52 @@ def train_run(run_dir: Path, config: dict[str, Any], bundle: Any, *, resume: boo
                                       scheduler=scheduler)
         ckpt.epoch, ckpt.step = start["start_epoch"], start["start_step"]
     n_params = sum(p.data.size for p in model.parameters())
-    print(f"{'resuming' if resume else 'training'} {config['model']['name']} "
-          f"({n_params:,} parameters) on {config['data']['name']} "
-          f"({len(bundle.train)} train / {len(bundle.test)} test) for {tcfg['epochs']} epochs; "
-          f"run folder: {run_dir}", flush=True)
+    sizes = f"{len(train_loader.dataset)} train / " + \
+        (f"{len(val_set)} val / " if val_set is not None else "") + f"{len(bundle.test)} test"
+    say(f"{'resuming' if resume else 'training'} {config['model']['name']} "
+        f"({n_params:,} parameters) on {config['data']['name']} ({sizes}) for "
+        f"{tcfg['epochs']} epochs; run folder: {run_dir}")
+    old = start.get("history")  # runs made before the split was named in the history
+    eval_name = "val" if val_set is not None or old and "val_loss" in old.columns else "test"
     if start.get("start_epoch", 0) >= tcfg["epochs"]:
         if (run_dir / WEIGHTS_FILE).is_file():
-            print(f"{run_dir} has already finished its {tcfg['epochs']} epochs")
+            say(f"{run_dir} has already finished its {tcfg['epochs']} epochs")
         else:  # stopped between the last checkpoint and the final files
-            finish(run_dir, model, start["history"])
+            finish(run_dir, model, start["history"], test_loader if val_set else None)
         return
-    callbacks: list[Any] = [ckpt, RunFiles(run_dir)] + ([] if bars else [EpochPrinter()])
+    callbacks: list[Any] = [ckpt, RunFiles(run_dir), EpochPrinter()]
     hint = f"; continue with: gridnn train --resume {run_dir}"
     try:
         # overflow warnings would break the one-line contract; fit reports a non-finite loss
         with training.StopOnSignal(ckpt, resume_hint=hint) as stopper, \
                 np.errstate(all="ignore"):
-            history = training.fit(model, train_loader, test_loader, epochs=tcfg["epochs"],
+            history = training.fit(model, train_loader, val_loader, epochs=tcfg["epochs"],
                                    optimizer=optimizer, scheduler=scheduler,
-                                   scheduler_interval=interval,
+                                   scheduler_interval=interval, eval_name=eval_name,
                                    callbacks=[*callbacks, stopper], progress=bars, **start)
     except training.TrainingError as e:
         kept = f"the last good checkpoint ({ckpt.describe()}) is kept in {ckpt.folder}" \
             if ckpt.epoch is not None else "no checkpoint was written"
         raise training.TrainingError(f"{e}; {kept}") from None
-    finish(run_dir, model, history)
+    finish(run_dir, model, history, test_loader if val_set else None)
 
 
-def finish(run_dir: Path, model: Any, history: training.History) -> None:
-    """Final weights, metrics.json, history.csv, curves.png; print the test accuracy."""
+def finish(run_dir: Path, model: Any, history: training.History,
+           test_loader: Any = None) -> None:
+    """Final weights, metrics.json, history.csv, curves.png; print the test accuracy: that of
+    ``test_loader`` when given (a run with a validation share), else the last epoch's."""
     from .plots import plot_curves
 
     last = history.rows[-1]
     seconds = sum(history["seconds"])
-    metrics = {"test_accuracy": last["val_accuracy"], "test_loss": last["val_loss"],
+    split = "test" if "test_loss" in last else "val"
+    test = training.evaluate(model, test_loader) if test_loader is not None else \
+        {"accuracy": last[f"{split}_accuracy"], "loss": last[f"{split}_loss"]}
+    metrics = {"test_accuracy": test["accuracy"], "test_loss": test["loss"],
                "epochs": len(history), "train_seconds": seconds,
                "images_per_second": float(np.mean(history["images_per_second"]))}
+    if test_loader is not None:
+        metrics.update(val_accuracy=last["val_accuracy"], val_loss=last["val_loss"])
     save_weights(model, run_dir / WEIGHTS_FILE)
     atomic_write(run_dir / HISTORY_FILE, history.to_csv())
     write_json(run_dir / METRICS_FILE, metrics)
@@ -153,6 +179,5 @@ def finish(run_dir: Path, model: Any, history: training.History) -> None:
         plot_curves(history, run_dir / CURVES_FILE)
     except ImportError:
         note = f" ({CURVES_FILE} skipped: pip install 'gridnn[plot]' for matplotlib)"
-    print(f"test accuracy {100 * last['val_accuracy']:.2f}% (test loss {last['val_loss']:.4f}) "
-          f"after {len(history)} epochs in {seconds:.1f} s; "
-          f"wrote {run_dir}{note}", flush=True)
+    say(f"test accuracy {100 * test['accuracy']:.2f}% (test loss {test['loss']:.4f}) after "
+        f"{len(history)} epochs in {seconds:.1f} s; wrote {run_dir}{note}")

@@ -48,7 +48,8 @@ class TrainingInterruptedError(GridnnError):
 
 class History:
     """Per-epoch metrics: ``rows`` is a list of dicts (epoch, train_loss, train_accuracy,
-    val_loss, val_accuracy, lr, seconds, images_per_second); ``history[name]`` is one column."""
+    val_loss, val_accuracy, lr, seconds, images_per_second; ``fit``'s ``eval_name`` may call
+    the evaluated split ``test`` instead of ``val``); ``history[name]`` is one column."""
 
     def __init__(self, rows: Iterable[dict[str, Any]] = ()) -> None:
         self.rows: list[dict[str, Any]] = [dict(r) for r in rows]
@@ -92,6 +93,18 @@ class Running:
 
 
 @dataclass
+class BatchStats:
+    """The current step's loss sum, image count and correct predictions (None: not labels).
+
+    ``on_after_backward`` callbacks may replace them (with sums over processes, for instance);
+    ``fit`` adds what they hold after the callbacks to the epoch's running sums."""
+
+    loss_sum: float
+    size: int
+    correct: int | None
+
+
+@dataclass
 class TrainState:
     """What callbacks see: the objects being trained and where training stands.
 
@@ -108,6 +121,7 @@ class TrainState:
     step: int = 0
     history: History = field(default_factory=History)
     running: Running = field(default_factory=Running)
+    batch: BatchStats | None = None  # the step in progress (see ``on_after_backward``)
 
     def progress(self) -> dict[str, Any]:
         """The JSON-able part, as stored in a checkpoint."""
@@ -117,6 +131,10 @@ class TrainState:
 
 class Callback:
     """Hooks called by ``fit``; override the ones you need. Raising stops training."""
+
+    def on_after_backward(self, state: TrainState) -> None:
+        """After the backward pass, before the optimiser step (gradient averaging goes here);
+        ``state.batch`` holds the step's statistics."""
 
     def on_step_end(self, state: TrainState) -> None:
         """After each optimiser step (``state.step`` batches of ``state.epoch`` are done)."""
@@ -230,6 +248,8 @@ def evaluate(model: Any, loader: Iterable[tuple[Any, Any]],
     """Mean loss and top-1 accuracy of ``model`` over ``loader`` (eval mode, no gradients).
 
     ``loader`` yields (inputs (N, ...), targets (N,)); ``loss`` must average over the batch.
+    A loader that holds one shard of the data has ``reduce_sums(array) -> array``, which sums
+    the [loss, correct, seen, unlabelled] totals over the shards.
     Returns {'loss': float, 'accuracy': float in [0, 1] (NaN if targets are not labels)}.
     The model's train/eval mode is restored afterwards.
     """
@@ -248,6 +268,9 @@ def evaluate(model: Any, loader: Iterable[tuple[Any, Any]],
                 seen += n
     finally:
         model.train(was_training)
+    if hasattr(loader, "reduce_sums"):
+        sums = loader.reduce_sums(np.array([total, correct, seen, not labelled], np.float64))
+        total, correct, seen, labelled = float(sums[0]), int(sums[1]), int(sums[2]), not sums[3]
     if seen == 0:
         raise ArgumentError("evaluate: `loader` yielded no batches")
     return {"loss": total / seen, "accuracy": correct / seen if labelled else math.nan}
@@ -256,19 +279,22 @@ def evaluate(model: Any, loader: Iterable[tuple[Any, Any]],
 def _progress_bar(total: int, desc: str, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
+    # the bar vanishes when its epoch ends: the epoch's summary line takes its place
     return tqdm(total=total, desc=desc, unit="batch", file=sys.stderr, disable=not enabled,
-                leave=True, dynamic_ncols=True)
+                leave=False, dynamic_ncols=True)
 
 
 def fit(model: Any, train_loader: Any, val_loader: Any = None, *, epochs: int, optimizer: Any,
         loss: LossFn = F.cross_entropy, scheduler: Any = None, scheduler_interval: str = "epoch",
         callbacks: Sequence[Callback] = (), start_epoch: int = 0, start_step: int = 0,
         history: History | None = None, running: Running | None = None,
-        progress: bool = True) -> History:
+        progress: bool = True, eval_name: str = "val") -> History:
     """Train ``model`` for ``epochs`` epochs (counting from 0; starts at ``start_epoch``).
 
     ``train_loader`` yields (inputs (N, ...) float array, targets (N,) int64 labels, or any
-    target ``loss`` accepts); ``val_loader`` (optional) is evaluated after every epoch.
+    target ``loss`` accepts); ``val_loader`` (optional) is evaluated after every epoch, its
+    figures named ``{eval_name}_loss`` and ``{eval_name}_accuracy`` ('test' says that the
+    loader holds the test split).
     ``scheduler.step()`` runs after every epoch (``scheduler_interval='epoch'``) or every
     batch ('step'). ``callbacks`` see a ``TrainState`` after each step and epoch.
 
@@ -284,6 +310,8 @@ def fit(model: Any, train_loader: Any, val_loader: Any = None, *, epochs: int, o
     if scheduler_interval not in ("epoch", "step"):
         raise ArgumentError(f"fit: `scheduler_interval` must be 'epoch' or 'step', received "
                             f"{scheduler_interval!r}")
+    if eval_name not in ("val", "test"):
+        raise ArgumentError(f"fit: `eval_name` must be 'val' or 'test', received {eval_name!r}")
     if not 0 <= start_epoch <= epochs or start_step < 0:
         raise ArgumentError(f"fit: cannot start at epoch {start_epoch}, step {start_step} of a "
                             f"{epochs}-epoch run")
@@ -314,17 +342,21 @@ def fit(model: Any, train_loader: Any, val_loader: Any = None, *, epochs: int, o
                     f"the training loss became {value} at epoch {epoch + 1}, step "
                     f"{state.step + 1}: training stopped before this step's update (try a "
                     f"smaller learning rate)")
+            n = len(xb)
+            state.batch = BatchStats(value * n, n, _accuracy_count(out, yb))
             optimizer.zero_grad()
             batch_loss.backward()
+            for cb in callbacks:  # callbacks may be duck-typed with only the two older hooks
+                if hasattr(cb, "on_after_backward"):
+                    cb.on_after_backward(state)
             run.lr = _lr(optimizer)
             optimizer.step()
             if scheduler is not None and scheduler_interval == "step":
                 scheduler.step()
-            n = len(xb)
-            hits = _accuracy_count(out, yb)
-            run.loss_sum += value * n
+            hits = state.batch.correct
+            run.loss_sum += state.batch.loss_sum
             run.correct += hits or 0
-            run.seen += n
+            run.seen += state.batch.size
             run.seconds = time.perf_counter() - start
             state.step += 1
             bar.update(1)
@@ -340,11 +372,8 @@ def fit(model: Any, train_loader: Any, val_loader: Any = None, *, epochs: int, o
                                "train_accuracy": run.correct / run.seen}
         if val_loader is not None:
             val = evaluate(model, val_loader, loss)
-            row.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
-            bar.set_postfix(loss=f"{row['train_loss']:.4f}", acc=f"{row['train_accuracy']:.4f}",
-                            img_s=f"{run.seen / max(run.seconds, 1e-9):.0f}",
-                            val_loss=f"{val['loss']:.4f}", val_acc=f"{val['accuracy']:.4f}",
-                            refresh=False)
+            row.update({f"{eval_name}_loss": val["loss"],
+                        f"{eval_name}_accuracy": val["accuracy"]})
         bar.close()
         seconds = time.perf_counter() - start
         # seconds: the whole epoch with validation; images/s: the training steps alone

@@ -5,6 +5,7 @@ the tables."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -144,7 +145,9 @@ def run(args: argparse.Namespace) -> int:
         raise ArgumentError(f"bench: `--only` must name cases among {NAMES}, "
                             f"received {unknown}")
     names = [n for n in NAMES if n in only]
-    libraries = ["gridnn"] if args.no_torch else ["gridnn", "torch"]
+    # Without PyTorch installed the benchmark times gridnn alone, as with --no-torch.
+    has_torch = importlib.util.find_spec("torch") is not None
+    libraries = ["gridnn", "torch"] if has_torch and not args.no_torch else ["gridnn"]
     threads = blas_threads()
     thread_counts = [threads] if args.no_one_thread or threads == 1 else [threads, 1]
     rep = Report(machine_info(), rounds)

@@ -12,13 +12,14 @@
 from .cifar import RestrictedUnpickler, read_cifar_batch, read_pickle
 from .dataset import ArrayDataset, Dataset, DatasetBundle, make_bundle, stratified_split
 from .idx import read_idx
-from .images import load_image, load_image_folder
+from .images import image_header, load_image, load_image_bytes, load_image_folder
 from .loader import DataLoader
 from .sources import (
     DATASETS,
     available_datasets,
     cache_dir,
     candidate_dirs,
+    dataset_key,
     generate_mnist1d,
     load_cifar10,
     load_dataset,
@@ -37,7 +38,8 @@ from .transforms import (
 __all__ = [
     "DATASETS", "ArrayDataset", "Compose", "DataLoader", "Dataset", "DatasetBundle", "Normalize",
     "RandomCrop", "RandomHorizontalFlip", "RandomShift", "RestrictedUnpickler", "ToFloat",
-    "available_datasets", "cache_dir", "candidate_dirs", "generate_mnist1d", "load_cifar10",
-    "load_dataset", "load_digits", "load_image", "load_image_folder", "load_mnist1d",
+    "available_datasets", "cache_dir", "candidate_dirs", "dataset_key", "generate_mnist1d",
+    "image_header", "load_cifar10", "load_dataset", "load_digits", "load_image",
+    "load_image_bytes", "load_image_folder", "load_mnist1d",
     "make_bundle", "read_cifar_batch", "read_idx", "read_pickle", "stratified_split",
 ]

@@ -8,10 +8,12 @@ import os
 import struct
 import tokenize
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from ..console import note
 from ..errors import ArgumentError, DataError
 from ._text import brief
 from .dataset import DatasetBundle, make_bundle, stratified_split
@@ -57,19 +59,21 @@ def _check_size(size: tuple[int, ...] | None) -> tuple[int, ...] | None:
     return size
 
 
-def _open(path: Path):
+def _open(path: Path, raw: bytes | None = None):
     """Open a PNG/JPEG (header only) and refuse dimensions its file cannot hold.
 
-    Pillow reads from an in-memory copy (see ``_read_bytes``).
+    Pillow reads from an in-memory copy (``raw``, else the file read by ``_read_bytes``).
     """
     image_mod = _pil()
-    raw = _read_bytes(path, "image")
+    raw = _read_bytes(path, "image") if raw is None else raw
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", image_mod.DecompressionBombWarning)
             im = image_mod.open(io.BytesIO(raw), formats=IMAGE_FORMATS)
     except (image_mod.DecompressionBombError, image_mod.DecompressionBombWarning) as e:
         raise DataError(f"image {path}: too large ({brief(e)})") from None
+    except image_mod.UnidentifiedImageError:  # its message holds only the buffer's repr
+        raise DataError(f"{path} is not a PNG or JPEG image") from None
     except _DECODE_ERRORS as e:
         raise DataError(f"{path} is not a PNG or JPEG image ({brief(e)})") from None
     w, h = im.size
@@ -81,13 +85,20 @@ def _open(path: Path):
     return im
 
 
-def _decode(path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarray:
+def image_header(path: str | os.PathLike) -> tuple[int, tuple[int, int]]:
+    """(channels the file holds: 1 for grayscale modes, else 3; (H, W)) of a PNG/JPEG, read
+    from its header."""
+    with _open(Path(path)) as im:
+        return (1 if im.mode in _GRAY_MODES else 3), (im.size[1], im.size[0])
+
+
+def _decode(raw: bytes, path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarray:
     """Decode, convert to ``channels`` (1: grayscale, 3: RGB) and resize to ``size`` (H, W)."""
     image_mod = _pil()
     if channels not in (1, 3):
         raise DataError(f"image {path}: a model with {channels} input channels cannot read "
                         f"PNG/JPEG images (1 = grayscale or 3 = RGB); give a .npy array")
-    im = _open(path)
+    im = _open(path, raw)
     try:
         with im, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # palette/transparency notes from convert()
@@ -121,10 +132,9 @@ def _read_bytes(path: Path, what: str) -> bytes:
         raise DataError(f"cannot read {what} {path}: {e.strerror or e}") from None
 
 
-def _read_npy(path: Path) -> np.ndarray:
+def _read_npy(raw: bytes, path: Path) -> np.ndarray:
     """A .npy array, never unpickled; the header's shape is checked against the file size."""
     fmt = np.lib.format
-    raw = _read_bytes(path, "file")
     f = io.BytesIO(raw)
     try:
         with warnings.catch_warnings():  # a mangled header draws syntax/Python 2 warnings
@@ -153,10 +163,11 @@ def _read_npy(path: Path) -> np.ndarray:
                                                               order="F" if fortran else "C")
 
 
-def _npy_sample(path: Path, channels: int, size: tuple[int, ...] | None) -> np.ndarray:
+def _npy_sample(raw: bytes, path: Path, channels: int,
+                size: tuple[int, ...] | None) -> np.ndarray:
     """A .npy sample as float32 (C, *size): (C, ...) as is, (...) when C = 1, (H, W, C)
     transposed. Integer arrays are scaled to [0, 1]; float arrays are taken as they are."""
-    arr = _read_npy(path)
+    arr = _read_npy(raw, path)
     if arr.dtype.kind not in "biuf":
         raise DataError(f"{path}: expected a numeric array, found dtype {arr.dtype}")
     spatial = len(size) if size is not None else None
@@ -189,15 +200,24 @@ def load_image(path: str | os.PathLike, *, channels: int,
     resized). Raises ``DataError`` naming the file when it is missing, not an image, corrupt,
     or does not fit.
     """
+    path = Path(path)
+    raw = _read_bytes(path, "file" if path.suffix.lower() == ".npy" else "image")
+    return load_image_bytes(raw, str(path), channels=channels, size=size)
+
+
+def load_image_bytes(raw: bytes, name: str, *, channels: int,
+                     size: tuple[int, ...] | None = None) -> np.ndarray:
+    """``load_image`` for the bytes of a file named ``name`` (an upload): the same checks and
+    result; the name's suffix picks ``.npy`` or PNG/JPEG and names the file in errors."""
     _check_channels(channels)
     size = _check_size(size)
-    path = Path(path)
+    path = Path(name)
     if path.suffix.lower() == ".npy":
-        return _npy_sample(path, channels, size)
+        return _npy_sample(raw, path, channels, size)
     if size is not None and len(size) != 2:
         raise DataError(f"image {path}: a model taking 1-D signals of length {size[0]} cannot "
                         f"read PNG/JPEG images; give a .npy array")
-    return _decode(path, channels, size)
+    return _decode(raw, path, channels, size)
 
 
 def _image_files(root: Path) -> tuple[list[Path], list[int], list[str]]:
@@ -220,7 +240,8 @@ def load_image_folder(root: str | os.PathLike, *, size: tuple[int, int] | None =
     """A dataset from ``root/<class>/*.png|jpg``: class names sorted, labels 0..K-1.
 
     ``channels`` defaults to 1 when every image is grayscale, else 3. ``size`` = (H, W) resizes
-    every image; by default all images must share one size. The split into train and test is
+    every image; by default images keep their size, and when sizes differ all are resized
+    (bilinear) to the most common one, with a note on stderr. The split into train and test is
     stratified and seeded (``test_fraction`` of each class goes to test).
     """
     root = Path(root)
@@ -232,20 +253,16 @@ def load_image_folder(root: str | os.PathLike, *, size: tuple[int, int] | None =
                         f"PNG/JPEG images (root/<class>/*.png), found {len(names)} classes and "
                         f"{len(files)} images")
     if channels is None or size is None:
-        modes, sizes = [], []
-        for p in files:
-            with _open(p) as im:
-                modes.append(im.mode)
-                sizes.append((im.size[1], im.size[0]))
+        headers = [image_header(p) for p in files]
+        sizes = [s for _, s in headers]
         if channels is None:
-            channels = 1 if set(modes) <= _GRAY_MODES else 3
+            channels = max(c for c, _ in headers)
         if size is None:
-            size = sizes[0]
-            for p, s in zip(files, sizes):
-                if s != size:
-                    raise DataError(f"image folder {root}: {p} is {s[0]}x{s[1]} but "
-                                    f"{files[0]} is {size[0]}x{size[1]}; all images must "
-                                    f"have one size (or pass size=(H, W) to resize them)")
+            counts = Counter(sizes)
+            size = counts.most_common(1)[0][0]
+            if len(counts) > 1:
+                note(f"the images in {root} have {len(counts)} sizes; all are resized to "
+                     f"{size[0]}x{size[1]}, the most common (--image-size HxW chooses another)")
     x = np.stack([load_image(p, channels=channels, size=size) for p in files])
     y = np.array(labels, dtype=np.int64)
     train, test = stratified_split(y, test_fraction, seed)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..argtypes import did_you_mean
 from ..errors import ArgumentError, ArgumentTypeError, DataError
 from ..fileio import atomic_write
 from ._text import brief
@@ -293,12 +294,15 @@ DATASETS: dict[str, Callable[[str | os.PathLike | None, int], DatasetBundle]] = 
 
 
 def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike | None = None,
-                 seed: int = 0) -> DatasetBundle:
+                 seed: int = 0, image_size: tuple[int, int] | None = None) -> DatasetBundle:
     """Load a dataset by name (``digits``, ``mnist``, ``fashion-mnist``, ``mnist1d``,
     ``cifar10``) or from a folder: CIFAR-10 batches, four IDX files, or ``<class>/*.png|jpg``
     images. Samples are float32 (N, C, H, W) or (N, C, L), labels int64; ``seed`` fixes the
     train/test split of datasets that have none (digits, image folders; 0 gives the standard
     split).
+
+    ``image_size`` (H, W) resizes the images of a folder (by default they keep their size, or
+    take the most common one when sizes differ); named datasets refuse it.
 
     Image-type data is scaled to [0, 1]; MNIST-1D keeps the mnist1d package's standardised
     values. ``bundle.mean``/``bundle.std`` (per channel, train split) feed ``Normalize``.
@@ -309,9 +313,11 @@ def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ArgumentError(f"load_dataset: `seed` must be a non-negative int, received "
                             f"seed={seed!r}")
-    key = str(name_or_path).lower()
-    key = _ALIASES.get(key, key)
-    if key in DATASETS and isinstance(name_or_path, str):  # a name wins; "./mnist" is a folder
+    key = dataset_key(name_or_path) if isinstance(name_or_path, str) else None
+    if key is not None:  # a name wins; "./mnist" is a folder
+        if image_size is not None:
+            raise ArgumentError(f"dataset {key!r} has images of one size; an image size can be "
+                                f"chosen only for a folder of images")
         return DATASETS[key](data_dir, seed)
     path = Path(name_or_path)
     if path.is_dir():
@@ -320,13 +326,25 @@ def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike
         idx = _idx_files(path)
         if idx is not None:
             return _load_idx_folder(str(path), idx, None)
-        return load_image_folder(path, seed=seed)
+        return load_image_folder(path, seed=seed,
+                                 size=None if image_size is None else tuple(image_size))
+    if image_size is not None:
+        raise ArgumentError("an image size can be chosen only for a folder of images")
     if path.exists():
-        raise DataError(f"load_dataset: {path} is a file; expected a dataset name or a folder")
+        raise DataError(f"{path} is a file; expected a dataset name or a folder")
     if os.sep in str(name_or_path) or "/" in str(name_or_path):
-        raise DataError(f"load_dataset: folder not found: {path}")
-    raise ArgumentError(f"load_dataset: unknown dataset {str(name_or_path)!r}: expected one of "
+        raise DataError(f"dataset folder not found: {path}")
+    raise ArgumentError(f"unknown dataset {str(name_or_path)!r}"
+                        f"{did_you_mean(key, [*DATASETS, *_ALIASES])}: expected one of "
                         f"{', '.join(DATASETS)}, or a folder of images <folder>/<class>/*.png")
+
+
+def dataset_key(name: str) -> str | None:
+    """The named dataset ``name`` stands for ('Fashion_MNIST' -> 'fashion-mnist'), or None when
+    it names none (``load_dataset`` then reads it as a folder)."""
+    key = name.lower()
+    key = _ALIASES.get(key, key)
+    return key if key in DATASETS else None
 
 
 def available_datasets(data_dir: str | os.PathLike | None = None

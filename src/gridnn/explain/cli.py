@@ -9,78 +9,86 @@
 from __future__ import annotations
 
 import argparse
+import math
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import argtypes
 from ..errors import ArgumentError
 from ..fileio import atomic_write
+from ..limits import check_request
 from .counts import progression
-from .dense import LinearMap, connections, conv_map, local_map, weight_labels
+from .dense import (
+    LinearMap,
+    connections_work,
+    geometry_maps,
+    tap_table,
+    weight_labels,
+    window_inputs,
+)
+from .draw import MATRIX_BLOCK
 
 MAX_PRINT = 64  # largest matrix side printed as text
+MAX_INPUTS_LISTED = 36  # inputs named per output in "inputs of each output"
 
 
 # ---- argument parsing ------------------------------------------------------------------------
-def _sizes(text: str, what: str) -> tuple[int, ...]:
-    """'4x4' -> (4, 4), '8' -> (8,); every part a positive int."""
-    try:
-        sizes = tuple(int(p) for p in text.lower().split("x"))
-    except ValueError:
-        raise ArgumentError(f"`{what}` must look like 4x4 or 8, received {text!r}") from None
-    if not sizes or len(sizes) > 2 or min(sizes) < 1:
-        raise ArgumentError(
-            f"`{what}` must be one or two positive sizes like 4x4 or 8, received {text!r}")
-    return sizes
-
-
-def _per_dim(text: str, nd: int, what: str, minimum: int = 1) -> tuple[int, ...]:
-    """'2' or '2x1' -> a tuple of nd ints (one value is used for every dim)."""
-    try:
-        values = tuple(int(p) for p in text.lower().split("x"))
-    except ValueError:
-        raise ArgumentError(f"`{what}` must be an int or AxB, received {text!r}") from None
-    if len(values) == 1:
-        values *= nd
-    if len(values) != nd or min(values) < minimum:
-        raise ArgumentError(
-            f"`{what}` must be {nd} value(s) >= {minimum} for a {nd}-D input, received {text!r}")
-    return values
-
-
 def _geometry(args: argparse.Namespace) -> dict[str, Any]:
-    spatial = _sizes(args.input, "--input")
+    spatial = argtypes.sizes(args.input, "--input")
     nd = len(spatial)
     padding: Any = args.padding
     if padding not in ("same", "valid"):
-        padding = _per_dim(padding, nd, "--padding", minimum=0)
+        padding = argtypes.per_dim(padding, nd, "--padding", minimum=0)
     return {"in_shape": (args.channels, *spatial),
-            "kernel": _per_dim(args.kernel, nd, "--kernel"),
-            "stride": _per_dim(args.stride, nd, "--stride"),
-            "dilation": _per_dim(args.dilation, nd, "--dilation"), "padding": padding}
+            "kernel": argtypes.per_dim(args.kernel, nd, "--kernel"),
+            "stride": argtypes.per_dim(args.stride, nd, "--stride"),
+            "dilation": argtypes.per_dim(args.dilation, nd, "--dilation"), "padding": padding}
 
 
 def _add_geometry(p: argparse.ArgumentParser, stride: str) -> None:
     p.add_argument("--input", required=True, help="input size: HxW (2-D) or L (1-D)")
     p.add_argument("--kernel", required=True, help="kernel size: kHxkW or k")
     p.add_argument("--stride", default=stride, help=f"stride (default {stride})")
-    p.add_argument("--channels", type=int, default=1, help="input channels (default 1)")
+    p.add_argument("--channels", type=argtypes.positive_int, default=1,
+                   help="input channels (default 1)")
     p.add_argument("--padding", default="0", help="padding: int, AxB, 'same' or 'valid'")
     p.add_argument("--dilation", default="1", help="dilation (default 1)")
 
 
 # ---- gridnn explain conv ---------------------------------------------------------------------
-def _maps(g: dict[str, Any], filters: int, bias: bool) -> tuple[LinearMap, LinearMap]:
-    """(conv map, locally connected map) of one geometry; weights are placeholders (ones)."""
-    c, kernel = g["in_shape"][0], g["kernel"]
-    opts = {k: g[k] for k in ("stride", "padding", "dilation")}
-    conv = conv_map(np.ones((filters, c, *kernel)), np.ones(filters) if bias else None,
-                    g["in_shape"], **opts)
-    out = conv.out_shape[1:]
-    local = local_map(np.ones((*out, filters, c, *kernel)),
-                      np.ones((*out, filters)) if bias else None, g["in_shape"], **opts)
-    return conv, local
+BYTES_PER_TRIPLE = 64  # what ``connections`` holds per candidate triple, temporaries included
+
+
+def _maps(g: dict[str, Any], filters: int, bias: bool, op: str) -> tuple[LinearMap, LinearMap]:
+    """(conv map, locally connected map) of one geometry; weights are placeholders."""
+    return geometry_maps(g["in_shape"], g["kernel"], filters=filters, bias=bias, op=op,
+                         **{k: g[k] for k in ("stride", "padding", "dilation")})
+
+
+def _request_bytes(m: LinearMap, png: bool) -> int:
+    """Estimated peak memory of explaining ``m``: its per-dim tap tables, one window, and with
+    ``png`` the block of the dense matrix the picture draws."""
+    tables = sum(n + o * k for n, o, k in zip(m.in_shape[1:], m.out_shape[1:], m.kernel))
+    window = m.in_shape[0] // m.groups * math.prod(m.kernel)
+    total = 8 * 4 * (tables + window)
+    if png:
+        total += BYTES_PER_TRIPLE * connections_work(m, MATRIX_BLOCK, MATRIX_BLOCK)
+    return total
+
+
+def _check_windows(m: LinearMap) -> None:
+    """Refuse a padding so wide that whole windows read only zeros of the padding: their
+    outputs are constant, and listing them teaches nothing."""
+    for t, d, k in zip(tap_table(m), m.dilation, m.kernel):
+        empty = int((t < 0).all(axis=1).sum())
+        if empty:
+            raise ArgumentError(
+                f"`--padding` {_pads(m.pads)} leaves {empty} window(s) reading only zero "
+                f"padding (outputs that never see the input); with kernel {k} and dilation {d} "
+                f"use padding of at most {d * (k - 1)} per side")
 
 
 def matrix_text(m: LinearMap) -> str:
@@ -97,11 +105,13 @@ def matrix_text(m: LinearMap) -> str:
 
 def inputs_text(m: LinearMap, limit: int = MAX_PRINT) -> str:
     """'y1 <- x1, x2, x5, x6' for each output (inputs numbered from 1 in C order)."""
-    rows, cols, _ = connections(m)
     lines = []
     for r in range(min(m.n_out, limit)):
-        seen = np.unique(cols[rows == r]) + 1
-        lines.append(f"y{r + 1} <- " + (", ".join(f"x{c}" for c in seen) or "(nothing)"))
+        seen = window_inputs(m, r) + 1
+        names = ", ".join(f"x{c}" for c in seen[:MAX_INPUTS_LISTED])
+        if len(seen) > MAX_INPUTS_LISTED:
+            names += f", ... ({len(seen):,} inputs)"
+        lines.append(f"y{r + 1} <- " + (names or "(nothing)"))
     if m.n_out > limit:
         lines.append(f"... ({m.n_out - limit} more outputs)")
     return "\n".join(lines)
@@ -142,12 +152,17 @@ def cmd_explain_conv(args: argparse.Namespace) -> int:
         raise ArgumentError(
             f"`--filters` and `--channels` must be positive, received {args.filters} and "
             f"{args.channels}")
-    conv, local = _maps(g, args.filters, args.bias)
+    conv, local = _maps(g, args.filters, args.bias, "explain conv")
     m = local if args.local else conv
+    check_request(_request_bytes(m, bool(args.png)), f"explaining input {_x(m.in_shape)} with "
+                  f"kernel {_x(m.kernel)} and {args.filters} filter(s)",
+                  "use a smaller --input, --kernel or --channels")
+    _check_windows(m)
     kind = "locally connected" if args.local else "convolution"
-    print(f"{kind}: input {_x(m.in_shape)} -> output {_x(m.out_shape)} (channels x size); "
-          f"kernel {_x(m.kernel)}, stride {_x(m.stride)}, padding {_pads(m.pads)}, "
-          f"dilation {_x(m.dilation)}")
+    header = (f"{kind}: input {_x(m.in_shape)} -> output {_x(m.out_shape)} (channels x size); "
+              f"kernel {_x(m.kernel)}, stride {_x(m.stride)}, padding {_pads(m.pads)}, "
+              f"dilation {_x(m.dilation)}")
+    print(header)
     print(f"inputs x1..x{m.n_in} and outputs y1..y{m.n_out} are numbered row by row"
           + (", channel after channel" if m.in_shape[0] > 1 or m.out_shape[0] > 1 else ""))
     print()
@@ -168,8 +183,7 @@ def cmd_explain_conv(args: argparse.Namespace) -> int:
     if args.png:
         from .draw import conv_matrix_figure, save_png
 
-        save_png(conv_matrix_figure(m, f"{kind}: input {_x(m.in_shape)}, kernel "
-                                       f"{_x(m.kernel)}, stride {_x(m.stride)}"), args.png)
+        save_png(conv_matrix_figure(m, header.replace(" (channels x size); ", "\n")), args.png)
         print(f"\nwrote {args.png}")
     return 0
 
@@ -181,9 +195,7 @@ def cmd_explain_receptive(args: argparse.Namespace) -> int:
 
     check_model_name(args.model)
     model = models.build(args.model)
-    index = None if args.index is None else _per_dim(args.index, len(args.index.split("x")),
-                                                     "--index", minimum=0)
-    print(receptive_field(model, tuple(models.default_input_shape(args.model)), index,
+    print(receptive_field(model, tuple(models.default_input_shape(args.model)), args.index,
                           args.layer))
     return 0
 
@@ -195,48 +207,70 @@ def _out_dir(args: argparse.Namespace, run_dir: str | None = None) -> Path:
     return out
 
 
+STEP_MAX_OUTPUTS = 64  # conv-steps draws one frame per output
+STEP_MAX_SIDE = 24  # ... and every number of the padded input, in each frame
+STEP_MAX_CHANNELS = 4
+STEP_FRAME = re.compile(r"step_\d{2,}\.png")  # the frames this command writes
+
+
 def cmd_conv_steps(args: argparse.Namespace) -> int:
     from .. import functional as F
     from ..tensor import Tensor
     from . import draw
 
     g = _geometry(args)
-    if len(g["kernel"]) == 1:  # a 1-D signal is drawn as a one-row image
+    one_d = len(g["kernel"]) == 1
+    if one_d:  # a 1-D signal is drawn as a one-row image
         g = {k: ((1, *v) if k in ("kernel", "stride", "dilation") else v) for k, v in g.items()}
         g["in_shape"] = (g["in_shape"][0], 1, g["in_shape"][1])
         if g["padding"] not in ("same", "valid"):
             g["padding"] = (0, *g["padding"])
+    if not 1 <= args.channels <= STEP_MAX_CHANNELS:
+        raise ArgumentError(f"conv-steps draws every channel: `--channels` must be 1.."
+                            f"{STEP_MAX_CHANNELS}, received {args.channels}")
+    conv, _ = _maps(g, 1, False, "show conv-steps")
+    padded = [n + lo + hi for n, (lo, hi) in zip(g["in_shape"][1:], conv.pads)]
+    if max(padded) > STEP_MAX_SIDE:
+        raise ArgumentError(f"conv-steps draws every number: the padded input {_x(padded)} is "
+                            f"too large (at most {STEP_MAX_SIDE} per side): use a smaller "
+                            f"--input or --padding")
+    if conv.n_out > STEP_MAX_OUTPUTS:
+        raise ArgumentError(f"conv-steps draws one frame per output; {conv.n_out} outputs are "
+                            f"too many (at most {STEP_MAX_OUTPUTS}): use a smaller --input")
+    _check_windows(conv)
     rng = np.random.default_rng(args.seed)
     x = rng.integers(0, 10, g["in_shape"]).astype(np.float64)
     w = rng.integers(-1, 3, (g["in_shape"][0], *g["kernel"])).astype(np.float64)
-    conv, _ = _maps(g, 1, False)
-    if conv.n_out > 64:
-        raise ArgumentError(f"conv-steps draws one frame per output; {conv.n_out} outputs are "
-                            f"too many (at most 64): use a smaller --input")
     y = F.conv2d(Tensor(x[None]), Tensor(w[None]), stride=g["stride"], padding=g["padding"],
                  dilation=g["dilation"]).data[0, 0]
     out = _out_dir(args)
+    for old in out.iterdir():  # a previous run's frames, or the GIF would not match the folder
+        if STEP_FRAME.fullmatch(old.name) and old.is_file():
+            old.unlink()
     frames = []
     for n, fig in enumerate(draw.conv_step_frames(x, w, y, stride=g["stride"], pads=conv.pads,
-                                                  dilation=g["dilation"]), start=1):
+                                                  dilation=g["dilation"], one_d=one_d),
+                            start=1):
         png = draw.png_bytes(fig)
         atomic_write(out / f"step_{n:02d}.png", png)
         frames.append(png)
     atomic_write(out / "conv_steps.gif", draw.gif_bytes(frames))
-    print(f"wrote {len(frames)} frames step_01.png..step_{len(frames):02d}.png and "
+    names = "step_01.png" if len(frames) == 1 else f"step_01.png..step_{len(frames):02d}.png"
+    print(f"wrote {len(frames)} frame{'s' if len(frames) > 1 else ''} {names} and "
           f"conv_steps.gif to {out}")
     return 0
 
 
 def cmd_filters(args: argparse.Namespace) -> int:
-    from . import draw, runs
-    from .report import filters_figures
+    from ..checkpoint import load_run
+    from . import draw
+    from .trained import filters_figures
 
-    run = runs.load(args.run, args.data_dir)
-    out = _out_dir(args, args.run)
-    figures = filters_figures(run)
+    model, _ = load_run(args.run)  # the weights are all it needs: no dataset to load
+    figures = filters_figures(model)
     if not figures:
         raise ArgumentError(f"{args.run}: the model has no convolution layers to show")
+    out = _out_dir(args, args.run)
     for name, fig in figures:
         path = out / f"filters_{name.split(' ')[0].replace('.', '_')}.png"
         draw.save_png(fig, path)
@@ -245,22 +279,21 @@ def cmd_filters(args: argparse.Namespace) -> int:
 
 
 def cmd_feature_maps(args: argparse.Namespace) -> int:
-    from .. import data
-    from . import draw, runs
+    from ..inputs import load_input
+    from . import draw, runs, trained
 
     run = runs.load(args.run, args.data_dir)
     if not run.conv_layers():
         raise ArgumentError(f"{args.run}: the model has no convolution layers to show")
     if args.image:
-        shape = run.input_shape
-        x = data.load_image(args.image, channels=shape[0], size=shape[1:])
+        x = load_input(args.image, run.config["data"])
         title, stem = f"{args.image}", Path(args.image).stem
     else:
         x, label = run.sample(args.index)
         title = f"test sample #{args.index} (label {run.class_names[label]})"
         stem = f"test{args.index}"
     pred = run.class_names[int(run.logits(x[None]).argmax())]
-    fig = draw.feature_maps_figure(x, run.feature_maps(x), f"{title}, predicted {pred}")
+    fig = trained.feature_maps_figure(x, run.feature_maps(x), f"{title}, predicted {pred}")
     path = _out_dir(args, args.run) / f"feature_maps_{stem}.png"
     draw.save_png(fig, path)
     print(f"wrote {path}")
@@ -268,17 +301,17 @@ def cmd_feature_maps(args: argparse.Namespace) -> int:
 
 
 def cmd_confusion(args: argparse.Namespace) -> int:
-    from . import draw, runs
+    from . import draw, runs, trained
     from .report import misclassified
 
     run = runs.load(args.run, args.data_dir)
     out = _out_dir(args, args.run)
     acc = run.accuracy()
-    draw.save_png(draw.confusion_figure(run.confusion(), run.class_names,
-                                        f"test set: {100 * acc:.2f}% correct"),
+    draw.save_png(trained.confusion_figure(run.confusion(), run.class_names,
+                                           f"test set: {100 * acc:.2f}% correct"),
                   out / "confusion.png")
     samples, captions = misclassified(run)
-    draw.save_png(draw.examples_figure(samples, captions, "misclassified: true -> predicted"),
+    draw.save_png(trained.examples_figure(samples, captions, "misclassified: true -> predicted"),
                   out / "misclassified.png")
     print(f"test accuracy {100 * acc:.2f}% ({len(run.y_test)} samples); wrote "
           f"{out / 'confusion.png'} and {out / 'misclassified.png'}")
@@ -302,7 +335,8 @@ def register(subparsers: Any) -> None:
     c = topics.add_parser("conv", help="a conv as a dense matrix: sparse connections, shared "
                                        "weights, and the counts for MLP / locally connected / conv")
     _add_geometry(c, stride="1")
-    c.add_argument("--filters", type=int, default=1, help="output channels (default 1)")
+    c.add_argument("--filters", type=argtypes.positive_int, default=1,
+                   help="output channels (default 1)")
     c.add_argument("--bias", action="store_true", help="give the layers biases")
     c.add_argument("--local", action="store_true",
                    help="show the locally connected layer (no weight sharing) instead")
@@ -313,7 +347,8 @@ def register(subparsers: Any) -> None:
     r.add_argument("model", help="model name (see 'gridnn summary --list')")
     r.add_argument("--layer", help="layer name whose unit to follow (default: the last "
                                    "spatial layer)")
-    r.add_argument("--index", help="spatial index of that unit, e.g. 2x3 (default: centre)")
+    r.add_argument("--index", type=argtypes.spatial_index,
+                   help="spatial index of that unit, e.g. 2x3 (default: centre)")
     r.set_defaults(func=cmd_explain_receptive)
 
     p = subparsers.add_parser("show", help="pictures: conv steps, filters, feature maps, "
@@ -321,7 +356,8 @@ def register(subparsers: Any) -> None:
     what = p.add_subparsers(dest="what", required=True, metavar="WHAT")
     s = what.add_parser("conv-steps", help="one frame per output position, and a GIF")
     _add_geometry(s, stride="1")
-    s.add_argument("--seed", type=int, default=0, help="seed of the example numbers")
+    s.add_argument("--seed", type=argtypes.nonnegative_int, default=0,
+                   help="seed of the example numbers")
     s.add_argument("--out", required=True, help="folder for the frames and conv_steps.gif")
     s.set_defaults(func=cmd_conv_steps)
     for name, func, text in (("filters", cmd_filters, "learned kernels of each conv layer"),
@@ -332,11 +368,13 @@ def register(subparsers: Any) -> None:
         s = what.add_parser(name, help=text)
         s.add_argument("run", help="run folder written by 'gridnn train'")
         s.add_argument("--out", help="output folder (default RUN/plots)")
-        s.add_argument("--data-dir", help="where the run's dataset files are")
+        if name != "filters":  # the filters need only the weights
+            s.add_argument("--data-dir", help="where the run's dataset files are")
         if name == "feature-maps":
             which = s.add_mutually_exclusive_group(required=True)
             which.add_argument("--image", help="an image (PNG/JPEG) or .npy input")
-            which.add_argument("--index", type=int, help="a test-set sample number")
+            which.add_argument("--index", type=argtypes.nonnegative_int,
+                               help="a test-set sample number (0 = the first)")
         s.set_defaults(func=func)
 
     p = subparsers.add_parser("report", help="a self-contained HTML report of a run")

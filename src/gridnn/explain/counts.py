@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .dense import LinearMap, as_map, tap_table
+from .dense import LinearMap, as_map, geometry_maps, tap_table
 
 
 def _distinct_valid_per_row(taps: np.ndarray) -> np.ndarray:
@@ -72,17 +72,10 @@ def progression(in_shape: tuple[int, ...], kernel: tuple[int, ...], *, filters: 
                 stride: Any = 1, padding: Any = 0, dilation: Any = 1,
                 bias: bool = False) -> dict[str, dict[str, int]]:
     """Counts for the MLP, locally connected and conv layers with one geometry, side by side:
-    {'mlp': ..., 'local': ..., 'conv': ...}, each a ``connection_counts`` dict. Weights are
-    zeros: only the shapes matter."""
-    from .dense import conv_map, local_map
-
-    c = in_shape[0]
-    conv = conv_map(np.zeros((filters, c, *kernel)), np.zeros(filters) if bias else None,
-                    in_shape, stride=stride, padding=padding, dilation=dilation)
-    out = conv.out_shape[1:]
-    local = local_map(np.zeros((*out, filters, c, *kernel)),
-                      np.zeros((*out, filters)) if bias else None, in_shape, stride=stride,
-                      padding=padding, dilation=dilation)
+    {'mlp': ..., 'local': ..., 'conv': ...}, each a ``connection_counts`` dict. Only the shapes
+    matter (``geometry_maps``), so any size costs microseconds."""
+    conv, local = geometry_maps(in_shape, kernel, filters=filters, stride=stride,
+                                padding=padding, dilation=dilation, bias=bias, op="progression")
     conv_counts, local_counts = connection_counts(conv), connection_counts(local)
     mlp = dict(conv_counts, connections=conv_counts["mlp_weights"],
                parameters=conv_counts["mlp_weights"], unused_weights=0,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -119,6 +119,30 @@ def local_map(weight: Any, bias: Any, input_shape: tuple[int, ...], *, stride: A
                      stride_t, dilation_t, pads, padding_mode)
 
 
+def geometry_maps(in_shape: tuple[int, ...], kernel: tuple[int, ...], *, filters: int = 1,
+                  stride: Any = 1, padding: Any = 0, dilation: Any = 1, bias: bool = False,
+                  op: str = "geometry_maps") -> tuple[LinearMap, LinearMap]:
+    """(conv map, locally connected map) of one geometry, for one sample of ``in_shape``
+    (C, *S), with placeholder weights: read-only broadcast views of 1.0 shaped as the layers'
+    weights (conv (K, C, *k), local (*O, K, C, *k)), so they cost no memory at any size. For
+    what depends only on shapes: counts, connections, drawings."""
+    kernel = tuple(kernel)
+    stride_t, dilation_t, pads, out = _geometry(op, tuple(in_shape), kernel, stride, padding,
+                                                dilation, "zeros")
+    local_shape = (*out, filters, in_shape[0], *kernel)
+    if math.prod(local_shape) >= 2 ** 62:  # past what even a broadcast view can index
+        raise ArgumentError(f"{op}: the locally connected layer would have "
+                            f"{math.prod(local_shape):,} weights, too many to describe")
+    one = np.float64(1.0)
+    conv = LinearMap("conv", tuple(in_shape), (filters, *out),
+                     np.broadcast_to(one, (filters, in_shape[0], *kernel)),
+                     np.broadcast_to(one, (filters,)) if bias else None, kernel, stride_t,
+                     dilation_t, pads)
+    local = replace(conv, kind="local", weight=np.broadcast_to(one, local_shape),
+                    bias=np.broadcast_to(one, (*out, filters)) if bias else None)
+    return conv, local
+
+
 def layer_map(layer: Any, input_shape: tuple[int, ...]) -> LinearMap:
     """The LinearMap of a ``Linear``, ``Conv1d``/``Conv2d`` or ``LocallyConnected1d/2d`` layer
     for one sample of ``input_shape`` ((F_in,) for Linear, (C, *S) otherwise)."""
@@ -184,20 +208,52 @@ def _ravel(index: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
     return flat
 
 
-def connections(m: LinearMap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _block_ranges(m: LinearMap, max_row: int, max_col: int
+                  ) -> tuple[int, int, tuple[int, ...]]:
+    """(filters, channels per group, output sizes) that can reach the top-left block of
+    ``max_row`` rows and ``max_col`` columns of a conv or local map's dense matrix."""
+    out = m.out_shape[1:]
+    per_filter, per_row = math.prod(out), math.prod(out[1:])
+    k_n = min(m.out_shape[0], -(-max_row // per_filter))
+    o_n = (min(out[0], -(-max_row // per_row)), *out[1:]) if k_n == 1 else out
+    c_n = min(m.in_shape[0] // m.groups, -(-max_col // math.prod(m.in_shape[1:])))
+    return k_n, c_n, o_n
+
+
+def connections_work(m: LinearMap, max_row: int | None = None,
+                     max_col: int | None = None) -> int:
+    """How many candidate (row, col, weight) triples ``connections`` enumerates for the same
+    block: what its time and memory grow with (a few dozen bytes each)."""
+    max_row = m.n_out if max_row is None else min(max_row, m.n_out)
+    max_col = m.n_in if max_col is None else min(max_col, m.n_in)
+    if m.kind == "linear":
+        return max_row * max_col
+    k_n, c_n, o_n = _block_ranges(m, max_row, max_col)
+    return k_n * c_n * math.prod(o_n) * math.prod(m.kernel)
+
+
+def connections(m: LinearMap, max_row: int | None = None, max_col: int | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The map as triples (row, col, weight index): output ``row`` reads input ``col`` times
     ``weight.ravel()[weight index]``. A pair (row, col) repeats when two taps of one window
     read the same input (reflect/replicate/circular padding); taps on zero padding are left out.
+
+    With ``max_row``/``max_col`` only the triples with row < max_row and col < max_col (the
+    top-left block of the dense matrix) are built, in memory proportional to that block.
     """
+    max_row = m.n_out if max_row is None else min(max_row, m.n_out)
+    max_col = m.n_in if max_col is None else min(max_col, m.n_in)
     if m.kind == "linear":
-        rows, cols = np.indices(m.weight.shape).reshape(2, -1)
-        return rows, cols, np.arange(m.weight.size)
+        rows, cols = np.indices((max_row, max_col)).reshape(2, -1)
+        return rows, cols, rows * m.n_in + cols
     nd = len(m.kernel)
     c_in, spatial = m.in_shape[0], m.in_shape[1:]
     k_out, out = m.out_shape[0], m.out_shape[1:]
     cg, kg = c_in // m.groups, k_out // m.groups
+    per_filter = math.prod(out)
+    k_n, c_n, o_n = _block_ranges(m, max_row, max_col)
     # Index grids of shape (K, C/G, *O, *k): filter, channel in group, position, tap.
-    grid = np.meshgrid(np.arange(k_out), np.arange(cg), *map(np.arange, out),
+    grid = np.meshgrid(np.arange(k_n), np.arange(c_n), *map(np.arange, o_n),
                        *map(np.arange, m.kernel), indexing="ij", sparse=True)
     k, c, pos, tap = grid[0], grid[1], grid[2:2 + nd], grid[2 + nd:]
     taps = tap_table(m)
@@ -205,7 +261,7 @@ def connections(m: LinearMap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     valid = functools.reduce(np.logical_and, [s >= 0 for s in src])
     in_flat, pos_flat, tap_flat = _ravel(src, spatial), _ravel(pos, out), _ravel(tap, m.kernel)
     channel = (k // kg) * cg + c  # filter k reads only the channels of its group
-    rows = k * math.prod(out) + pos_flat
+    rows = k * per_filter + pos_flat
     cols = channel * math.prod(spatial) + in_flat
     kk = math.prod(m.kernel)
     if m.kind == "conv":
@@ -213,8 +269,24 @@ def connections(m: LinearMap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     else:
         params = ((pos_flat * k_out + k) * c_in + c) * kk + tap_flat
     shape = np.broadcast_shapes(rows.shape, cols.shape, params.shape, valid.shape)
-    valid = np.broadcast_to(valid, shape)
+    valid = np.broadcast_to(valid, shape) & (rows < max_row) & (cols < max_col)
     return tuple(np.broadcast_to(a, shape)[valid] for a in (rows, cols, params))
+
+
+def window_inputs(m: LinearMap, row: int) -> np.ndarray:
+    """Sorted distinct flat input indices output ``row`` reads (taps on zero padding left
+    out), from the per-dim tap tables: memory of one window, whatever the layer's size."""
+    if m.kind == "linear":
+        return np.arange(m.n_in)
+    k_out, out = m.out_shape[0], m.out_shape[1:]
+    k, pos = divmod(row, math.prod(out))
+    spatial = m.in_shape[1:]
+    per_dim = [t[i][t[i] >= 0] for t, i in zip(tap_table(m), np.unravel_index(pos, out))]
+    cg = m.in_shape[0] // m.groups
+    channels = (k // (k_out // m.groups)) * cg + np.arange(cg)
+    grid = np.meshgrid(channels, *per_dim, indexing="ij", sparse=True)
+    flat = grid[0] * math.prod(spatial) + _ravel(list(grid[1:]), spatial)
+    return np.unique(flat)
 
 
 def bias_vector(m: LinearMap) -> np.ndarray:

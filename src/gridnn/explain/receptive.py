@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..argtypes import did_you_mean
 from ..errors import ArgumentError
 from ..functional import ntuple, resolve_padding
 from ..nn.trace import trace
@@ -125,7 +126,7 @@ def _window_geometry(module: Any, in_sp: tuple[int, ...], out_sp: tuple[int, ...
         return IDENTITY
     else:
         raise ArgumentError(
-            f"receptive_field: layer {name} changes the spatial shape {in_sp} -> {out_sp} and "
+            f"layer {name} changes the spatial shape {in_sp} -> {out_sp} and "
             f"is not a convolution, locally connected or pooling layer; its windows are unknown"
         )
     tables = [tap_indices(n, k, s, d, p, mode)[:o]
@@ -212,12 +213,13 @@ def receptive_field(model: Any, input_shape: tuple[int, ...],
 def _choose(calls: list[Any], fields: list[LayerField], layer: str | None,
             output_index: tuple[int, ...] | None) -> tuple[int, tuple[int, ...]]:
     if not calls:
-        raise ArgumentError("receptive_field: the model ran no layers")
+        raise ArgumentError("the model ran no layers: it has no receptive field to follow")
     if layer is not None:
         matches = [i for i, c in enumerate(calls) if c.name == layer]
         if not matches:
             raise ArgumentError(
-                f"receptive_field: no layer named {layer!r}; layers are "
+                f"no layer named {layer!r}"
+                f"{did_you_mean(layer, [c.name for c in calls])}; layers are "
                 f"{', '.join(dict.fromkeys(c.name for c in calls))}"
             )
         chosen = matches[-1]
@@ -230,8 +232,9 @@ def _choose(calls: list[Any], fields: list[LayerField], layer: str | None,
     index = tuple(int(i) for i in np.atleast_1d(output_index))
     if len(index) != len(out_sp) or any(not 0 <= i < n for i, n in zip(index, out_sp)):
         raise ArgumentError(
-            f"receptive_field: `output_index` must index the spatial output {out_sp} of layer "
-            f"{calls[chosen].name!r}, received {output_index!r}"
+            f"the unit's index must be {len(out_sp)} ints within the spatial output "
+            f"{'x'.join(map(str, out_sp))} of layer {calls[chosen].name!r}, received "
+            f"{'x'.join(map(str, np.atleast_1d(output_index)))}"
         )
     return chosen, index
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..checkpoint import CURVES_FILE
 from ..fileio import atomic_write
-from . import draw
+from . import draw, trained
 from .runs import Run
 from .summary import summary
 
@@ -30,6 +30,8 @@ table { border-collapse: collapse; font-size: 0.9em; }
 td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 td:first-child, th:first-child, td:nth-child(2) { text-align: left; }
 img { max-width: 100%; display: block; margin: 0.5em 0; }
+.row { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+.row img { max-width: calc(50% - 0.5em); }
 .note { color: #666; font-size: 0.9em; }
 """
 
@@ -56,21 +58,6 @@ def misclassified(run: Run, limit: int = 24) -> tuple[np.ndarray, list[str]]:
     return run.x_test[wrong], captions
 
 
-def filters_figures(run: Run) -> list[tuple[str, Any]]:
-    """(layer name, figure) of the kernels of every conv layer (a locally connected layer
-    shows the kernels of its centre position)."""
-    from .. import nn
-
-    figures = []
-    for name, module in run.conv_layers():
-        w = module.weight.data
-        if isinstance(module, (nn.LocallyConnected1d, nn.LocallyConnected2d)):
-            w = w[tuple(n // 2 for n in module.output_size)]
-            name = f"{name} (centre position)"
-        figures.append((name, draw.filters_figure(name, w)))
-    return figures
-
-
 def build_report(run: Run, n_feature_inputs: int = 3) -> str:
     """The report of ``run`` as an HTML string."""
     cfg, metrics = run.config, run.metrics
@@ -88,7 +75,11 @@ def build_report(run: Run, n_feature_inputs: int = 3) -> str:
         if key in metrics:
             value = metrics[key]
             facts.append((label, f"{value:.4g}" if isinstance(value, float) else str(value)))
-    facts += [(k, str(v)) for k, v in cfg.get("train", {}).items()]
+    for key, value in cfg.get("train", {}).items():
+        if key == "epochs" and value == metrics.get("epochs"):
+            continue  # already listed from the metrics: the epochs the run trained
+        facts.append(("epochs planned" if key == "epochs" and "epochs" in metrics else key,
+                      str(value)))
     parts.append("<h2>Figures and settings</h2><table>" + "".join(
         f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in facts)
         + "</table>")
@@ -101,24 +92,25 @@ def build_report(run: Run, n_feature_inputs: int = 3) -> str:
     parts.append(_img(curves.read_bytes(), "training curves") if curves.is_file()
                  else f"<p class='note'>no {CURVES_FILE} in the run folder</p>")
     parts.append("<h2>Confusion matrix</h2>")
-    parts.append(_fig(draw.confusion_figure(run.confusion(), run.class_names,
+    parts.append(_fig(trained.confusion_figure(run.confusion(), run.class_names,
                                             f"test set: {_pct(run.accuracy())} correct"),
                       "confusion matrix"))
     parts.append("<h2>Learned filters</h2>")
-    filters = filters_figures(run)
-    parts += [_fig(fig, f"filters of {name}") for name, fig in filters] or [
-        "<p class='note'>this model has no convolution layers</p>"]
+    filters = trained.filters_figures(run.model)
+    parts.append("<div class='row'>" + "".join(_fig(fig, f"filters of {name}")
+                                               for name, fig in filters) + "</div>"
+                 if filters else "<p class='note'>this model has no convolution layers</p>")
     if filters:
         parts.append("<h2>Feature maps</h2>")
         for i in range(min(n_feature_inputs, n_test)):
             x, y = run.sample(i)
             title = f"test sample #{i} (label {run.class_names[y]})"
-            parts.append(_fig(draw.feature_maps_figure(x, run.feature_maps(x), title),
+            parts.append(_fig(trained.feature_maps_figure(x, run.feature_maps(x), title),
                               f"feature maps of test sample {i}"))
     samples, captions = misclassified(run)
     parts.append(f"<h2>Misclassified test examples ({int((run.predictions() != run.y_test).sum())}"
                  f" of {n_test})</h2>")
-    parts.append(_fig(draw.examples_figure(samples, captions, "true -> predicted"),
+    parts.append(_fig(trained.examples_figure(samples, captions, "true -> predicted"),
                       "misclassified examples"))
     body = "\n".join(parts)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -71,10 +71,9 @@ class Run:
 
     def conv_layers(self) -> list[tuple[str, Any]]:
         """(qualified name, module) of every convolution and locally connected layer."""
-        from .. import nn
+        from .trained import conv_layers
 
-        kinds = (nn.Conv1d, nn.Conv2d, nn.LocallyConnected1d, nn.LocallyConnected2d)
-        return [(n, m) for n, m in self.model.named_modules() if isinstance(m, kinds)]
+        return conv_layers(self.model)
 
     def feature_maps(self, sample: np.ndarray) -> list[tuple[str, np.ndarray]]:
         """(layer name, output (K, ...)) of every conv layer for one raw sample (C, ...)."""
@@ -86,7 +85,7 @@ class Run:
 
     def sample(self, index: int) -> tuple[np.ndarray, int]:
         """Raw test sample ``index`` and its label."""
-        if not -len(self.x_test) <= index < len(self.x_test):
+        if not 0 <= index < len(self.x_test):  # -1 is refused here as at the command line
             raise ArgumentError(
                 f"`--index` must be in [0, {len(self.x_test) - 1}] for the {len(self.x_test)} "
                 f"test samples, received {index}"

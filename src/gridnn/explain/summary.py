@@ -1,10 +1,12 @@
 """``gn.summary(model, input_shape)``: a Keras-style table of a model's layers.
 
 One row per layer call, in the order the model runs them: the layer's name and type, its output
-shape, its parameters, and for Linear, convolution and locally connected layers the number of
-connections (non-zero weights of the dense matrix it equals) and the weights a fully connected
-layer of the same sizes would need, so the table shows what sparse connections and weight
-sharing save at every layer.
+shape, the window of convolution, locally connected and pooling layers (kernel, stride, padding
+and any dilation), its parameters, and for Linear, convolution and locally connected layers
+the number of connections (non-zero weights of the dense matrix it equals) and the weights a
+fully connected layer of the same sizes would need, so the table shows what sparse
+connections and weight sharing save at every layer. The model is named by its zoo name when
+``gridnn.models.build`` made it.
 
     >>> import numpy as np, gridnn as gn
     >>> from gridnn import nn
@@ -22,6 +24,8 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .. import nn
 from ..nn.trace import trace
 from .counts import connection_counts
@@ -38,6 +42,7 @@ class SummaryRow:
     params: int
     trainable: int
     counts: dict[str, int] | None = None
+    window: str = ""  # e.g. '3x3 s1 p1' for a conv or pooling layer, else ''
 
     @property
     def connections(self) -> int | None:
@@ -67,14 +72,15 @@ class Summary:
     def total_mlp_weights(self) -> int:
         return sum(r.mlp_weights or 0 for r in self.rows)
 
-    HEADER = ("Layer (type)", "Output shape", "Param #", "Connections", "MLP weights")
+    HEADER = ("Layer (type)", "Output shape", "Window", "Param #", "Connections", "MLP weights")
 
     def _cells(self) -> list[tuple[str, ...]]:
         def num(v: int | None) -> str:
             return "-" if v is None else f"{v:,}"
 
         return [(f"{r.name} ({r.kind})" if r.name != r.kind else r.kind,
-                 _shape(r.output_shape), num(r.params), num(r.connections), num(r.mlp_weights))
+                 _shape(r.output_shape), r.window or "-", num(r.params), num(r.connections),
+                 num(r.mlp_weights))
                 for r in self.rows]
 
     def _totals(self) -> list[str]:
@@ -89,12 +95,13 @@ class Summary:
 
     def __str__(self) -> str:
         cells = self._cells()
-        widths = [max(len(row[i]) for row in [self.HEADER, *cells]) for i in range(5)]
+        widths = [max(len(row[i]) for row in [self.HEADER, *cells])
+                  for i in range(len(self.HEADER))]
         widths[0] = max(widths[0], 24)
 
         def line(row: tuple[str, ...]) -> str:
-            left = row[0].ljust(widths[0]) + "  " + row[1].ljust(widths[1])
-            return left + "".join("  " + c.rjust(w) for c, w in zip(row[2:], widths[2:]))
+            left = "  ".join(c.ljust(w) for c, w in zip(row[:3], widths))
+            return left + "".join("  " + c.rjust(w) for c, w in zip(row[3:], widths[3:]))
 
         rule = "=" * len(line(self.HEADER))
         body = [line(c) for c in cells]
@@ -116,6 +123,25 @@ class Summary:
 
 def _shape(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(["N", *map(str, shape)]) + ")"
+
+
+def _window(module: Any) -> str:
+    """'3x3 s2 p1' (and ' d2' for a dilation): the window of a conv, local or pooling layer;
+    stride, padding and dilation as one number when they are the same in every dim."""
+    if not hasattr(module, "kernel_size"):
+        return ""
+    kernel = np.ravel(module.kernel_size)
+    nd = getattr(module, "nd", len(kernel))
+
+    def one(value: Any) -> str:
+        values = set(np.ravel(value).tolist())
+        return str(value) if isinstance(value, str) else \
+            str(values.pop()) if len(values) == 1 else "x".join(map(str, np.ravel(value)))
+
+    text = "x".join(map(str, np.broadcast_to(kernel, (nd,))))
+    text += f" s{one(module.stride)} p{one(module.padding)}"
+    dilation = getattr(module, "dilation", 1)
+    return text + (f" d{one(dilation)}" if one(dilation) != "1" else "")
 
 
 def _counts(module: Any, input_shape: tuple[int, ...]) -> dict[str, int] | None:
@@ -145,7 +171,7 @@ def summary(model: Any, input_shape: tuple[int, ...]) -> Summary:
         rows.append(SummaryRow(call.name, type(module).__name__, call.output_shape[1:],
                                sum(p.size for p in own),
                                sum(p.size for p in own if p.requires_grad),
-                               _counts(module, call.input_shape[1:])))
+                               _counts(module, call.input_shape[1:]), _window(module)))
     params = list(model.parameters())
     total = sum(p.size for p in params)
     trainable = sum(p.size for p in params if p.requires_grad)
@@ -154,5 +180,6 @@ def summary(model: Any, input_shape: tuple[int, ...]) -> Summary:
         rows.append(SummaryRow("(other parameters)", "(other parameters)", (), total - counted,
                                trainable - sum(r.trainable for r in rows)))
     out_shape = calls[-1].output_shape[1:] if calls else tuple(x.shape[1:])
-    return Summary(type(model).__name__, tuple(x.shape[1:]), out_shape, rows, total, trainable)
+    name = getattr(model, "zoo_name", None) or type(model).__name__  # set by models.build
+    return Summary(name, tuple(x.shape[1:]), out_shape, rows, total, trainable)
 

@@ -1,0 +1,75 @@
+"""Screenshots of the studio's model page for the README, in headless Debian Chromium.
+
+    PYTHONPATH=src:tests python docs/studio_model_screenshot.py
+    # writes docs/studio-model.png (digits run) and docs/studio-model-1d.png (MNIST-1D run)
+
+Each run is trained for 15 epochs by ``gridnn train`` into a temporary folder; the page shows a
+test sample, and a pixel of a conv layer's feature map is clicked so that its receptive field
+is outlined on the input and its kernel is shown.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+
+from gridnn import cli
+from gridnn.studio.registry import Registry
+from studio_server import chrome, console_errors, start_server, wait_for
+
+HERE = Path(__file__).parent
+# (dataset, picture, test sample, feature map clicked, pixel offset in it from its top left)
+SHOTS = [("digits", "studio-model.png", 2, "feature-map-3-5", (20, 20)),
+         ("mnist1d", "studio-model-1d.png", 3, "feature-map-3-5", (60, 4))]
+
+
+def shoot(run_dir: Path, out: Path, sample: int, testid: str, offset: tuple[int, int]) -> None:
+    registry = Registry.from_sources([str(run_dir)], runs_dir=None)
+    base, stop = start_server(registry)
+    driver = chrome()
+
+    def find(tid: str):
+        return driver.find_element(By.CSS_SELECTOR, f'[data-testid="{tid}"]')
+
+    try:
+        driver.set_window_size(1400, 1250)
+        driver.get(f"{base}/model.html?id={registry.entries()[0]['id']}")
+        wait_for(driver, lambda: find("prediction-top1").text not in ("", "-"))
+        find("sample-index").clear()
+        find("sample-index").send_keys(str(sample))
+        find("sample-load").click()
+        wait_for(driver, lambda: find("sample-label").text.startswith("true class"))
+        time.sleep(0.5)
+        canvas = find(testid)
+        w, h = canvas.size["width"], canvas.size["height"]
+        ActionChains(driver).move_to_element_with_offset(
+            canvas, offset[0] - w // 2, offset[1] - h // 2).click().perform()
+        wait_for(driver, lambda: find("rf-box").is_displayed())
+        driver.execute_script("window.scrollTo(0, 0)")
+        time.sleep(0.3)
+        driver.save_screenshot(str(out))
+        errors = console_errors(driver)
+        if errors:
+            raise SystemExit(f"console errors: {errors}")
+        print(f"wrote {out}")
+    finally:
+        driver.quit()
+        stop()
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        for data, picture, sample, testid, offset in SHOTS:
+            run_dir = Path(tmp) / f"{data}-{'digits_cnn' if data == 'digits' else 'mnist1d_cnn'}"
+            if cli.main(["train", "--data", data, "--epochs", "15", "--out", str(run_dir),
+                         "--no-progress"]) != 0:
+                raise SystemExit(f"training on {data} failed")
+            shoot(run_dir, HERE / picture, sample, testid, offset)
+
+
+if __name__ == "__main__":
+    main()

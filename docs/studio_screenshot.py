@@ -1,0 +1,47 @@
+"""Screenshot of the studio's playground for the README, in headless Debian Chromium.
+
+    PYTHONPATH=src:tests python docs/studio_screenshot.py   # writes docs/studio-playground.png
+
+The page is set to the lecture's example (4x4 holding 1..16, kernel [[1,0],[0,-1]], stride 1)
+and stepped to the fifth output, so the window, the products and the equation are visible.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from selenium.webdriver.common.by import By
+from studio_server import chrome, console_errors, start_server, wait_for
+
+from gridnn.studio.registry import Registry
+
+OUT = Path(__file__).parent / "studio-playground.png"
+
+
+def main() -> None:
+    base, stop = start_server(Registry([]))
+    driver = chrome()
+    try:
+        driver.set_window_size(1440, 1500)
+        driver.get(base + "/")
+        wait_for(driver, lambda: driver.execute_script("return document.body.dataset.ready"))
+        for _ in range(5):
+            driver.find_element(By.CSS_SELECTOR, '[data-testid="step-next"]').click()
+            time.sleep(0.2)
+        wait_for(driver, lambda: driver.find_element(By.ID, "equation").text.startswith("y5"))
+        height = driver.execute_script("return document.body.scrollHeight")
+        driver.set_window_size(1440, height + 200)  # + window chrome: no scroll bar
+        time.sleep(0.3)
+        driver.save_screenshot(str(OUT))
+        errors = console_errors(driver)
+        if errors:
+            raise SystemExit(f"console errors: {errors}")
+        print(f"wrote {OUT}")
+    finally:
+        driver.quit()
+        stop()
+
+
+if __name__ == "__main__":
+    main()

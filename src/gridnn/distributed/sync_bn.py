@@ -1,0 +1,121 @@
+"""SyncBatchNorm: batch normalisation with the statistics of the global batch, over all ranks.
+
+Forward, per channel: Allreduce [sum x, M_r] -> mean over the M = sum M_r values of the global
+batch; Allreduce sum (x - mean)^2 -> the biased variance (two passes, as the single-process op).
+Backward: rank r's loss gradient g is of its own mean loss, which enters the global loss with
+weight s_r = M_r / M (see ddp.py), so the per-channel sums the gradient needs are
+    Dbias = Allreduce sum s_r * sum(g),   Dweight = Allreduce sum s_r * sum(g * xhat)
+and dx = weight * invstd * (g - (Dbias + xhat * Dweight) / M_r), which is the single-process
+gradient divided by s_r: the same scale as every other gradient of rank r before averaging.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import ArgumentError
+from ..nn import BatchNorm1d, BatchNorm2d, Module
+from ..ops.norm import BatchNorm, channel_dot, channel_sum, channel_view
+from ..tensor import Tensor
+from .comm import Communicator, world
+
+
+class _SyncBatchNormOp(BatchNorm):
+    """The BatchNorm op with batch statistics whose backward sums over the ranks."""
+
+    def forward(self, x: Any, weight: Any, bias: Any, mean: Any, var: Any, eps: float,
+                centered: Any, comm: Communicator, rows: int) -> Any:
+        self.comm, self.rows = comm, rows
+        return super().forward(x, weight, bias, mean, var, eps, True, centered)
+
+    def backward(self, g: Any) -> tuple[Any, ...]:
+        xhat, nd = self.xhat, g.ndim
+        m_r = g.size // g.shape[1]
+        dbias, dweight = channel_sum(g), channel_dot(g, xhat)
+        c = dbias.shape[0]
+        sums = np.concatenate([dbias, dweight]).astype(np.float64) * (m_r / self.rows)
+        self.comm.allreduce_sum(sums, "SyncBatchNorm backward")
+        d_bias, d_weight = (sums[:c] / m_r).astype(g.dtype), (sums[c:] / m_r).astype(g.dtype)
+        dx = None
+        if self.needs_grad[0]:
+            dx = xhat * channel_view(d_weight, nd)
+            dx += channel_view(d_bias, nd)
+            np.subtract(g, dx, out=dx)
+            dx *= channel_view(self.weight * self.invstd, nd)
+        return (dx, dweight if self.needs_grad[1] else None,
+                dbias if self.needs_grad[2] else None)
+
+
+class SyncBatchNorm(BatchNorm2d):
+    """Batch normalisation whose training statistics are those of the global batch (all
+    ranks), as PyTorch's SyncBatchNorm. With one rank it equals BatchNorm.
+
+    Shape: (N, C, *S) with any number of spatial axes (0 to 3) -> same; statistics per C.
+    Weights, buffers and state-dict keys are BatchNorm's, so checkpoints are interchangeable.
+    """
+
+    ranks = (2, 3, 4, 5)
+    layout = "(N, C, *S)"
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, *,
+                 bias: bool = True, dtype: Any = None, comm: Communicator | None = None) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, bias=bias,
+                         dtype=dtype)
+        self.comm = comm or world()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Shape: (N, C, *S) -> same."""
+        if (not self.training and self.track_running_stats) or self.comm.size == 1:
+            return super().forward(x)
+        if not isinstance(x, Tensor) or x.ndim not in self.ranks or \
+                x.shape[1] != self.num_features:
+            raise ArgumentError(f"SyncBatchNorm: expected input {self.layout} with "
+                                f"C={self.num_features}, received shape "
+                                f"{getattr(x, 'shape', type(x).__name__)}")
+        data, c = x.data, self.num_features
+        sums = np.empty(c + 1, np.float64)
+        sums[:c], sums[c] = channel_sum(data), data.size // c
+        self.comm.allreduce_sum(sums, "SyncBatchNorm mean")
+        rows = int(sums[c])
+        if rows < 2:
+            raise ArgumentError(f"SyncBatchNorm: training needs more than 1 value per channel "
+                                f"over all ranks, received shape {x.shape} here")
+        mean = (sums[:c] / rows).astype(data.dtype)
+        centered = data - channel_view(mean, data.ndim)
+        squares = channel_dot(centered, centered).astype(np.float64)
+        var = (self.comm.allreduce_sum(squares, "SyncBatchNorm variance") / rows
+               ).astype(data.dtype)
+        if self.track_running_stats:
+            self._update_running(mean, var * (rows / (rows - 1)))
+        weight, bias = self._constant(self.weight, 1, x), self._constant(self.bias, 0, x)
+        return _SyncBatchNormOp.apply(x, weight, bias, mean=mean, var=var, eps=self.eps,
+                                      centered=centered, comm=self.comm, rows=rows)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module,
+                               comm: Communicator | None = None) -> Module:
+        """``module`` with every BatchNorm1d/BatchNorm2d replaced by a SyncBatchNorm holding
+        the same parameters and running statistics (in place for children; returns the
+        converted module, a new one when ``module`` itself is a BatchNorm)."""
+        if isinstance(module, (BatchNorm1d, BatchNorm2d)) and not isinstance(module, cls):
+            sync = cls(module.num_features, module.eps, module.momentum, module.affine,
+                       module.track_running_stats, bias=module.bias is not None,
+                       dtype=module.running_mean.dtype if module.running_mean is not None
+                       else None, comm=comm)
+            sync.load_state_dict(module.state_dict())
+            for name in ("weight", "bias"):
+                if getattr(module, name) is not None:
+                    setattr(sync, name, getattr(module, name))
+            sync.train(module.training)
+            return sync
+        for name, child in list(module.named_children()):
+            new = cls.convert_sync_batchnorm(child, comm)
+            if new is not child:
+                setattr(module, name, new)
+        return module
+
+
+convert_sync_batchnorm = SyncBatchNorm.convert_sync_batchnorm

@@ -1,0 +1,94 @@
+"""``GraphModule``: a loaded ONNX graph that is not a plain chain of layers.
+
+Its children are the graph's layers (real ``gridnn.nn`` layers where ONNX has them), so
+``gn.summary``, receptive fields and feature maps see them; ``forward`` walks the nodes in
+order. Element-wise joins of two computed tensors (a residual ``Add``, a ``Concat``) run inline
+as Tensor operations, as a hand-written ``forward`` would do them, so the explain tools follow
+the autograd graph through them.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from ..functional import concat
+from ..nn import Module, Sequential
+from ..tensor import Tensor
+from .layers import binary
+
+
+@dataclass
+class Node:
+    """One step of the walk: ``layer`` (a child's name) or ``op`` (an inline join such as
+    'Add' or 'Concat', with ``axis`` for Concat) applied to the named values."""
+
+    output: str
+    inputs: tuple[str, ...]
+    layer: str | None = None
+    op: str | None = None
+    axis: int = 0
+
+
+def inline(op: str, args: list[Any], axis: int = 0) -> Any:
+    """Apply an inline join to Tensors or arrays: Add, Sub, Mul, Div, MatMul or Concat."""
+    if op == "Concat":
+        return concat(args, axis)
+    if op == "MatMul":
+        return args[0] @ args[1]
+    return binary(op, args[0], args[1])
+
+
+class GraphModule(Module):
+    """A model loaded from an ONNX graph with branches or joins.
+
+    Shape: input (N, *input_shape) -> output as the graph declares (e.g. (N, classes)).
+    """
+
+    def __init__(self, layers: dict[str, Module], nodes: list[Node], input_name: str,
+                 output_name: str) -> None:
+        super().__init__()
+        for name, layer in layers.items():
+            setattr(self, name, layer)
+        self._nodes = list(nodes)
+        self._input_name, self._output_name = input_name, output_name
+        last_use: dict[str, int] = {}
+        for i, node in enumerate(self._nodes):
+            for name in node.inputs:
+                last_use[name] = i
+        # values no later node reads are dropped as the walk goes, as a hand-written forward
+        # would let them go out of scope
+        self._drop = [[n for n in dict.fromkeys(node.inputs)
+                       if last_use[n] == i and n != output_name]
+                      for i, node in enumerate(self._nodes)]
+
+    def forward(self, x: Tensor) -> Tensor:
+        values: dict[str, Any] = {self._input_name: x}
+        for node, drop in zip(self._nodes, self._drop):
+            args = [values[n] for n in node.inputs]
+            if node.layer is not None:
+                values[node.output] = getattr(self, node.layer)(*args)
+            else:
+                values[node.output] = inline(node.op, args, node.axis)
+            for name in drop:
+                del values[name]
+        return values[self._output_name]
+
+    def extra_repr(self) -> str:
+        joins = sum(node.layer is None for node in self._nodes)
+        return f"{len(self._nodes)} nodes, {joins} inline joins"
+
+
+def build_module(layers: dict[str, Module], nodes: list[Node], input_name: str,
+                 output_name: str) -> Module:
+    """An ``nn.Sequential`` when the nodes form a chain of layers (each reads the one before
+    it, the first reads the input, the last gives the output), else a ``GraphModule``."""
+    chain = bool(nodes) and nodes[-1].output == output_name
+    previous = input_name
+    for node in nodes:
+        chain = chain and node.layer is not None and node.inputs == (previous,)
+        previous = node.output
+    if chain:
+        return Sequential(OrderedDict((node.layer, layers[node.layer]) for node in nodes))
+    return GraphModule(layers, nodes, input_name, output_name)

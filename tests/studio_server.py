@@ -1,0 +1,79 @@
+"""Helpers for the studio's server and browser tests: a real uvicorn on 127.0.0.1 (a free port,
+in a background thread) and headless Debian Chromium driven by Selenium.
+
+    base_url, stop = start_server(registry)
+    driver = chrome(tmp_path)          # skips when chromium/chromedriver are missing
+    ...
+    assert console_errors(driver) == []
+    driver.quit(); stop()
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+
+import pytest
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--window-size=1400,1000")
+
+
+def start_server(registry) -> tuple[str, Callable[[], None]]:
+    """Serve ``create_app(registry)`` with uvicorn on 127.0.0.1 and a free port in a background
+    thread. Returns the base URL (``http://127.0.0.1:PORT``) and a function that stops it."""
+    pytest.importorskip("uvicorn")
+    from gridnn.studio.server import serve_in_background
+
+    return serve_in_background(registry)
+
+
+def chrome(profile_dir=None):
+    """A headless Chromium WebDriver with the browser console log enabled; the caller quits it."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        pytest.skip("Debian chromium and chromium-driver are not installed (apt-get install -y "
+                    "chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    profile = profile_dir or tempfile.mkdtemp(prefix="gridnn-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def console_errors(driver) -> list[str]:
+    """The SEVERE entries of the browser console since the last call."""
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def _truthy(value: object) -> bool:
+    if value is None or value is False:
+        return False
+    return len(value) > 0 if hasattr(value, "__len__") else bool(value)
+
+
+def wait_for(driver, condition: Callable[[], object], timeout: float = 10.0):
+    """Poll ``condition()`` until it returns something truthy (a non-empty array counts); fail
+    with the console log if it does not in time. An element replaced while it was being read
+    (the page redraws) just means: poll again."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+        except StaleElementReferenceException:
+            value = None
+        if _truthy(value):
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting; console: {driver.get_log('browser')}")

@@ -1,0 +1,143 @@
+"""The model page in headless Chromium: it loads with no console errors, a stroke drawn on the
+canvas changes the prediction, and a click on a feature-map pixel outlines the receptive field
+that ``gridnn.explain.receptive_field`` computes (2-D run and 1-D zoo model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("selenium")
+
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+
+from gridnn import data, models  # noqa: E402
+from gridnn.explain import receptive_field, runs  # noqa: E402
+from gridnn.studio.registry import Registry  # noqa: E402
+from studio_server import chrome, console_errors, start_server, wait_for  # noqa: E402
+from test_studio_models import trained_digits_run  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    run_dir = trained_digits_run(tmp_path_factory)
+    reg = Registry.from_sources([str(run_dir), "mnist1d_cnn"], runs_dir=None)
+    base, stop = start_server(reg)
+    driver = chrome(str(tmp_path_factory.mktemp("chromium")))
+    driver.ids = {e["name"]: e["id"] for e in reg.entries()}
+    driver.base, driver.run_dir = base, run_dir
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        stop()
+
+
+def _find(driver, testid: str):
+    return driver.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
+
+
+def _open(driver, name: str) -> str:
+    driver.get(f"{driver.base}/model.html?id={driver.ids[name]}")
+    wait_for(driver, lambda: _find(driver, "prediction-top1").text not in ("", "-"))
+    wait_for(driver, lambda: driver.find_elements(By.CSS_SELECTOR,
+                                                  '[data-testid="feature-map-0-0"]'))
+    return _find(driver, "prediction-top1").text
+
+
+def _click_map_pixel(driver, layer: int, channel: int, pixel: tuple[int, ...],
+                     map_shape: tuple[int, ...]) -> None:
+    """Click the centre of map pixel ``pixel`` of a (H, W) map or an (L,) strip."""
+    canvas = _find(driver, f"feature-map-{layer}-{channel}")
+    w, h = canvas.size["width"], canvas.size["height"]
+    if len(map_shape) == 2:
+        x = (pixel[1] + 0.5) * w / map_shape[1]
+        y = (pixel[0] + 0.5) * h / map_shape[0]
+    else:
+        x, y = (pixel[0] + 0.5) * w / map_shape[0], h / 2
+    # offsets from the element's centre (Selenium 4)
+    ActionChains(driver).move_to_element_with_offset(canvas, int(x - w / 2),
+                                                     int(y - h / 2)).click().perform()
+
+
+def test_page_loads_without_console_errors(page):
+    _open(page, "digits-run")
+    layers = page.find_elements(By.CSS_SELECTOR, '[data-testid^="layer-"]')
+    run = runs.load(page.run_dir)
+    assert len(layers) == len(list(run.model.children()))
+    assert page.find_elements(By.CSS_SELECTOR, '[data-testid="feature-map-3-63"]')
+    assert page.find_elements(By.CSS_SELECTOR, "table.confusion")
+    assert page.find_elements(By.CSS_SELECTOR, "svg.plot")
+    assert page.find_elements(By.CSS_SELECTOR, 'canvas[data-testid="filters-0"]')
+    assert console_errors(page) == []
+
+
+def test_a_stroke_changes_the_prediction(page):
+    _open(page, "digits-run")
+    _find(page, "clear").click()
+    before = wait_for(page, lambda: _find(page, "sample-label").text == "" and
+                      _find(page, "prediction-top1").text)
+    blank = _find(page, "prediction").text
+    canvas = _find(page, "draw-canvas")
+    h = canvas.size["height"]
+    chain = ActionChains(page).move_to_element_with_offset(canvas, 0, int(-h * 0.35))
+    chain.click_and_hold()
+    for _ in range(7):  # a vertical stroke down the middle: a "1"
+        chain.move_by_offset(0, int(h * 0.1))
+    chain.release().perform()
+    wait_for(page, lambda: _find(page, "prediction").text != blank)
+    assert _find(page, "prediction-top1").text != "" and before
+    assert console_errors(page) == []
+
+
+def test_an_uploaded_image_is_predicted(page, tmp_path):
+    from PIL import Image
+
+    _open(page, "digits-run")
+    pixels = np.zeros((24, 24), np.uint8)
+    pixels[3:21, 10:14] = 255
+    path = tmp_path / "bar.png"
+    Image.fromarray(pixels).save(path)
+    before = _find(page, "prediction").text
+    _find(page, "upload").send_keys(str(path))
+    wait_for(page, lambda: _find(page, "prediction").text != before)
+    assert _find(page, "sample-label").text == ""
+    run = runs.load(page.run_dir)
+    x = data.load_image(path, channels=1, size=(8, 8))  # what 'gridnn predict --resize' reads
+    logits = run.logits(x[None])[0]
+    p = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    top = int(np.argmax(p))
+    assert _find(page, "prediction-top1").text == f"{run.class_names[top]} ({100 * p[top]:.1f}%)"
+    assert console_errors(page) == []
+
+
+@pytest.mark.parametrize("layer,pixel", [(3, (4, 4)), (0, (0, 0)), (6, (1, 2))])
+def test_clicking_a_map_pixel_outlines_its_receptive_field(page, layer, pixel):
+    _open(page, "digits-run")
+    run = runs.load(page.run_dir)
+    out_shape = receptive_field(run.model, run.input_shape).layers[layer].output_shape
+    _click_map_pixel(page, layer, 1, pixel, out_shape)
+    box = wait_for(page, lambda: (b := _find(page, "rf-box")).is_displayed() and b)
+    want = receptive_field(run.model, run.input_shape, pixel, layer=str(layer))
+    seen = np.argwhere(want.mask)
+    rows, cols = seen.max(axis=0) - seen.min(axis=0) + 1
+    assert box.get_attribute("data-size") == f"{rows}x{cols}"
+    canvas = _find(page, "draw-canvas")
+    cell = canvas.size["width"] / run.input_shape[2]
+    assert abs(box.size["width"] - cols * cell) <= 1 and abs(box.size["height"] - rows * cell) <= 1
+    assert "kernel" in _find(page, "details").text
+    assert console_errors(page) == []
+
+
+def test_1d_model_spans_and_strips(page):
+    _open(page, "mnist1d_cnn")
+    model = models.build("mnist1d_cnn", seed=0)
+    assert _find(page, "feature-map-0-0").size["height"] < 20  # a heat strip, not a square
+    _click_map_pixel(page, 6, 0, (2,), (5,))
+    box = wait_for(page, lambda: (b := _find(page, "rf-box")).is_displayed() and b)
+    want = receptive_field(model, (1, 40), (2,), layer="6")
+    seen = np.flatnonzero(want.mask)
+    assert box.get_attribute("data-size") == str(seen.max() - seen.min() + 1)
+    assert console_errors(page) == []

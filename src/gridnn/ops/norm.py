@@ -10,10 +10,12 @@ With running statistics they are constants: dx = dy * weight * invstd.
 How it is fast: everything works on the (M, C) matrix of the channels-last memory that the
 convolutions hand over (a view; other layouts are copied into it once). A per-channel sum is
 then a vector of ones times that matrix (one BLAS product, far faster than a NumPy reduction
-over axes (0, 2, 3)). Every pass goes over cache-sized pieces of rows (``workspace.chunks``),
-so the few ufuncs a formula needs find their piece in cache; row slices run in threads
-(``workspace.parallel_slices``). Nothing of size M x C is kept for backward but the input
-itself: x - mean is recomputed piece by piece, which costs less than storing and rereading it.
+over axes (0, 2, 3)), through ``np.dot``, which lets go of the GIL where ``np.matmul`` keeps
+it for so small a result (the threads then took turns). Every pass goes over cache-sized
+pieces of rows (``workspace.chunks``), so the few ufuncs a formula needs find their piece in
+cache; row slices run in threads (``workspace.parallel_slices``). Nothing of size M x C is
+kept for backward but the input itself: x - mean is recomputed piece by piece, which costs
+less than storing and rereading it.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def batch_stats(x: Array) -> tuple[Array, Array]:
     m, c, dt = rows.shape[0], rows.shape[1], rows.dtype
 
     def total(s: int, e: int) -> Array:
-        return scratch().ones(e - s, dt) @ rows[s:e]
+        return xp.dot(scratch().ones(e - s, dt), rows[s:e])
 
     mean = _total(_pieces(rows, total), (c,), dt) / dt.type(m)
 
@@ -75,7 +77,7 @@ def batch_stats(x: Array) -> tuple[Array, Array]:
         buf = pool.take((e - s, c), dt)
         xp.subtract(rows[s:e], mean, out=buf)
         buf *= buf
-        out = pool.ones(e - s, dt) @ buf
+        out = xp.dot(pool.ones(e - s, dt), buf)
         pool.give(buf)
         return out
 
@@ -120,7 +122,7 @@ class BatchNorm(Function):
             xp.subtract(rows[s:e], mean, out=buf)
             buf *= grad[s:e]
             ones = pool.ones(e - s, dt)
-            out = xp.stack([ones @ grad[s:e], ones @ buf])
+            out = xp.stack([xp.dot(ones, grad[s:e]), xp.dot(ones, buf)])
             pool.give(buf)
             return out
 

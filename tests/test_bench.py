@@ -61,6 +61,7 @@ def test_quick_run_prints_every_table_and_writes_json(tmp_path: Path,
         assert c["ratio_min"] == c["ratio_max"]  # one round: one per-round ratio
         assert r["flops"] > 0 and r["one_thread"] is None
     assert rows[("L1", "fwd+bwd")]["target"] == "time < 1.0"
+    assert rows[("L5", "fwd+bwd")]["target"] == "time <= 1.0"
     assert rows[("L1", "fwd")]["target"] == "" and rows[("P1", "fwd")]["target"] == "time < 1.0"
     assert rows[("T1", "train")]["target"] == "images/s >= 1.3"
     assert rows[("I1", "infer")]["target"] == "images/s >= 1.5"

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import ArgumentError
 from ..fileio import write_json
-from .cases import CONV_TARGETS, FULL_CASES, QUICK_CASES, ConvCase
+from .cases import CONV_TARGETS, FULL_CASES, QUICK_CASES, STRICT_TARGETS, ConvCase
 from .measure import blas_threads, machine_info, peak_memory
 from .report import Report, Row, compare, format_report
 from .steps import FULL_MODELS, MEMORY_TARGET, QUICK_MODELS, step_flops
@@ -82,9 +82,9 @@ def build_rows(blocks: list[dict[str, Any]], names: list[str], threads: int, qui
                       _compared(blocks, key, threads), _compared(blocks, key, 1))
             judged = passes == "fwd+bwd" or not isinstance(case, ConvCase)
             if judged and row.threads.ratio is not None:
-                limit = CONV_TARGETS[case.name]
-                row.target = f"time {'<' if limit == 1.0 else '<='} {limit}"
-                row.met = row.threads.ratio <= limit
+                limit, strict = CONV_TARGETS[case.name], case.name in STRICT_TARGETS
+                row.target = f"time {'<' if strict else '<='} {limit}"
+                row.met = row.threads.ratio < limit if strict else row.threads.ratio <= limit
             rows.append(row)
     for model in QUICK_MODELS if quick else FULL_MODELS:
         if model.name not in names:

@@ -31,9 +31,6 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # torch_twin: the gridnn -> torch.nn layer mapping
-
 EXPERIMENTS = [  # (dataset, model, target test accuracy, extra `gridnn train` arguments)
     ("digits", "digits_cnn", 0.98, []),
     ("mnist1d", "mnist1d_cnn", 0.94, []),
@@ -75,8 +72,8 @@ def run_torch(cfg: dict) -> dict:
     import torch
 
     from gridnn import recipes
+    from gridnn.bench.twin import copy_to_torch, torch_twin
     from gridnn.checkpoint import build_model
-    from torch_twin import copy_to_torch, torch_twin
 
     t = cfg["train"]
     bundle = recipes.load_bundle(cfg, Path("config.json"))

@@ -281,12 +281,23 @@ class Adam(Optimizer):
         elif wd:
             grad = grad + wd * p.data
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        m += (1 - b1) * (grad - m)  # m = b1 * m + (1 - b1) * g, as torch's lerp
+        # In place through one scratch array: the update is a dozen passes over every
+        # parameter, and fresh temporaries for each doubled its cost on the large layers.
+        buf = xp.subtract(grad, m, dtype=m.dtype)
+        buf *= 1 - b1
+        m += buf  # m = b1 * m + (1 - b1) * g, as torch's lerp
         v *= b2
-        v += (1 - b2) * grad * grad
-        denom = xp.sqrt(v) / math.sqrt(1 - b2**t)
-        denom += eps
-        p.data -= (lr / (1 - b1**t)) * m / denom
+        xp.multiply(grad, grad, out=buf)
+        buf *= 1 - b2
+        v += buf
+        # lr / (1 - b1^t) * m / (sqrt(v) / c + eps) with c = sqrt(1 - b2^t)
+        c = math.sqrt(1 - b2**t)
+        xp.sqrt(v, out=buf)
+        buf /= c
+        buf += eps
+        xp.divide(m, buf, out=buf)
+        buf *= lr / (1 - b1**t)
+        p.data -= buf
 
 
 class AdamW(Adam):

@@ -1,8 +1,9 @@
-"""How ``gridnn bench`` measures: medians of alternating timed blocks, the machine it ran on,
-the GEMM ceiling, and the peak memory of a fresh process."""
+"""How ``gridnn bench`` measures: the times of repeated calls, the machine it ran on, the GEMM
+ceiling, and the peak memory of a fresh process."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import resource
@@ -16,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from .._allocator import keep_freed_memory
-from .cases import gridnn_steps, torch_steps
+from .steps import FULL_MODELS, gridnn_call, torch_call
 
-SECONDS_PER_MEASURE = 0.6  # repetitions beyond the minimum fill about this much time
+SECONDS_PER_MEASURE = 0.5  # repetitions beyond the minimum fill about this much time
 
 
 @dataclass
@@ -30,35 +31,25 @@ class Timing:
     max: float
     reps: int
 
-
-def measure(fn: Callable[[], Any], min_reps: int, warmup: int = 2) -> Timing:
-    """Time ``fn()`` after ``warmup`` calls: at least ``min_reps`` repetitions, more while they
-    fit in about ``SECONDS_PER_MEASURE`` seconds (at most 5x the minimum)."""
-    return measure_each({"fn": fn}, min_reps, warmup)["fn"]
+    @classmethod
+    def of(cls, times: list[float]) -> Timing:
+        return cls(float(np.median(times)), min(times), max(times), len(times))
 
 
-def measure_each(fns: dict[str, Callable[[], Any]], min_reps: int, warmup: int = 2,
-                 rounds: int = 2) -> dict[str, Timing]:
-    """Time every function as ``measure`` does, in ``rounds`` alternating blocks (gridnn's
-    block, torch's block, gridnn's, ...) so that a change in the machine's load while the case
-    runs falls on both libraries, not on whichever ran second."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    per_round = -(-min_reps // rounds)
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            start, block = time.perf_counter(), []
-            while len(block) < per_round or (
-                    len(block) < 5 * per_round
-                    and time.perf_counter() - start < SECONDS_PER_MEASURE / rounds):
-                t0 = time.perf_counter()
-                fn()
-                block.append(time.perf_counter() - t0)
-            times[name] += block
-    return {name: Timing(float(np.median(t)), min(t), max(t), len(t))
-            for name, t in times.items()}
+def time_calls(fn: Callable[[], Any], min_reps: int, warmup: int = 2,
+               seconds: float = SECONDS_PER_MEASURE) -> list[float]:
+    """Seconds of each timed call of ``fn()`` after ``warmup`` untimed ones: at least
+    ``min_reps`` calls, more while they fit in about ``seconds`` (at most 3x the minimum)."""
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < min_reps or (len(times) < 3 * min_reps
+                                    and time.perf_counter() - start < seconds):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
 
 
 def blas_threads() -> int:
@@ -71,18 +62,8 @@ def blas_threads() -> int:
     return counts[0] if counts else os.cpu_count() or 1
 
 
-def import_torch(threads: int) -> Any:
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(threads)
-    return torch
-
-
-def machine_info(malloc: str) -> dict[str, Any]:
-    """CPU model, library versions, the BLAS kernel NumPy runs, the environment knobs and
-    ``malloc``, what ``keep_freed_memory`` did."""
+def machine_info() -> dict[str, Any]:
+    """CPU model, library versions, the BLAS kernel NumPy runs and the environment knobs."""
     info: dict[str, Any] = {"python": platform.python_version(), "numpy": np.__version__,
                             "cpus": os.cpu_count(), "blas_threads": blas_threads()}
     try:
@@ -102,33 +83,30 @@ def machine_info(malloc: str) -> dict[str, Any]:
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
                 "OMP_NUM_THREADS"):
         info[var] = os.environ.get(var, "(unset)")
-    info["malloc"] = malloc
     info["load_average_start"] = round(os.getloadavg()[0], 2)
     return info
 
 
-def gemm_gflops(torch: Any, size: int, reps: int) -> dict[str, float]:
-    """float32 GEMM speed (size^3) of NumPy, the ceiling of im2col + GEMM, and of PyTorch."""
+def gemm_gflops(size: int, reps: int) -> float:
+    """NumPy's float32 GEMM speed (size^3) in GFLOP/s: the ceiling of im2col + GEMM."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size), dtype=np.float32)
     b = rng.standard_normal((size, size), dtype=np.float32)
-    flops = 2.0 * size ** 3
-    out = {"numpy": flops / measure(lambda: a @ b, reps).median / 1e9}
-    if torch is not None:
-        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-        out["torch"] = flops / measure(lambda: ta @ tb, reps).median / 1e9
-    return out
+    return 2.0 * size ** 3 / float(np.median(time_calls(lambda: a @ b, reps, 1, 0.2))) / 1e9
 
 
 # ---- peak memory -----------------------------------------------------------------------------
 def memory_child(library: str, steps: int, batch: int) -> None:
     """Run ``steps`` T1 steps in ``library`` and print this process's peak RSS in KiB."""
-    keep_freed_memory()  # as in the benchmark's own process
-    threads = blas_threads()
+    case = dataclasses.replace(FULL_MODELS[0], batch=batch)
     if library == "torch":
-        step = torch_steps(import_torch(threads), batch, True, None)
+        import torch
+
+        torch.set_num_threads(blas_threads())
+        step = torch_call(case, torch)
     else:
-        step, _ = gridnn_steps(batch, True)
+        keep_freed_memory()  # as gridnn's own commands run
+        step = gridnn_call(case)
     for _ in range(steps):
         step()
     print(peak_rss_kib())

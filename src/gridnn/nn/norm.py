@@ -61,11 +61,10 @@ class _BatchNorm(Module):
             raise ArgumentError(
                 f"{name}: training needs more than 1 value per channel, received shape {x.shape}"
             )
-        mean, var, centered = batch_stats(x.data)
+        mean, var = batch_stats(x.data)
         if self.training and self.track_running_stats:
             self._update_running(mean, var * (m / (m - 1)))
-        return BatchNorm.apply(x, *affine, mean=mean, var=var, eps=self.eps, from_batch=True,
-                               centered=centered)
+        return BatchNorm.apply(x, *affine, mean=mean, var=var, eps=self.eps, from_batch=True)
 
     def _constant(self, p: Parameter | None, value: float, x: Tensor) -> Tensor:
         """The parameter, or a constant stand-in (scale 1, shift 0) without ``affine``."""

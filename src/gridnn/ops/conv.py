@@ -89,6 +89,7 @@ def _im2col_blocks(win: Array, ones: bool) -> Iterator[tuple[slice, Array]]:
         return
     biggest = max(r.stop - r.start for _, r in blocks)
     transposed = g * cg == 1
+    groups_first = (win.ndim - 2, *range(win.ndim - 2), win.ndim - 1)  # moveaxis(-2, 0)
     buf = scratch().take((g, f + ones, biggest) if transposed else (g, biggest, f + ones),
                          win.dtype)
     if ones:
@@ -105,7 +106,7 @@ def _im2col_blocks(win: Array, ones: bool) -> Iterator[tuple[slice, Array]]:
             else:
                 cols = buf[:, :r]
                 xp.copyto(cols[..., :f].reshape(g, *part.shape[:-2], cg),
-                          xp.moveaxis(part, -2, 0))
+                          part.transpose(groups_first))
                 yield rows, cols
     finally:
         scratch().give(buf)

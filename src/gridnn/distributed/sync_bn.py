@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import ArgumentError
 from ..nn import BatchNorm1d, BatchNorm2d, Module
-from ..ops.norm import BatchNorm, channel_dot, channel_sum, channel_view
+from ..ops.norm import BatchNorm, channel_rows, row_squared_deviations, row_sums
 from ..tensor import Tensor
 from .comm import Communicator, world
 
@@ -26,24 +26,20 @@ class _SyncBatchNormOp(BatchNorm):
     """The BatchNorm op with batch statistics whose backward sums over the ranks."""
 
     def forward(self, x: Any, weight: Any, bias: Any, mean: Any, var: Any, eps: float,
-                centered: Any, comm: Communicator, rows: int) -> Any:
-        self.comm, self.rows = comm, rows
-        return super().forward(x, weight, bias, mean, var, eps, True, centered)
+                comm: Communicator, rows: int) -> Any:
+        self.comm, self.total_rows = comm, rows
+        return super().forward(x, weight, bias, mean, var, eps, True)
 
     def backward(self, g: Any) -> tuple[Any, ...]:
-        xhat, nd = self.xhat, g.ndim
-        m_r = g.size // g.shape[1]
-        dbias, dweight = channel_sum(g), channel_dot(g, xhat)
-        c = dbias.shape[0]
-        sums = np.concatenate([dbias, dweight]).astype(np.float64) * (m_r / self.rows)
+        grad = channel_rows(g)
+        dbias, dweight = self.grad_sums(grad)  # this rank's
+        c, m_r = dbias.shape[0], grad.shape[0]
+        sums = np.concatenate([dbias, dweight]).astype(np.float64) * (m_r / self.total_rows)
         self.comm.allreduce_sum(sums, "SyncBatchNorm backward")
-        d_bias, d_weight = (sums[:c] / m_r).astype(g.dtype), (sums[c:] / m_r).astype(g.dtype)
         dx = None
         if self.needs_grad[0]:
-            dx = xhat * channel_view(d_weight, nd)
-            dx += channel_view(d_bias, nd)
-            np.subtract(g, dx, out=dx)
-            dx *= channel_view(self.weight * self.invstd, nd)
+            dx = self.input_grad(grad, g.shape, sums[:c].astype(g.dtype),
+                                 sums[c:].astype(g.dtype), m_r)
         return (dx, dweight if self.needs_grad[1] else None,
                 dbias if self.needs_grad[2] else None)
 
@@ -76,23 +72,23 @@ class SyncBatchNorm(BatchNorm2d):
                                 f"C={self.num_features}, received shape "
                                 f"{getattr(x, 'shape', type(x).__name__)}")
         data, c = x.data, self.num_features
+        local = channel_rows(data)  # (M_r, C)
         sums = np.empty(c + 1, np.float64)
-        sums[:c], sums[c] = channel_sum(data), data.size // c
+        sums[:c], sums[c] = row_sums(local), local.shape[0]
         self.comm.allreduce_sum(sums, "SyncBatchNorm mean")
         rows = int(sums[c])
         if rows < 2:
             raise ArgumentError(f"SyncBatchNorm: training needs more than 1 value per channel "
                                 f"over all ranks, received shape {x.shape} here")
         mean = (sums[:c] / rows).astype(data.dtype)
-        centered = data - channel_view(mean, data.ndim)
-        squares = channel_dot(centered, centered).astype(np.float64)
+        squares = row_squared_deviations(local, mean).astype(np.float64)
         var = (self.comm.allreduce_sum(squares, "SyncBatchNorm variance") / rows
                ).astype(data.dtype)
         if self.track_running_stats:
             self._update_running(mean, var * (rows / (rows - 1)))
         weight, bias = self._constant(self.weight, 1, x), self._constant(self.bias, 0, x)
         return _SyncBatchNormOp.apply(x, weight, bias, mean=mean, var=var, eps=self.eps,
-                                      centered=centered, comm=self.comm, rows=rows)
+                                      comm=self.comm, rows=rows)
 
     @classmethod
     def convert_sync_batchnorm(cls, module: Module,

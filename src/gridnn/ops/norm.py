@@ -61,16 +61,20 @@ def _total(parts: list[list[Array]], shape: tuple[int, ...], dtype: Any) -> Arra
     return out
 
 
-def batch_stats(x: Array) -> tuple[Array, Array]:
-    """Per-channel mean and biased variance (C,) of x (N, C, *S), in two passes (x - mean is
-    squared piece by piece: no cancellation as in E[x^2] - mean^2)."""
-    rows = channel_rows(x)
-    m, c, dt = rows.shape[0], rows.shape[1], rows.dtype
+def row_sums(rows: Array) -> Array:
+    """Per-channel sums (C,) of the (M, C) matrix ``rows`` (``channel_rows``)."""
+    dt = rows.dtype
 
     def total(s: int, e: int) -> Array:
         return xp.dot(scratch().ones(e - s, dt), rows[s:e])
 
-    mean = _total(_pieces(rows, total), (c,), dt) / dt.type(m)
+    return _total(_pieces(rows, total), (rows.shape[1],), dt)
+
+
+def row_squared_deviations(rows: Array, mean: Array) -> Array:
+    """Per-channel sums (C,) of (x - mean)^2 over the (M, C) matrix ``rows``, squared piece by
+    piece (no cancellation as in E[x^2] - mean^2)."""
+    c, dt = rows.shape[1], rows.dtype
 
     def squares(s: int, e: int) -> Array:
         pool = scratch()
@@ -81,7 +85,15 @@ def batch_stats(x: Array) -> tuple[Array, Array]:
         pool.give(buf)
         return out
 
-    return mean, _total(_pieces(rows, squares), (c,), dt) / dt.type(m)
+    return _total(_pieces(rows, squares), (c,), dt)
+
+
+def batch_stats(x: Array) -> tuple[Array, Array]:
+    """Per-channel mean and biased variance (C,) of x (N, C, *S), in two passes."""
+    rows = channel_rows(x)
+    m = rows.dtype.type(rows.shape[0])
+    mean = row_sums(rows) / m
+    return mean, row_squared_deviations(rows, mean) / m
 
 
 class BatchNorm(Function):
@@ -112,9 +124,18 @@ class BatchNorm(Function):
         return _from_rows(out, x.shape)
 
     def backward(self, g: Array) -> tuple[Array | None, ...]:
-        rows, mean, shape = self.rows, self.mean, g.shape
         grad = channel_rows(g)
-        m, c, dt = rows.shape[0], rows.shape[1], rows.dtype
+        dbias, dweight = self.grad_sums(grad)
+        dx = self.input_grad(grad, g.shape, dbias, dweight, self.rows.shape[0]) \
+            if self.needs_grad[0] else None
+        return (dx, dweight if self.needs_grad[1] else None,
+                dbias if self.needs_grad[2] else None)
+
+    def grad_sums(self, grad: Array) -> tuple[Array, Array]:
+        """dbias = sum(dy) and dweight = sum(dy * xhat), per channel (C,), of the (M, C)
+        matrix ``grad`` of the output gradient."""
+        rows, mean = self.rows, self.mean
+        c, dt = rows.shape[1], rows.dtype
 
         def sums(s: int, e: int) -> Array:
             pool = scratch()
@@ -127,30 +148,33 @@ class BatchNorm(Function):
             return out
 
         both = _total(_pieces(rows, sums), (2, c), dt)
-        dbias, dweight = both[0], both[1] * self.invstd
-        dx = None
-        if self.needs_grad[0]:
-            scale = (self.weight * self.invstd).astype(dt, copy=False)
-            out = xp.empty_like(grad)
-            if self.from_batch:
-                # dx = scale * g - (x - mean) * slope - scale * dbias / M
-                #    = scale * g - x * slope + (mean * slope - scale * dbias / M)
-                slope = scale * self.invstd * dweight / dt.type(m)
-                shift = mean * slope - scale * dbias / dt.type(m)
+        return both[0], both[1] * self.invstd
 
-                def input_grad(s: int, e: int) -> None:
-                    pool = scratch()
-                    o, buf = out[s:e], pool.take((e - s, c), dt)
-                    xp.multiply(rows[s:e], slope, out=o)
-                    xp.multiply(grad[s:e], scale, out=buf)
-                    xp.subtract(buf, o, out=o)
-                    o += shift
-                    pool.give(buf)
-            else:
-                def input_grad(s: int, e: int) -> None:
-                    xp.multiply(grad[s:e], scale, out=out[s:e])
+    def input_grad(self, grad: Array, shape: tuple[int, ...], dbias: Array, dweight: Array,
+                   m: int) -> Array:
+        """dx (N, C, *S) from the (M, C) output gradient and the sums ``grad_sums`` gives, over
+        ``m`` values per channel (SyncBatchNorm passes the sums of every rank, scaled)."""
+        rows, mean = self.rows, self.mean
+        c, dt = rows.shape[1], rows.dtype
+        scale = (self.weight * self.invstd).astype(dt, copy=False)
+        out = xp.empty_like(grad)
+        if self.from_batch:
+            # dx = scale * g - (x - mean) * slope - scale * dbias / M
+            #    = scale * g - x * slope + (mean * slope - scale * dbias / M)
+            slope = scale * self.invstd * dweight / dt.type(m)
+            shift = mean * slope - scale * dbias / dt.type(m)
 
-            _pieces(grad, input_grad)
-            dx = _from_rows(out, shape)
-        return (dx, dweight if self.needs_grad[1] else None,
-                dbias if self.needs_grad[2] else None)
+            def each(s: int, e: int) -> None:
+                pool = scratch()
+                o, buf = out[s:e], pool.take((e - s, c), dt)
+                xp.multiply(rows[s:e], slope, out=o)
+                xp.multiply(grad[s:e], scale, out=buf)
+                xp.subtract(buf, o, out=o)
+                o += shift
+                pool.give(buf)
+        else:
+            def each(s: int, e: int) -> None:
+                xp.multiply(grad[s:e], scale, out=out[s:e])
+
+        _pieces(grad, each)
+        return _from_rows(out, shape)

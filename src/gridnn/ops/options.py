@@ -44,7 +44,7 @@ class Options:
     threads: int | None = None
     # Work (elements touched) below which an op stays in one thread: handing work to a thread
     # costs more than a smaller op.
-    parallel_min_size: int = 1 << 17
+    parallel_min_size: int = 1 << 19
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

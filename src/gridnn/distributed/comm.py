@@ -134,6 +134,8 @@ class Communicator:
         print(f"gridnn: {self.describe(self.rank)} of {self.size}: {message}; stopping every "
               f"rank", file=sys.stderr, flush=True)
         if self._comm is not None and self.size > 1:
+            # Abort ends the launcher's output forwarding too: give it time to pass the line on
+            time.sleep(ABORT_GRACE_S)
             self._comm.Abort(code)
         raise SystemExit(code)
 
@@ -149,6 +151,7 @@ def _alive(pid: int) -> bool:
 
 
 _world: Communicator | None = None
+ABORT_GRACE_S = 0.5  # between the message naming a rank and MPI's Abort
 
 
 def world(*, timeout: float | None = None) -> Communicator:

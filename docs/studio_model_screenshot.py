@@ -15,11 +15,10 @@ import time
 from pathlib import Path
 
 from selenium.webdriver.common.action_chains import ActionChains
-from selenium.webdriver.common.by import By
 
 from gridnn import cli
 from gridnn.studio.registry import Registry
-from studio_server import chrome, console_errors, start_server, wait_for
+from studio_server import by_testid, chrome, console_errors, start_server, wait_for
 
 HERE = Path(__file__).parent
 # (dataset, picture, test sample, feature map clicked, pixel offset in it from its top left)
@@ -32,23 +31,20 @@ def shoot(run_dir: Path, out: Path, sample: int, testid: str, offset: tuple[int,
     base, stop = start_server(registry)
     driver = chrome()
 
-    def find(tid: str):
-        return driver.find_element(By.CSS_SELECTOR, f'[data-testid="{tid}"]')
-
     try:
         driver.set_window_size(1400, 1250)
         driver.get(f"{base}/model.html?id={registry.entries()[0]['id']}")
-        wait_for(driver, lambda: find("prediction-top1").text not in ("", "-"))
-        find("sample-index").clear()
-        find("sample-index").send_keys(str(sample))
-        find("sample-load").click()
-        wait_for(driver, lambda: find("sample-label").text.startswith("true class"))
+        wait_for(driver, lambda: by_testid(driver, "prediction-top1").text not in ("", "-"))
+        by_testid(driver, "sample-index").clear()
+        by_testid(driver, "sample-index").send_keys(str(sample))
+        by_testid(driver, "sample-load").click()
+        wait_for(driver, lambda: by_testid(driver, "sample-label").text.startswith("true class"))
         time.sleep(0.5)
-        canvas = find(testid)
+        canvas = by_testid(driver, testid)
         w, h = canvas.size["width"], canvas.size["height"]
         ActionChains(driver).move_to_element_with_offset(
             canvas, offset[0] - w // 2, offset[1] - h // 2).click().perform()
-        wait_for(driver, lambda: find("rf-box").is_displayed())
+        wait_for(driver, lambda: by_testid(driver, "rf-box").is_displayed())
         driver.execute_script("window.scrollTo(0, 0)")
         time.sleep(0.3)
         driver.save_screenshot(str(out))

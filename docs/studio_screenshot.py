@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from selenium.webdriver.common.by import By
-from studio_server import chrome, console_errors, start_server, wait_for
 
 from gridnn.studio.registry import Registry
+from studio_server import by_testid, chrome, console_errors, start_server, wait_for
 
 OUT = Path(__file__).parent / "studio-playground.png"
 
@@ -27,7 +27,7 @@ def main() -> None:
         driver.get(base + "/")
         wait_for(driver, lambda: driver.execute_script("return document.body.dataset.ready"))
         for _ in range(5):
-            driver.find_element(By.CSS_SELECTOR, '[data-testid="step-next"]').click()
+            by_testid(driver, "step-next").click()
             time.sleep(0.2)
         wait_for(driver, lambda: driver.find_element(By.ID, "equation").text.startswith("y5"))
         height = driver.execute_script("return document.body.scrollHeight")

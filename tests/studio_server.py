@@ -38,6 +38,13 @@ def _truthy(value: object) -> bool:
     return len(value) > 0 if hasattr(value, "__len__") else bool(value)
 
 
+def by_testid(driver, testid: str):
+    """The page element with ``data-testid=testid`` (the studio's stable test hooks)."""
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
+
+
 def wait_for(driver, condition: Callable[[], object], timeout: float = 10.0):
     """Poll ``condition()`` until it returns something truthy (a non-empty array counts); fail
     with the console log if it does not in time. An element replaced while it was being read

@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from gridnn import data, models  # noqa: E402
 from gridnn.explain import receptive_field, runs  # noqa: E402
 from gridnn.studio.registry import Registry  # noqa: E402
-from studio_server import chrome, console_errors, start_server, wait_for  # noqa: E402
+from studio_server import by_testid, chrome, console_errors, start_server, wait_for  # noqa: E402,E501
 from test_studio_models import trained_digits_run  # noqa: E402
 
 
@@ -35,22 +35,18 @@ def page(tmp_path_factory):
         stop()
 
 
-def _find(driver, testid: str):
-    return driver.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
-
-
 def _open(driver, name: str) -> str:
     driver.get(f"{driver.base}/model.html?id={driver.ids[name]}")
-    wait_for(driver, lambda: _find(driver, "prediction-top1").text not in ("", "-"))
+    wait_for(driver, lambda: by_testid(driver, "prediction-top1").text not in ("", "-"))
     wait_for(driver, lambda: driver.find_elements(By.CSS_SELECTOR,
                                                   '[data-testid="feature-map-0-0"]'))
-    return _find(driver, "prediction-top1").text
+    return by_testid(driver, "prediction-top1").text
 
 
 def _click_map_pixel(driver, layer: int, channel: int, pixel: tuple[int, ...],
                      map_shape: tuple[int, ...]) -> None:
     """Click the centre of map pixel ``pixel`` of a (H, W) map or an (L,) strip."""
-    canvas = _find(driver, f"feature-map-{layer}-{channel}")
+    canvas = by_testid(driver, f"feature-map-{layer}-{channel}")
     w, h = canvas.size["width"], canvas.size["height"]
     if len(map_shape) == 2:
         x = (pixel[1] + 0.5) * w / map_shape[1]
@@ -76,19 +72,19 @@ def test_page_loads_without_console_errors(page):
 
 def test_a_stroke_changes_the_prediction(page):
     _open(page, "digits-run")
-    _find(page, "clear").click()
-    before = wait_for(page, lambda: _find(page, "sample-label").text == "" and
-                      _find(page, "prediction-top1").text)
-    blank = _find(page, "prediction").text
-    canvas = _find(page, "draw-canvas")
+    by_testid(page, "clear").click()
+    before = wait_for(page, lambda: by_testid(page, "sample-label").text == "" and
+                      by_testid(page, "prediction-top1").text)
+    blank = by_testid(page, "prediction").text
+    canvas = by_testid(page, "draw-canvas")
     h = canvas.size["height"]
     chain = ActionChains(page).move_to_element_with_offset(canvas, 0, int(-h * 0.35))
     chain.click_and_hold()
     for _ in range(7):  # a vertical stroke down the middle: a "1"
         chain.move_by_offset(0, int(h * 0.1))
     chain.release().perform()
-    wait_for(page, lambda: _find(page, "prediction").text != blank)
-    assert _find(page, "prediction-top1").text != "" and before
+    wait_for(page, lambda: by_testid(page, "prediction").text != blank)
+    assert by_testid(page, "prediction-top1").text != "" and before
     assert console_errors(page) == []
 
 
@@ -100,16 +96,17 @@ def test_an_uploaded_image_is_predicted(page, tmp_path):
     pixels[3:21, 10:14] = 255
     path = tmp_path / "bar.png"
     Image.fromarray(pixels).save(path)
-    before = _find(page, "prediction").text
-    _find(page, "upload").send_keys(str(path))
-    wait_for(page, lambda: _find(page, "prediction").text != before)
-    assert _find(page, "sample-label").text == ""
+    before = by_testid(page, "prediction").text
+    by_testid(page, "upload").send_keys(str(path))
+    wait_for(page, lambda: by_testid(page, "prediction").text != before)
+    assert by_testid(page, "sample-label").text == ""
     run = runs.load(page.run_dir)
     x = data.load_image(path, channels=1, size=(8, 8))  # what 'gridnn predict --resize' reads
     logits = run.logits(x[None])[0]
     p = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
     top = int(np.argmax(p))
-    assert _find(page, "prediction-top1").text == f"{run.class_names[top]} ({100 * p[top]:.1f}%)"
+    expected = f"{run.class_names[top]} ({100 * p[top]:.1f}%)"
+    assert by_testid(page, "prediction-top1").text == expected
     assert console_errors(page) == []
 
 
@@ -119,24 +116,24 @@ def test_clicking_a_map_pixel_outlines_its_receptive_field(page, layer, pixel):
     run = runs.load(page.run_dir)
     out_shape = receptive_field(run.model, run.input_shape).layers[layer].output_shape
     _click_map_pixel(page, layer, 1, pixel, out_shape)
-    box = wait_for(page, lambda: (b := _find(page, "rf-box")).is_displayed() and b)
+    box = wait_for(page, lambda: (b := by_testid(page, "rf-box")).is_displayed() and b)
     want = receptive_field(run.model, run.input_shape, pixel, layer=str(layer))
     seen = np.argwhere(want.mask)
     rows, cols = seen.max(axis=0) - seen.min(axis=0) + 1
     assert box.get_attribute("data-size") == f"{rows}x{cols}"
-    canvas = _find(page, "draw-canvas")
+    canvas = by_testid(page, "draw-canvas")
     cell = canvas.size["width"] / run.input_shape[2]
     assert abs(box.size["width"] - cols * cell) <= 1 and abs(box.size["height"] - rows * cell) <= 1
-    assert "kernel" in _find(page, "details").text
+    assert "kernel" in by_testid(page, "details").text
     assert console_errors(page) == []
 
 
 def test_1d_model_spans_and_strips(page):
     _open(page, "mnist1d_cnn")
     model = models.build("mnist1d_cnn", seed=0)
-    assert _find(page, "feature-map-0-0").size["height"] < 20  # a heat strip, not a square
+    assert by_testid(page, "feature-map-0-0").size["height"] < 20  # a heat strip, not a square
     _click_map_pixel(page, 6, 0, (2,), (5,))
-    box = wait_for(page, lambda: (b := _find(page, "rf-box")).is_displayed() and b)
+    box = wait_for(page, lambda: (b := by_testid(page, "rf-box")).is_displayed() and b)
     want = receptive_field(model, (1, 40), (2,), layer="6")
     seen = np.flatnonzero(want.mask)
     assert box.get_attribute("data-size") == str(seen.max() - seen.min() + 1)

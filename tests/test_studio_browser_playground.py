@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import Select  # noqa: E402
 
 import gridnn as gn  # noqa: E402
 from gridnn.studio.registry import Registry  # noqa: E402
-from studio_server import chrome, console_errors, start_server, wait_for  # noqa: E402
+from studio_server import by_testid, chrome, console_errors, start_server, wait_for  # noqa: E402,E501
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +31,6 @@ def page(tmp_path_factory):
     finally:
         driver.quit()
         stop()
-
-
-def find(driver, testid: str):
-    return driver.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
 
 
 def grid(driver, prefix: str, attribute: str | None = None) -> np.ndarray:
@@ -51,7 +47,7 @@ def grid(driver, prefix: str, attribute: str | None = None) -> np.ndarray:
 
 
 def choose(driver, testid: str, value: str) -> None:
-    Select(find(driver, testid)).select_by_value(value)
+    Select(by_testid(driver, testid)).select_by_value(value)
 
 
 def output_when(driver, shape: tuple[int, int]) -> np.ndarray:
@@ -66,7 +62,7 @@ def output_when(driver, shape: tuple[int, int]) -> np.ndarray:
 
 
 def counts(driver) -> tuple[str, str, str]:
-    return tuple(find(driver, f"count-{n}").text for n in ("mlp", "sparse", "params"))
+    return tuple(by_testid(driver, f"count-{n}").text for n in ("mlp", "sparse", "params"))
 
 
 def expected(driver, stride: int) -> np.ndarray:
@@ -78,7 +74,7 @@ def expected(driver, stride: int) -> np.ndarray:
 def test_page_loads_without_console_errors(page):
     assert console_errors(page) == []
     assert page.title == "gridnn studio: convolution playground"
-    assert find(page, "count-mlp").text == "144"  # the default: lecture input and kernel
+    assert by_testid(page, "count-mlp").text == "144"  # the default: lecture input and kernel
 
 
 def test_lecture_example(page):
@@ -98,9 +94,9 @@ def test_lecture_example(page):
     assert (out == -5).all()
     wait_for(page, lambda: counts(page) == ("64", "16", "4"))
 
-    find(page, "share-toggle").click()
+    by_testid(page, "share-toggle").click()
     wait_for(page, lambda: counts(page) == ("64", "16", "16"))
-    find(page, "share-toggle").click()
+    by_testid(page, "share-toggle").click()
     wait_for(page, lambda: counts(page) == ("64", "16", "4"))
     assert console_errors(page) == []
 
@@ -108,18 +104,18 @@ def test_lecture_example(page):
 def test_stepping_outlines_the_window_and_writes_the_equation(page):
     choose(page, "stride", "2")
     output_when(page, (2, 2))
-    find(page, "step-next").click()
-    equation = wait_for(page, lambda: find(page, "equation").text)
+    by_testid(page, "step-next").click()
+    equation = wait_for(page, lambda: by_testid(page, "equation").text)
     assert equation == "y1 = w1·x1 + w2·x2 + w3·x5 + w4·x6 + b"
-    find(page, "step-next").click()
-    wait_for(page, lambda: find(page, "equation").text.startswith("y2 ="))
+    by_testid(page, "step-next").click()
+    wait_for(page, lambda: by_testid(page, "equation").text.startswith("y2 ="))
     outlined = {c.find_element(By.CSS_SELECTOR, "input").get_attribute("data-testid")
                 for c in page.find_elements(By.CSS_SELECTOR, "#input-grids .cell.win")}
     assert outlined == {"input-cell-0-2", "input-cell-0-3", "input-cell-1-2", "input-cell-1-3"}
     current = page.find_elements(By.CSS_SELECTOR, "#output-grids .cell.current")
     assert [c.get_attribute("data-testid") for c in current] == ["output-cell-0-1"]
-    assert "pending" in find(page, "output-cell-1-1").get_attribute("class")
-    find(page, "show-all").click()
+    assert "pending" in by_testid(page, "output-cell-1-1").get_attribute("class")
+    by_testid(page, "show-all").click()
     wait_for(page, lambda: not page.find_elements(By.CSS_SELECTOR, ".cell.pending"))
     assert console_errors(page) == []
 
@@ -127,11 +123,11 @@ def test_stepping_outlines_the_window_and_writes_the_equation(page):
 def test_hovering_an_output_lights_its_window(page):
     choose(page, "stride", "2")
     output_when(page, (2, 2))
-    ActionChains(page).move_to_element(find(page, "output-cell-1-1")).perform()
+    ActionChains(page).move_to_element(by_testid(page, "output-cell-1-1")).perform()
     lit = wait_for(page, lambda: page.find_elements(By.CSS_SELECTOR, "#input-grids .cell.lit"))
     names = {c.find_element(By.CSS_SELECTOR, "input").get_attribute("data-testid") for c in lit}
     assert names == {"input-cell-2-2", "input-cell-2-3", "input-cell-3-2", "input-cell-3-3"}
-    ActionChains(page).move_to_element(find(page, "count-mlp")).perform()
+    ActionChains(page).move_to_element(by_testid(page, "count-mlp")).perform()
 
 
 def lit_testids(page, panel: str) -> set[str]:
@@ -143,7 +139,7 @@ def lit_testids(page, panel: str) -> set[str]:
 def test_matrix_rows_and_input_cells_link_both_ways(page):
     choose(page, "stride", "1")
     output_when(page, (3, 3))
-    matrix = find(page, "matrix")
+    matrix = by_testid(page, "matrix")
     # Offsets count from the centre of the element's visible part: show all of it first.
     page.execute_script("arguments[0].scrollIntoView({block: 'center'})", matrix)
     width, height = matrix.size["width"], matrix.size["height"]
@@ -157,24 +153,24 @@ def test_matrix_rows_and_input_cells_link_both_ways(page):
                                                 "input-cell-2-1", "input-cell-2-2"}
     assert lit_testids(page, "output-grids") == {"output-cell-1-1"}
     # Back: the corner input x1 is read by output y1 only; x6 by y1, y2, y4, y5.
-    ActionChains(page).move_to_element(find(page, "input-cell-0-0")).perform()
+    ActionChains(page).move_to_element(by_testid(page, "input-cell-0-0")).perform()
     wait_for(page, lambda: lit_testids(page, "output-grids") == {"output-cell-0-0"})
-    ActionChains(page).move_to_element(find(page, "input-cell-1-1")).perform()
+    ActionChains(page).move_to_element(by_testid(page, "input-cell-1-1")).perform()
     wait_for(page, lambda: lit_testids(page, "output-grids") == {
         "output-cell-0-0", "output-cell-0-1", "output-cell-1-0", "output-cell-1-1"})
-    ActionChains(page).move_to_element(find(page, "count-mlp")).perform()
+    ActionChains(page).move_to_element(by_testid(page, "count-mlp")).perform()
     assert console_errors(page) == []
 
 
 def test_editing_a_cell_recomputes(page):
     choose(page, "stride", "1")
     output_when(page, (3, 3))
-    cell = find(page, "input-cell-0-0")
+    cell = by_testid(page, "input-cell-0-0")
     cell.clear()
     cell.send_keys("10\t")
-    wait_for(page, lambda: find(page, "output-cell-0-0").text == "4")
+    wait_for(page, lambda: by_testid(page, "output-cell-0-0").text == "4")
     np.testing.assert_array_equal(grid(page, "output-cell"), expected(page, 1))
-    assert find(page, "input-preset").get_attribute("value") == "custom"
+    assert by_testid(page, "input-preset").get_attribute("value") == "custom"
     assert console_errors(page) == []
 
 

@@ -261,12 +261,11 @@ def _zoo_entry(index: int, name: str) -> Entry:
 
 
 def _onnx_entry(index: int, path: Path) -> Entry:
-    """An Entry for an .onnx file, loaded (and checked) at start; its inputs are taken as they
-    are, as for zoo models."""
-    from ..onnx import load_model_file
+    """An Entry for an .onnx classifier, loaded (and checked) at start as every read-only
+    command loads one; its inputs are taken as they are, as for zoo models."""
+    from ..model_files import load_model
 
-    model, info = load_model_file(_resolve_source(path))
-    model.eval()
-    classes = info.num_classes or int(np.prod(info.output_shape))
+    model, config = load_model(_resolve_source(path))
     return Entry(f"o{index}-{_slug(path.stem)}", path.name, "onnx", "imported",
-                 info.input_shape, [str(i) for i in range(classes)], _model=model)
+                 tuple(config["data"]["input_shape"]), config["data"]["class_names"],
+                 _model=model)

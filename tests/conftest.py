@@ -30,3 +30,18 @@ def pytest_make_collect_report(collector):
     """A whole file skipped while collecting (a module-level importorskip) fails under CI too."""
     outcome = yield
     _fail_if_skipped_in_ci(outcome.get_result())
+
+
+@pytest.fixture(params=["compiled", "numpy"])
+def op_path(request: pytest.FixtureRequest):
+    """Run the test with the compiled kernels (ops/kernels.py, Numba), then with the NumPy
+    passes: both must give the same results."""
+    from gridnn.ops.compiled import kernels
+    from gridnn.ops.options import using
+
+    with using(compiled=request.param == "compiled"):
+        if request.param == "compiled" and kernels() is None:
+            pytest.skip("Numba is not installed (pip install -e '.[fast]')")
+        if request.param == "numpy":
+            assert kernels() is None
+        yield request.param

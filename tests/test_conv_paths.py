@@ -223,6 +223,7 @@ def _pool_fns(case: tuple[Any, ...]) -> tuple[Any, Any]:
     return (lambda x: ours(x, **opts)), (lambda x: theirs(x, **opts))
 
 
+@pytest.mark.usefixtures("op_path")
 @pytest.mark.parametrize("case", POOL_CASES, ids=lambda c: str(c).replace(" ", ""))
 @pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
 def test_max_pool_every_path_matches_torch(case: tuple[Any, ...], ties: bool,
@@ -235,6 +236,7 @@ def test_max_pool_every_path_matches_torch(case: tuple[Any, ...], ties: bool,
     check_op(g_fn, t_fn, x, dtypes=(np.float64, np.float32), label=f"maxpool {case}")
 
 
+@pytest.mark.usefixtures("op_path")
 @pytest.mark.parametrize("case", POOL_CASES[:5], ids=lambda c: str(c).replace(" ", ""))
 def test_max_pool_of_channels_last_memory(case: tuple[Any, ...]) -> None:
     """A conv output is a (N, C, H, W) view of channels-last memory; the gradient keeps it."""
@@ -254,6 +256,7 @@ def test_max_pool_of_channels_last_memory(case: tuple[Any, ...]) -> None:
     assert relative_error(ours.grad, theirs.grad.numpy()) < 1e-12
 
 
+@pytest.mark.usefixtures("op_path")
 def test_conv_relu_pool_chain_keeps_channels_last_gradients() -> None:
     """conv -> relu -> pool -> conv, as in a CNN: every layout hand-off, against torch."""
     rng = np.random.default_rng(6)
@@ -277,3 +280,55 @@ def test_threaded_matmul_splits_rows_exactly(threads: int) -> None:
     np.testing.assert_allclose(workspace.matmul(a.T, a), a.T @ a, rtol=1e-14, atol=1e-14)
     np.testing.assert_array_equal(workspace.matmul(a[0], b), a[0] @ b)  # 1-D: NumPy's own
     assert workspace.matmul(a[:0], b).shape == (0, 4)
+
+
+def _channels_last(x: np.ndarray) -> np.ndarray:
+    """The (N, C, H, W) view of a channels-last copy of x, as a convolution leaves it."""
+    return np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
+
+
+@pytest.mark.usefixtures("op_path")
+@pytest.mark.parametrize("grad_layout", ["channels-last", "channels-first"])
+def test_relu_gradient_in_either_memory_layout(grad_layout: str, threads: int) -> None:
+    """ReLU's gradient passes where the output is positive, whatever the layouts of the
+    input and of the incoming gradient (the compiled loop needs them equal, else NumPy)."""
+    rng = np.random.default_rng(8)
+    x = _channels_last(np.round(rng.standard_normal((6, 4, 5, 7)), 1))  # some exact zeros
+    g = rng.standard_normal(x.shape)
+    g = _channels_last(g) if grad_layout == "channels-last" else np.ascontiguousarray(g)
+    ours = gn.tensor(x, requires_grad=True)
+    out = F.relu(ours)
+    out.backward(g)
+    np.testing.assert_array_equal(out.data, np.maximum(x, 0))
+    np.testing.assert_array_equal(ours.grad, np.where(x > 0, g, 0.0))
+
+
+@pytest.mark.usefixtures("op_path")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_batchnorm_over_many_rows_matches_torch(dtype: Any, threads: int) -> None:
+    """BatchNorm on a channels-last batch large enough for many cache-sized pieces in each
+    thread: output, input and parameter gradients against PyTorch in float64."""
+    from gridnn import nn
+
+    rng = np.random.default_rng(9)
+    x = _channels_last(rng.standard_normal((16, 8, 20, 24)) * 3 + 1).astype(dtype)
+    cot = rng.standard_normal(x.shape)
+    bn = nn.BatchNorm2d(8, dtype=dtype)
+    bn.weight.data[:] = rng.uniform(0.5, 2.0, 8)
+    bn.bias.data[:] = rng.standard_normal(8)
+    ours = gn.tensor(x, requires_grad=True)
+    out = bn(ours)
+    out.backward(cot.astype(dtype))
+    twin = torch.nn.BatchNorm2d(8, dtype=torch.float64)
+    with torch.no_grad():
+        twin.weight[:] = torch.from_numpy(bn.weight.data.astype(np.float64))
+        twin.bias[:] = torch.from_numpy(bn.bias.data.astype(np.float64))
+    theirs = torch.tensor(x.astype(np.float64), requires_grad=True)
+    ref = twin(theirs)
+    ref.backward(torch.from_numpy(cot))
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    assert relative_error(out.data, ref.detach().numpy()) < tol
+    assert relative_error(ours.grad, theirs.grad.numpy()) < tol
+    assert relative_error(bn.weight.grad, twin.weight.grad.numpy()) < tol
+    assert relative_error(bn.bias.grad, twin.bias.grad.numpy()) < tol
+    np.testing.assert_allclose(bn.running_mean, twin.running_mean.numpy(), rtol=1e-5)

@@ -96,6 +96,7 @@ def test_conv2d_matches_torch(kwargs):
     check_layer(nn.Conv2d(4, 8, **kwargs), _x(2, 4, 9, 8))
 
 
+@pytest.mark.usefixtures("op_path")
 @pytest.mark.parametrize("layer, shape", [
     (nn.MaxPool1d(3, 2, 1), (2, 3, 10)),
     (nn.MaxPool1d(2, ceil_mode=True), (2, 3, 9)),
@@ -121,6 +122,7 @@ def test_parameter_free_layers_match_torch(layer, shape):
     check_layer(layer, _x(*shape))
 
 
+@pytest.mark.usefixtures("op_path")
 @pytest.mark.parametrize("kwargs", [
     dict(),
     dict(momentum=None),  # cumulative average
@@ -152,6 +154,7 @@ def test_batchnorm_train_then_eval_matches_torch(cls, shape, kwargs):
     _close(ours.grad, theirs.grad.numpy(), "eval input grad")
 
 
+@pytest.mark.usefixtures("op_path")
 def test_batchnorm_running_stats_use_unbiased_variance():
     x = _x(5, 2, 3)
     bn = nn.BatchNorm1d(2, momentum=1.0)
@@ -164,6 +167,7 @@ def test_batchnorm_running_stats_use_unbiased_variance():
     assert int(bn.num_batches_tracked) == 2
 
 
+@pytest.mark.usefixtures("op_path")
 def test_batchnorm_gradcheck_float64():
     bn = nn.BatchNorm2d(3, dtype=np.float64)
     bn.weight.data[:] = [0.5, -1.0, 2.0]

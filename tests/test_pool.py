@@ -16,6 +16,9 @@ from needs_torch import TF
 from reference import adaptive_avg_pool_ref, pool_ref
 from torch_check import check_op, parity_summary  # noqa: F401 - autouse fixture
 
+# every test on the compiled kernels and on the NumPy passes (conftest.op_path)
+pytestmark = pytest.mark.usefixtures("op_path")
+
 OURS = {("max", 1): F.max_pool1d, ("max", 2): F.max_pool2d,
         ("avg", 1): F.avg_pool1d, ("avg", 2): F.avg_pool2d}
 

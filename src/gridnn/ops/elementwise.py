@@ -6,6 +6,7 @@ from typing import Any
 
 from .._backend import xp
 from ..autograd import Function
+from .compiled import kernels
 from .workspace import parallel_slices
 
 Array = Any
@@ -150,22 +151,36 @@ class Abs(Function):
 
 class ReLU(Function):
     """max(x, 0), split over the leading axis in threads (activations after a convolution
-    are megabytes); outputs keep the input's memory layout."""
+    are megabytes); outputs keep the input's memory layout. Backward passes the gradient where
+    the output is positive: NumPy multiplies by a mask stored in forward; with Numba one loop
+    (``kernels.relu_grad``) reads the output itself, so no mask is stored."""
 
     def forward(self, a: Array) -> Array:
-        out, mask = xp.empty_like(a), xp.empty_like(a, dtype=bool)
+        out = xp.empty_like(a)
+        self.kernels = kernels() if a.ndim else None
+        mask = None if self.kernels is not None else xp.empty_like(a, dtype=bool)
 
         def work(lo: int, hi: int) -> None:
             xp.maximum(_rows(a, lo, hi), 0, out=_rows(out, lo, hi))
-            xp.greater(_rows(out, lo, hi), 0, out=_rows(mask, lo, hi))
+            if mask is not None:
+                xp.greater(_rows(out, lo, hi), 0, out=_rows(mask, lo, hi))
 
         parallel_slices(a.shape[0] if a.ndim else 1, a.size, work)
-        self.mask = mask
+        self.out, self.mask = out, mask
         return out
 
     def backward(self, g: Array) -> tuple[Array]:
-        out, mask = xp.empty_like(g), self.mask
-        parallel_slices(g.shape[0] if g.ndim else 1, g.size, lambda lo, hi: xp.multiply(
+        out, y = xp.empty_like(g), self.out
+        k, n = self.kernels, g.shape[0] if g.ndim else 1
+        if k is not None and g.strides == y.strides == out.strides and (
+                y.strides[0] == max(y.strides)):
+            # One dense layout (``out`` is new), the batch axis outermost: every slice of the
+            # three arrays is one block of memory, and the blocks line up element for element.
+            parallel_slices(n, g.size, lambda lo, hi: k.relu_grad(
+                g[lo:hi].ravel("K"), y[lo:hi].ravel("K"), out[lo:hi].ravel("K")))
+            return (out,)
+        mask = self.mask if self.mask is not None else y > 0
+        parallel_slices(n, g.size, lambda lo, hi: xp.multiply(
             _rows(g, lo, hi), _rows(mask, lo, hi), out=_rows(out, lo, hi)))
         return (out,)
 

@@ -15,7 +15,8 @@ it for so small a result (the threads then took turns). Every pass goes over cac
 pieces of rows (``workspace.chunks``), so the few ufuncs a formula needs find their piece in
 cache; row slices run in threads (``workspace.parallel_slices``). Nothing of size M x C is
 kept for backward but the input itself: x - mean is recomputed piece by piece, which costs
-less than storing and rereading it.
+less than storing and rereading it. With Numba each formula is instead one compiled loop over
+the piece (``ops/kernels.py``), its sums kept in float64.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from .._backend import xp
 from ..autograd import Function
+from .compiled import kernels
 from .workspace import chunks, parallel_slices, scratch
 
 Array = Any
@@ -61,9 +63,25 @@ def _total(parts: list[list[Array]], shape: tuple[int, ...], dtype: Any) -> Arra
     return out
 
 
+def _compiled_sums(rows: Array, shape: tuple[int, ...], kernel: Callable[..., None],
+                   *args: Array) -> Array:
+    """The float64 sums (``shape``) that ``kernel(rows piece, *arg pieces, *more, out)`` adds
+    into ``out``, over every piece of the rows; ``args`` are (M, C) arrays cut like ``rows``,
+    the last one may be a (C,) vector passed whole."""
+    def part(s: int, e: int) -> Array:
+        out = xp.zeros(shape, xp.float64)
+        kernel(rows[s:e], *(a[s:e] if a.ndim == 2 else a for a in args), out)
+        return out
+
+    return _total(_pieces(rows, part), shape, xp.float64)
+
+
 def row_sums(rows: Array) -> Array:
     """Per-channel sums (C,) of the (M, C) matrix ``rows`` (``channel_rows``)."""
     dt = rows.dtype
+    k = kernels()
+    if k is not None:
+        return _compiled_sums(rows, (rows.shape[1],), k.channel_sums).astype(dt)
 
     def total(s: int, e: int) -> Array:
         return xp.dot(scratch().ones(e - s, dt), rows[s:e])
@@ -75,6 +93,10 @@ def row_squared_deviations(rows: Array, mean: Array) -> Array:
     """Per-channel sums (C,) of (x - mean)^2 over the (M, C) matrix ``rows``, squared piece by
     piece (no cancellation as in E[x^2] - mean^2)."""
     c, dt = rows.shape[1], rows.dtype
+    k = kernels()
+    if k is not None:
+        return _compiled_sums(rows, (c,), k.channel_squared_deviations,
+                              mean.astype(xp.float64)).astype(dt)
 
     def squares(s: int, e: int) -> Array:
         pool = scratch()
@@ -114,9 +136,13 @@ class BatchNorm(Function):
 
         # (x - mean) * scale + bias as x * scale + (bias - mean * scale): two passes, not three
         shift = (bias - self.mean * scale).astype(dt, copy=False)
+        k = kernels()
 
         def normalise(s: int, e: int) -> None:
             o = out[s:e]
+            if k is not None:
+                k.scale_shift(rows[s:e], scale, shift, o)
+                return
             xp.multiply(rows[s:e], scale, out=o)
             o += shift
 
@@ -136,6 +162,11 @@ class BatchNorm(Function):
         matrix ``grad`` of the output gradient."""
         rows, mean = self.rows, self.mean
         c, dt = rows.shape[1], rows.dtype
+        k = kernels()
+        if k is not None:
+            both = _compiled_sums(rows, (2, c), k.channel_grad_sums, grad,
+                                  mean.astype(xp.float64)).astype(dt)
+            return both[0], both[1] * self.invstd
 
         def sums(s: int, e: int) -> Array:
             pool = scratch()
@@ -163,8 +194,12 @@ class BatchNorm(Function):
             #    = scale * g - x * slope + (mean * slope - scale * dbias / M)
             slope = scale * self.invstd * dweight / dt.type(m)
             shift = mean * slope - scale * dbias / dt.type(m)
+            k = kernels()
 
             def each(s: int, e: int) -> None:
+                if k is not None:
+                    k.batch_norm_input_grad(grad[s:e], rows[s:e], scale, slope, shift, out[s:e])
+                    return
                 pool = scratch()
                 o, buf = out[s:e], pool.take((e - s, c), dt)
                 xp.multiply(rows[s:e], slope, out=o)

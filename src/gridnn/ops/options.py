@@ -9,6 +9,8 @@ how readable the code that runs is. The options are one frozen ``Options`` value
         loss = model(x) ...
     with using(threads=1):             # every op in the calling thread
         ...
+    with using(compiled=False):        # NumPy passes instead of the compiled loops
+        ...
 
 The setting is process-wide (the fast ops' worker threads read it too), so change it from one
 thread at a time. ``gridnn.plain_ops()`` is ``using(plain_conv=True)``.
@@ -31,6 +33,9 @@ class Options:
 
     # F.conv1d/F.conv2d run ops.conv_plain (window x kernel, one einsum) instead of ops.conv.
     plain_conv: bool = False
+    # Max pooling, BatchNorm and ReLU's backward run compiled loops (``ops/kernels.py``, Numba,
+    # the ``fast`` extra) where Numba is installed; False, or no Numba: their NumPy passes.
+    compiled: bool = True
     # Fast conv: the input gradient of a stride-1, zero-padded convolution is itself a
     # convolution of the output gradient (else col2im, like every other stride and mode).
     input_grad_as_conv: bool = True

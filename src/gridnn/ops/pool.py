@@ -5,7 +5,8 @@ Shapes: x (N, C, *S) -> out (N, C, *O), with per spatial dim
 (ceil_mode rounds up, but a window must start inside the input or its left padding).
 Windows are strided views of the input; the max or sum runs over kernel offsets with
 element-wise NumPy calls: each is one pass over contiguous memory, where a reduction over
-small strided axes is not.
+small strided axes is not. With Numba, 1-D and 2-D max pooling instead run one compiled loop
+each way (``kernels.max_pool_2d``), which also records each window's winning offset.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from .._backend import xp
 from ..autograd import Function
+from .compiled import kernels
 from .windows import add_windows, window_slices, windows
 from .workspace import chunks, parallel_slices
 
@@ -42,11 +44,14 @@ class MaxPoolNd(Function):
 
     def forward(self, x: Array, kernel: tuple[int, ...], stride: tuple[int, ...], pads: Pads,
                 out_size: tuple[int, ...]) -> Array:
+        channels_last = _is_channels_last(x)
+        out = _new_like((*x.shape[:2], *out_size), x.dtype, channels_last, zero=False)
+        self.kernels = kernels() if len(kernel) <= 2 else None
+        if self.kernels is not None:
+            return self._compiled_forward(x, out, kernel, stride, pads, channels_last)
         xpad = _padded(x, pads, -xp.inf)
         win = windows(xpad, kernel, stride, _ONES[:len(kernel)], out_size, 2)  # (N, C, *O, *k)
         views = _offset_views(win, kernel)
-        channels_last = _is_channels_last(x)
-        out = _new_like((*x.shape[:2], *out_size), x.dtype, channels_last, zero=False)
 
         def work(lo: int, hi: int) -> None:
             for a, b in chunks(lo, hi, x.nbytes // max(x.shape[0], 1)):
@@ -63,17 +68,31 @@ class MaxPoolNd(Function):
         self.geometry = (x.shape, xpad.shape, kernel, stride, pads, out_size, channels_last)
         return out
 
+    def _compiled_forward(self, x: Array, out: Array, kernel: tuple[int, ...],
+                          stride: tuple[int, ...], pads: Pads, channels_last: bool) -> Array:
+        """``kernels.max_pool_2d`` on (N, H, W, C) views (1-D as H = 1), batch slices in
+        threads; keeps each window's winning offset (N, *O, C) for backward."""
+        kh, kw, sh, sw, ph, pw = _as_2d(kernel, stride, pads)
+        xv, ov = _nhwc(x), _nhwc(out)
+        self.arg = xp.empty(ov.shape, xp.uint8 if kh * kw < 256 else xp.int32)
+        parallel_slices(x.shape[0], x.size, lambda lo, hi: self.kernels.max_pool_2d(
+            xv[lo:hi], kh, kw, sh, sw, ph, pw, ov[lo:hi], self.arg[lo:hi]))
+        self.geometry = (x.shape, kernel, stride, pads, channels_last)
+        return out
+
     def backward(self, g: Array) -> tuple[Array]:
-        x_shape, pad_shape, kernel, stride, pads, out_size, channels_last = self.geometry
-        disjoint = all(s >= k for s, k in zip(stride, kernel))
-        tiled = disjoint and not any(lo or hi for lo, hi in pads) and all(
-            s == k and o * s == n for s, k, o, n in zip(stride, kernel, out_size, x_shape[2:]))
-        dpad = _new_like(pad_shape, g.dtype, channels_last, zero=not tiled)
-        offsets = list(itertools.product(*map(range, kernel)))
+        channels_last = self.geometry[-1]
         if _is_channels_last(g) != channels_last:  # e.g. from a Flatten: one copy, not 4 gathers
             g_like = _new_like(g.shape, g.dtype, channels_last, zero=False)
             xp.copyto(g_like, g)
             g = g_like
+        if self.kernels is not None:
+            return (self._compiled_backward(g),)
+        x_shape, pad_shape, kernel, stride, pads, out_size, channels_last = self.geometry
+        disjoint = all(s >= k for s, k in zip(stride, kernel))
+        tiled = _tiles(x_shape, kernel, stride, pads, out_size)
+        dpad = _new_like(pad_shape, g.dtype, channels_last, zero=not tiled)
+        offsets = list(itertools.product(*map(range, kernel)))
 
         def work(lo: int, hi: int) -> None:
             for a, b in chunks(lo, hi, dpad.nbytes // max(x_shape[0], 1)):
@@ -97,6 +116,16 @@ class MaxPoolNd(Function):
 
         parallel_slices(x_shape[0], math.prod(pad_shape), work)
         return (_unpad(dpad, x_shape, pads),)
+
+    def _compiled_backward(self, g: Array) -> Array:
+        x_shape, kernel, stride, pads, channels_last = self.geometry
+        kh, kw, sh, sw, ph, pw = _as_2d(kernel, stride, pads)
+        dx = _new_like(x_shape, g.dtype, channels_last, zero=False)
+        gv, dv = _nhwc(g), _nhwc(dx)
+        tiled = _tiles(x_shape, kernel, stride, pads, g.shape[2:])
+        parallel_slices(x_shape[0], dx.size, lambda lo, hi: self.kernels.max_pool_2d_grad(
+            gv[lo:hi], self.arg[lo:hi], kh, kw, sh, sw, ph, pw, tiled, dv[lo:hi]))
+        return dx
 
 
 class AvgPoolNd(Function):
@@ -123,6 +152,28 @@ class AvgPoolNd(Function):
         dpad = xp.zeros(pad_shape, dtype=g.dtype)
         add_windows(dpad, cols, share.ndim, stride, _ONES[:len(kernel)], out_size, 2)
         return (_unpad(dpad, x_shape, pads),)
+
+
+def _tiles(x_shape: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...],
+           pads: Pads, out_size: tuple[int, ...]) -> bool:
+    """True when the windows cover the input exactly once: stride = kernel, no padding, no
+    values left over (the usual 2x2 stride 2 on an even size)."""
+    return not any(lo or hi for lo, hi in pads) and all(
+        s == k and o * s == n for s, k, o, n in zip(stride, kernel, out_size, x_shape[2:]))
+
+
+def _as_2d(kernel: tuple[int, ...], stride: tuple[int, ...], pads: Pads
+           ) -> tuple[int, int, int, int, int, int]:
+    """(kh, kw, sh, sw, ph, pw) of a 2-D pooling, or of a 1-D one seen as height 1."""
+    if len(kernel) == 1:
+        return 1, kernel[0], 1, stride[0], 0, pads[0][0]
+    return kernel[0], kernel[1], stride[0], stride[1], pads[0][0], pads[1][0]
+
+
+def _nhwc(a: Array) -> Array:
+    """(N, C, H, W) -> an (N, H, W, C) view; (N, C, L) -> (N, 1, L, C)."""
+    v = xp.moveaxis(a, 1, -1)
+    return v[:, None] if a.ndim == 3 else v
 
 
 def _offset_views(win: Array, kernel: tuple[int, ...]) -> list[Array]:

@@ -1,0 +1,27 @@
+"""Whether an op runs its compiled loops (``ops/kernels.py``) or its NumPy passes.
+
+The kernels need Numba (the ``fast`` extra). Without it, or with
+``ops.options.using(compiled=False)``, every op runs its NumPy code, which computes the same
+numbers; the tests run both.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from .options import options
+
+_state: dict[str, ModuleType | None] = {}
+
+
+def kernels() -> ModuleType | None:
+    """The ``ops.kernels`` module when compiled loops are on and Numba imports, else None."""
+    if not options().compiled:
+        return None
+    if "kernels" not in _state:
+        try:
+            from . import kernels as module
+        except ImportError:  # no Numba (or one that does not fit this NumPy): NumPy passes
+            module = None
+        _state["kernels"] = module
+    return _state["kernels"]

@@ -236,10 +236,10 @@ def test_max_pool_every_path_matches_torch(case: tuple[Any, ...], ties: bool,
     check_op(g_fn, t_fn, x, dtypes=(np.float64, np.float32), label=f"maxpool {case}")
 
 
-@pytest.mark.usefixtures("op_path")
-@pytest.mark.parametrize("case", POOL_CASES[:5], ids=lambda c: str(c).replace(" ", ""))
-def test_max_pool_of_channels_last_memory(case: tuple[Any, ...]) -> None:
-    """A conv output is a (N, C, H, W) view of channels-last memory; the gradient keeps it."""
+@pytest.mark.parametrize("case", POOL_CASES, ids=lambda c: str(c).replace(" ", ""))
+def test_max_pool_of_channels_last_memory(case: tuple[Any, ...], op_path: str) -> None:
+    """A conv output is a (N, C, H, W) view of channels-last memory; the gradient keeps it.
+    Ties (several equal maxima) send the gradient to the first, as in PyTorch."""
     rng = np.random.default_rng(5)
     x = np.maximum(np.round(rng.standard_normal((2, 4, *case[1]))), 0.0)
     x_cl = np.ascontiguousarray(np.moveaxis(x, 1, -1))
@@ -247,6 +247,7 @@ def test_max_pool_of_channels_last_memory(case: tuple[Any, ...]) -> None:
     g_fn, t_fn = _pool_fns(case)
     ours = gn.tensor(x_view, requires_grad=True)
     out = g_fn(ours)
+    assert (out._fn.kernels is not None) == (op_path == "compiled")  # the path under test ran
     cot = rng.standard_normal(out.shape)
     out.backward(cot)
     theirs = torch.tensor(x, requires_grad=True)

@@ -50,7 +50,9 @@ def max_pool_2d(x, kh, kw, sh, sw, ph, pw, out, arg):  # type: ignore[no-untyped
                                 best_at[c] = k
                             first = False
                             continue
-                        for c in range(c_):  # selects, not branches: the loop vectorises
+                        # selects, not branches: no mispredictions on random data, and the
+                        # loop vectorises
+                        for c in range(c_):
                             take = v[c] > o[c] or (v[c] != v[c] and o[c] == o[c])
                             o[c] = v[c] if take else o[c]
                             best_at[c] = k if take else best_at[c]

@@ -5,8 +5,9 @@ Shapes: x (N, C, *S) -> out (N, C, *O), with per spatial dim
 (ceil_mode rounds up, but a window must start inside the input or its left padding).
 Windows are strided views of the input; the max or sum runs over kernel offsets with
 element-wise NumPy calls: each is one pass over contiguous memory, where a reduction over
-small strided axes is not. With Numba, 1-D and 2-D max pooling instead run one compiled loop
-each way (``kernels.max_pool_2d``), which also records each window's winning offset.
+small strided axes is not. With Numba, 1-D and 2-D max pooling of channels-last memory (a
+convolution's output) instead run one compiled loop each way (``kernels.max_pool_2d``), which
+also records each window's winning offset.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .workspace import chunks, parallel_slices
 Array = Any
 Pads = tuple[tuple[int, int], ...]
 _ONES = (1, 1, 1)
+_COMPILED_DTYPES = (xp.dtype(xp.float32), xp.dtype(xp.float64))
 
 
 def _padded(x: Array, pads: Pads, value: float) -> Array:
@@ -46,9 +48,12 @@ class MaxPoolNd(Function):
                 out_size: tuple[int, ...]) -> Array:
         channels_last = _is_channels_last(x)
         out = _new_like((*x.shape[:2], *out_size), x.dtype, channels_last, zero=False)
-        self.kernels = kernels() if len(kernel) <= 2 else None
+        # Compiled for channels-last memory (as a convolution leaves it), where the loop runs
+        # along the contiguous channels; NumPy's whole-array passes are faster on other layouts.
+        compiled = channels_last and len(kernel) <= 2 and x.dtype in _COMPILED_DTYPES
+        self.kernels = kernels() if compiled else None
         if self.kernels is not None:
-            return self._compiled_forward(x, out, kernel, stride, pads, channels_last)
+            return self._compiled_forward(x, out, kernel, stride, pads)
         xpad = _padded(x, pads, -xp.inf)
         win = windows(xpad, kernel, stride, _ONES[:len(kernel)], out_size, 2)  # (N, C, *O, *k)
         views = _offset_views(win, kernel)
@@ -69,15 +74,15 @@ class MaxPoolNd(Function):
         return out
 
     def _compiled_forward(self, x: Array, out: Array, kernel: tuple[int, ...],
-                          stride: tuple[int, ...], pads: Pads, channels_last: bool) -> Array:
-        """``kernels.max_pool_2d`` on (N, H, W, C) views (1-D as H = 1), batch slices in
-        threads; keeps each window's winning offset (N, *O, C) for backward."""
+                          stride: tuple[int, ...], pads: Pads) -> Array:
+        """``kernels.max_pool_2d`` on (N, H, W, C) views of channels-last memory (1-D as
+        H = 1), batch slices in threads; keeps each window's winning offset for backward."""
         kh, kw, sh, sw, ph, pw = _as_2d(kernel, stride, pads)
         xv, ov = _nhwc(x), _nhwc(out)
         self.arg = xp.empty(ov.shape, xp.uint8 if kh * kw < 256 else xp.int32)
         parallel_slices(x.shape[0], x.size, lambda lo, hi: self.kernels.max_pool_2d(
             xv[lo:hi], kh, kw, sh, sw, ph, pw, ov[lo:hi], self.arg[lo:hi]))
-        self.geometry = (x.shape, kernel, stride, pads, channels_last)
+        self.geometry = (x.shape, kernel, stride, pads, True)
         return out
 
     def backward(self, g: Array) -> tuple[Array]:
@@ -121,10 +126,10 @@ class MaxPoolNd(Function):
         x_shape, kernel, stride, pads, channels_last = self.geometry
         kh, kw, sh, sw, ph, pw = _as_2d(kernel, stride, pads)
         dx = _new_like(x_shape, g.dtype, channels_last, zero=False)
-        gv, dv = _nhwc(g), _nhwc(dx)
+        gv, dv, arg = _nhwc(g), _nhwc(dx), self.arg
         tiled = _tiles(x_shape, kernel, stride, pads, g.shape[2:])
         parallel_slices(x_shape[0], dx.size, lambda lo, hi: self.kernels.max_pool_2d_grad(
-            gv[lo:hi], self.arg[lo:hi], kh, kw, sh, sw, ph, pw, tiled, dv[lo:hi]))
+            gv[lo:hi], arg[lo:hi], kh, kw, sh, sw, ph, pw, tiled, dv[lo:hi]))
         return dx
 
 

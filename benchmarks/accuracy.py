@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated datasets (digits, mnist1d, fashion-mnist)")
     parser.add_argument("--models", help="comma-separated models to keep (default: all)")
     parser.add_argument("--epochs", type=int, help="override the default epochs")
+    parser.add_argument("--torch-epochs", type=int,
+                        help="train the PyTorch side this many epochs instead of gridnn's (a "
+                             "reference job: issue 12 times fashion_cnn at 12 epochs)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch side")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--torch-config", help=argparse.SUPPRESS)  # internal: one torch side
@@ -142,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
             row = {"data": data, "model": model, "target": target, "gridnn": g}
             if not args.no_torch:  # a process of its own: no thread pools shared with gridnn
                 cfg = Path(tmp) / "run" / "config.json"
+                if args.torch_epochs:
+                    config = json.loads(cfg.read_text())
+                    config["train"]["epochs"] = args.torch_epochs
+                    cfg = Path(tmp) / "torch_config.json"
+                    cfg.write_text(json.dumps(config))
                 result = subprocess.run([sys.executable, __file__, "--torch-config", str(cfg)],
                                         capture_output=True, text=True)
                 if result.returncode != 0:
@@ -157,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             if side in row:
                 r = row[side]
                 print(f"  {side:<7} test accuracy {100 * r['test_accuracy']:6.2f}%   "
-                      f"train {r['train_seconds']:7.1f} s   "
-                      f"{r['train_seconds'] / epochs:6.2f} s/epoch", flush=True)
+                      f"train {r['train_seconds']:7.1f} s   {r['epochs']} epochs   "
+                      f"{r['train_seconds'] / r['epochs']:6.2f} s/epoch", flush=True)
         if "torch" in row:
             ratio = row["gridnn"]["train_seconds"] / row["torch"]["train_seconds"]
             print(f"  gridnn/torch time ratio {ratio:.2f}", flush=True)

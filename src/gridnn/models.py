@@ -197,7 +197,7 @@ def fashion_cnn(*, in_channels: int = 1, input_size: int | Sequence[int] = 28,
 
     Input (N, in_channels, H, W) -> (N, num_classes); H and W halve (floor) per width.
     ``gridnn train --data fashion-mnist`` trains it (AdamW lr 3e-3, weight decay 5e-4, OneCycle,
-    batch 128, 12 epochs); its accuracy and time are in benchmarks/RESULTS.md.
+    batch 128, 10 epochs); its accuracy and time are in benchmarks/RESULTS.md.
     """
     owner = "fashion_cnn"
     rng = _generator(seed, rng, owner)

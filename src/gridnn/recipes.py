@@ -30,7 +30,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "mnist1d": {"model": "mnist1d_cnn", "epochs": 60, "batch_size": 64, "lr": 5e-3,
                 "optimizer": "adamw", "weight_decay": 1e-4, "schedule": "onecycle",
                 "augment": True},
-    "fashion-mnist": {"model": "fashion_cnn", "epochs": 12, "batch_size": 128, "lr": 3e-3,
+    "fashion-mnist": {"model": "fashion_cnn", "epochs": 10, "batch_size": 128, "lr": 3e-3,
                       "optimizer": "adamw", "weight_decay": 5e-4, "schedule": "onecycle",
                       "augment": False},
     "mnist": {"model": "fashion_cnn", "epochs": 5, "batch_size": 128, "lr": 3e-3,

@@ -77,10 +77,13 @@ def _convs(case: tuple[Any, ...]) -> tuple[Any, Any]:
 
 
 # Options that force each input-gradient path for every channel count: a convolution of the
-# output gradient (stride 1, zero padding; col2im elsewhere) or col2im in either layout.
+# output gradient (stride 1, zero padding; col2im elsewhere) or col2im in either layout,
+# channels-last by the compiled loop (one group; where Numba is installed) or by NumPy.
 INPUT_GRAD_PATHS = {
     "as-conv": {"input_grad_as_conv": True, "channels_first_col2im_below": 0},
     "channels-last": {"input_grad_as_conv": False, "channels_first_col2im_below": 0},
+    "channels-last-numpy": {"input_grad_as_conv": False, "channels_first_col2im_below": 0,
+                            "compiled": False},
     "channels-first": {"input_grad_as_conv": False, "channels_first_col2im_below": 1 << 30},
 }
 # Column chunks of one output row of one image (many chunks, sub-image slabs), or all images
@@ -333,3 +336,23 @@ def test_batchnorm_over_many_rows_matches_torch(dtype: Any, threads: int) -> Non
     assert relative_error(bn.weight.grad, twin.weight.grad.numpy()) < tol
     assert relative_error(bn.bias.grad, twin.bias.grad.numpy()) < tol
     np.testing.assert_allclose(bn.running_mean, twin.running_mean.numpy(), rtol=1e-5)
+
+
+def test_single_blas_holds_the_blas_at_one_thread_and_restores_it() -> None:
+    """The BLAS thread switch (OpenBLAS's own calls, or threadpoolctl's) agrees with
+    threadpoolctl's view: one thread inside, the previous count after, also on an error."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        def counts() -> list[int]:
+            return [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+                    if lib["user_api"] == "blas"]
+
+        before = counts()
+        assert before and workspace._threads.count() == max(before)
+        with workspace._threads.single_blas():
+            assert counts() == [1] * len(before)
+            assert workspace._threads.count() == 1
+        assert counts() == before
+        with pytest.raises(RuntimeError), workspace._threads.single_blas():
+            raise RuntimeError("inside")
+        assert counts() == before

@@ -35,7 +35,8 @@ are in benchmarks/RESULTS.md):
   scatter-add of col2im (``options().input_grad_as_conv``). Other strides and padding modes use
   col2im, chunked; with few channels per group (``options().channels_first_col2im_below``) it
   runs channels-first, where every add moves whole rows of the output instead of runs of C
-  floats.
+  floats. With Numba, channels-last col2im of one group is one compiled loop
+  (``kernels.col2im_2d``) instead of one NumPy call per kernel offset.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from typing import Any
 
 from .._backend import xp
 from ..autograd import Function
+from .compiled import kernels
 from .options import options
 from .shape import pad_array_backward
 from .windows import ConvGeometry, Pads, add_windows, padded_channels_last, windows
@@ -283,6 +285,7 @@ def col2im_channels_last(g_grp: Array, wmat: Array, pad_shape: tuple[int, ...],
     g, f, nd, p = g_grp.shape[0], wmat.shape[1], len(kernel), math.prod(out_size)
     dpad = xp.zeros((*pad_shape[:-1], g, cg), dtype=g_grp.dtype)  # (N, *Sp, G, C/G)
     w_t = wmat.transpose(0, 2, 1)  # (G, K/G, f)
+    compiled = kernels() if g == 1 and nd <= 2 else None
 
     def work(lo: int, hi: int) -> None:
         blocks = _blocks(hi - lo, out_size, g * f * g_grp.itemsize)
@@ -296,12 +299,25 @@ def col2im_channels_last(g_grp: Array, wmat: Array, pad_shape: tuple[int, ...],
             dcols = dcols.reshape(g, -1, *block_out, *kernel, cg)  # (G, n', *O', *k, C/G)
             # The block's outputs read the padded input from row first.start * stride on.
             region = dpad[lo:hi][images, (first.start or 0) * stride[0]:]
-            add_windows(region, xp.moveaxis(dcols, 0, -2), 1 + nd,  # (n', *O', *k, G, C/G)
-                        stride, dilation, block_out, 1)
+            if compiled is not None:  # one loop instead of one NumPy call per kernel offset
+                _col2im_compiled(compiled, region[..., 0, :], dcols[0], stride, dilation)
+            else:
+                add_windows(region, xp.moveaxis(dcols, 0, -2), 1 + nd,  # (n',*O',*k,G,C/G)
+                            stride, dilation, block_out, 1)
         scratch().give(buf)
 
     parallel_slices(n, g_grp.shape[1] * f, work)
     return dpad.reshape(pad_shape)
+
+
+def _col2im_compiled(k: Any, region: Array, cols: Array, stride: tuple[int, ...],
+                     dilation: tuple[int, ...]) -> None:
+    """``add_windows`` of one group's column gradients cols (n', *O', *k, C) onto region
+    (n', *Sp', C) by ``kernels.col2im_2d``; 1-D as height 1."""
+    if len(stride) == 1:
+        region, cols = region[:, None], cols[:, None, :, None]
+        stride, dilation = (1, *stride), (1, *dilation)
+    k.col2im_2d(cols, *stride, *dilation, region)
 
 
 def col2im_channels_first(g_grp: Array, wmat: Array, pad_shape: tuple[int, ...],

@@ -2,7 +2,8 @@
 
 Max pooling's backward in NumPy compares every window offset with the output and masks
 (four passes per offset); BatchNorm's backward makes three passes and two BLAS sums; ReLU's
-backward multiplies by a stored mask. Here each is one loop that reads its inputs once, as the
+backward multiplies by a stored mask; col2im adds one strided view per kernel offset, each a
+NumPy call over short runs of channels. Here each is one loop that reads its inputs once, as the
 formulas in ``ops/pool.py`` and ``ops/norm.py`` say. The ops call a kernel on a slice of the
 batch (or of the rows) per thread (``workspace.parallel_slices``); ``nogil`` lets the threads
 run at once. Sums accumulate in float64 whatever the data's dtype.
@@ -87,6 +88,22 @@ def max_pool_2d_grad(g, arg, kh, kw, sh, sw, ph, pw, tiled, dx):  # type: ignore
                             for c in range(c_):
                                 if arg[n, i, j, c] == k:
                                     dx[n, h, w, c] += g[n, i, j, c]
+
+
+@njit(**_JIT)
+def col2im_2d(cols, sh, sw, dh, dw, dst):  # type: ignore[no-untyped-def]
+    """col2im, channels innermost: dst (N, Hp, Wp, C) += every window entry of cols
+    (N, OH, OW, KH, KW, C) at the input element it was read from, dst[n, i*sh + a*dh,
+    j*sw + b*dw, c] += cols[n, i, j, a, b, c]."""
+    n_, oh_, ow_, kh, kw, c_ = cols.shape
+    for n in range(n_):
+        for i in range(oh_):
+            for j in range(ow_):
+                for a in range(kh):
+                    for b in range(kw):
+                        src, out = cols[n, i, j, a, b], dst[n, i * sh + a * dh, j * sw + b * dw]
+                        for c in range(c_):
+                            out[c] += src[c]
 
 
 @njit(**_JIT)

@@ -115,6 +115,7 @@ class _Threads:
     def __init__(self) -> None:
         self.lock = threading.Lock()  # one parallel region at a time, process-wide
         self.blas: list[Any] | None = None  # threadpoolctl's controllers of the loaded BLAS
+        self.switches: list[tuple[Callable[[], int], Callable[[int], None]]] = []  # per BLAS
         self.executor: ThreadPoolExecutor | None = None
         self.workers = 0
 
@@ -125,6 +126,9 @@ class _Threads:
                 self.blas = ThreadpoolController().select(user_api="blas").lib_controllers
             except ImportError:
                 self.blas = []
+            self.switches = [_openblas_switch(lc) or (lambda lc=lc: lc.num_threads,
+                                                      lc.set_num_threads)
+                             for lc in self.blas]
         return self.blas
 
     def count(self) -> int:
@@ -133,19 +137,23 @@ class _Threads:
         threads = options().threads
         if threads is not None:
             return threads
-        return max((lc.num_threads for lc in self.libs()), default=1)
+        self.libs()
+        return max((get_threads() for get_threads, _ in self.switches), default=1)
 
     @contextlib.contextmanager
     def single_blas(self) -> Iterator[None]:
-        """Hold the BLAS at one thread (each call to it costs microseconds)."""
-        saved = [(lc, lc.num_threads) for lc in self.libs()]
-        for lc, _ in saved:
-            lc.set_num_threads(1)
+        """Hold the BLAS at one thread."""
+        self.libs()
+        saved = [(set_threads, get_threads()) for get_threads, set_threads in self.switches]
+        for set_threads, n in saved:
+            if n != 1:
+                set_threads(1)
         try:
             yield
         finally:
-            for lc, n in saved:
-                lc.set_num_threads(n)
+            for set_threads, n in saved:
+                if n != 1:
+                    set_threads(n)
 
     def pool(self, workers: int) -> ThreadPoolExecutor:
         if self.executor is None or self.workers < workers:
@@ -159,6 +167,25 @@ class _Threads:
         """A forked child has none of the parent's threads: start afresh."""
         self.lock = threading.Lock()
         self.executor, self.workers = None, 0
+
+
+def _openblas_switch(lc: Any) -> tuple[Callable[[], int], Callable[[int], None]] | None:
+    """OpenBLAS's own thread-count getter and setter, called straight through ctypes: through
+    threadpoolctl a get and two sets took 5.6 us, paid by every op that splits its work (a
+    small training step has about 70). None for another BLAS, or for OpenBLAS built on OpenMP
+    (whose setting is per calling thread): threadpoolctl handles those."""
+    if lc.internal_api != "openblas" or getattr(lc, "threading_layer", None) == "openmp":
+        return None
+    import ctypes
+
+    lib = ctypes.CDLL(lc.filepath)
+    for prefix, suffix in itertools.product(("", "scipy_"), ("", "64_", "_64")):
+        get = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}", None)
+        put = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}", None)
+        if get is not None and put is not None:
+            get.restype, put.argtypes = ctypes.c_int, [ctypes.c_int]
+            return get, put
+    return None
 
 
 _threads = _Threads()

@@ -287,17 +287,19 @@ def test_threaded_matmul_splits_rows_exactly(threads: int) -> None:
 
 
 def _channels_last(x: np.ndarray) -> np.ndarray:
-    """The (N, C, H, W) view of a channels-last copy of x, as a convolution leaves it."""
+    """The (N, C, *S) view of a channels-last copy of x, as a convolution leaves it."""
     return np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
 
 
 @pytest.mark.usefixtures("op_path")
+@pytest.mark.parametrize("shape", [(6, 4, 5, 7), (6, 4, 9)], ids=["2d", "1d"])
 @pytest.mark.parametrize("grad_layout", ["channels-last", "channels-first"])
-def test_relu_gradient_in_either_memory_layout(grad_layout: str, threads: int) -> None:
+def test_relu_gradient_in_either_memory_layout(grad_layout: str, shape: tuple[int, ...],
+                                               threads: int) -> None:
     """ReLU's gradient passes where the output is positive, whatever the layouts of the
-    input and of the incoming gradient (the compiled loop needs them equal, else NumPy)."""
+    input and of the incoming gradient."""
     rng = np.random.default_rng(8)
-    x = _channels_last(np.round(rng.standard_normal((6, 4, 5, 7)), 1))  # some exact zeros
+    x = _channels_last(np.round(rng.standard_normal(shape), 1))  # some exact zeros
     g = rng.standard_normal(x.shape)
     g = _channels_last(g) if grad_layout == "channels-last" else np.ascontiguousarray(g)
     ours = gn.tensor(x, requires_grad=True)

@@ -3,8 +3,8 @@
 Max pooling's backward in NumPy compares every window offset with the output and masks
 (four passes per offset); BatchNorm's backward makes three passes and two BLAS sums; ReLU's
 backward multiplies by a stored mask; col2im adds one strided view per kernel offset, each a
-NumPy call over short runs of channels. Here each is one loop that reads its inputs once, as the
-formulas in ``ops/pool.py`` and ``ops/norm.py`` say. The ops call a kernel on a slice of the
+NumPy call over short runs of channels. Here each is one loop that reads its inputs once, as
+the formulas in ``ops/pool.py`` and ``ops/norm.py`` say. The ops call a kernel on a slice of the
 batch (or of the rows) per thread (``workspace.parallel_slices``); ``nogil`` lets the threads
 run at once. Sums accumulate in float64 whatever the data's dtype.
 
@@ -161,3 +161,4 @@ def relu_grad(g, y, out):  # type: ignore[no-untyped-def]
     """out = g where y > 0, else 0; all 1-D of one length (ReLU's output y)."""
     for i in range(g.shape[0]):
         out[i] = g[i] if y[i] > 0 else 0
+

@@ -215,15 +215,31 @@ def adaptive_matrix(size: int, out: int, dtype: Any) -> Array:
 
 
 class AdaptiveAvgPoolNd(Function):
-    """Average pooling to a fixed output size; separable, so one small matrix per spatial axis."""
+    """Average pooling to a fixed output size; separable, so one small matrix per spatial axis.
+    The products run in batch slices (``parallel_slices``) with a one-thread BLAS: a BLAS call
+    on its own threads leaves them spinning for a while after it returns, on the cores the
+    next ops' threads need (a whole training step's backward stopped gaining from a second
+    thread)."""
 
     def forward(self, x: Array, out_size: tuple[int, ...]) -> Array:
         self.mats = [adaptive_matrix(n, o, x.dtype) for n, o in zip(x.shape[2:], out_size)]
-        for axis, a in enumerate(self.mats, start=2):
-            x = xp.moveaxis(xp.tensordot(x, a, axes=([axis], [1])), -1, axis)
-        return x
+        return _separable(x, self.mats, 1)
 
     def backward(self, g: Array) -> tuple[Array]:
-        for axis, a in enumerate(self.mats, start=2):
-            g = xp.moveaxis(xp.tensordot(g, a, axes=([axis], [0])), -1, axis)
-        return (g,)
+        return (_separable(g, self.mats, 0),)
+
+
+def _separable(x: Array, mats: list[Array], side: int) -> Array:
+    """x (N, C, *S) with spatial axis i contracted with axis ``side`` of ``mats[i]``: the
+    pooling (side 1, each (O_i, S_i)) or its transpose (side 0)."""
+    sizes = tuple(a.shape[1 - side] for a in mats)
+    out = xp.empty((*x.shape[:2], *sizes), dtype=xp.result_type(x, *mats))
+
+    def work(lo: int, hi: int) -> None:
+        y = x[lo:hi]
+        for axis, a in enumerate(mats, start=2):
+            y = xp.moveaxis(xp.tensordot(y, a, axes=([axis], [side])), -1, axis)
+        out[lo:hi] = y
+
+    parallel_slices(x.shape[0], x.size, work)
+    return out

@@ -1,0 +1,87 @@
+"""Where one training step's time goes: wall time per op (forward and backward of each
+``autograd.Function`` subclass), the rest of the step as "outside the ops".
+
+    python benchmarks/profile_step.py                       # fashion_cnn, batch 128, AdamW
+    python benchmarks/profile_step.py --model resnet_small --sample 3,32,32 --optimizer sgd
+    python benchmarks/profile_step.py --threads 1 --numpy   # one thread, NumPy passes only
+
+The step is ``gridnn.bench.steps``'s (the same as ``gridnn bench``'s T cases). Each op's
+forward and backward are wrapped in a timer, which adds a few microseconds per call: compare
+steps under the same script, not with ``gridnn bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import time
+from typing import Any
+
+import numpy as np
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [c for s in cls.__subclasses__() for c in (s, *_subclasses(s))]
+
+
+def profile(model: str, sample: tuple[int, ...], batch: int, optimizer: str, steps: int
+            ) -> tuple[float, dict[str, float]]:
+    """(median step ms, {'Op.forward': ms per step, ...}) over ``steps`` steps."""
+    from gridnn import autograd
+    from gridnn._allocator import keep_freed_memory
+    from gridnn.bench.steps import ModelCase, gridnn_call
+
+    keep_freed_memory()  # as the gridnn command runs
+    step = gridnn_call(ModelCase("P", model, sample, batch, True, optimizer))
+    for _ in range(3):
+        step()
+    spent: dict[str, float] = collections.defaultdict(float)
+
+    def timed(fn: Any, key: str) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[key] += time.perf_counter() - start
+        return run
+
+    for cls in set(_subclasses(autograd.Function)):
+        for name in ("forward", "backward"):
+            if name in cls.__dict__:
+                setattr(cls, name, timed(cls.__dict__[name], f"{cls.__name__}.{name}"))
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times)), {k: 1e3 * v / steps for k, v in spent.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="fashion_cnn")
+    parser.add_argument("--sample", default="1,28,28", help="one input's shape, e.g. 3,32,32")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--optimizer", choices=("sgd", "adamw"), default="adamw")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--threads", type=int, help="BLAS and gridnn threads (default: all)")
+    parser.add_argument("--numpy", action="store_true", help="no compiled loops")
+    args = parser.parse_args(argv)
+    from threadpoolctl import threadpool_limits
+
+    from gridnn.ops.options import using
+
+    sample = tuple(int(v) for v in args.sample.split(","))
+    with threadpool_limits(args.threads, user_api="blas"), using(compiled=not args.numpy):
+        step_ms, ops = profile(args.model, sample, args.batch, args.optimizer, args.steps)
+    print(f"{args.model} batch {args.batch}: step {step_ms:.2f} ms (median of {args.steps})")
+    for key, ms in sorted(ops.items(), key=lambda kv: -kv[1]):
+        if ms >= 0.01:
+            print(f"  {key:<32} {ms:7.2f} ms")
+    print(f"  {'outside the ops':<32} {step_ms - sum(ops.values()):7.2f} ms (about)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

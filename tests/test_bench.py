@@ -45,8 +45,9 @@ def test_quick_run_prints_every_table_and_writes_json(tmp_path: Path,
                          "seconds"}
     assert data["order"] == [f"gridnn@{data['machine']['threads']}",
                              f"torch@{data['machine']['threads']}"]
-    assert {"cpu", "numpy", "torch", "malloc", "load_average_start",
+    assert {"cpu", "numpy", "torch", "malloc", "compiled", "load_average_start",
             "load_average_end"} <= set(data["machine"])
+    assert "gridnn's compiled loops: " + data["machine"]["compiled"] in text
     rows = {(r["case"], r["passes"]): r for r in data["rows"]}
     expected = [(c.name, p) for c in cases.QUICK_CASES for p in ("fwd", "fwd+bwd")] + [
         (m.name, "train" if m.train else "infer") for m in steps.QUICK_MODELS]
@@ -92,6 +93,7 @@ def test_a_child_block_prints_its_times_as_json() -> None:
     block = json.loads(done.stdout)
     assert block["library"] == "gridnn" and block["threads"] == 1
     assert block["malloc"].startswith(("kept", "system", "left"))
+    assert block["compiled"].startswith(("on (Numba ", "off (NumPy"))
     assert set(block["times"]) == {"P1 fwd", "P1 fwd+bwd", "T3"}
     assert all(len(t) >= 2 and min(t) > 0 for t in block["times"].values())
 

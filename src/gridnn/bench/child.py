@@ -34,22 +34,24 @@ def _limit_threads(threads: int) -> Any:
 
 def run_block(library: str, threads: int, names: set[str], reps: int, quick: bool
               ) -> dict[str, Any]:
-    """{'library', 'threads', 'malloc', 'gemm_size', 'gemm_gflops', 'times': {'L1 fwd': [s, ...],
-    'T1': [s, ...]}} for the cases in ``names``."""
+    """{'library', 'threads', 'malloc', 'compiled' (gridnn's loops, None for torch),
+    'gemm_size', 'gemm_gflops', 'times': {'L1 fwd': [s, ...], 'T1': [s, ...]}} for the cases
+    in ``names``."""
     from .._allocator import keep_freed_memory
     from ..ops.options import using
 
     limiter = _limit_threads(threads)  # noqa: F841 (the limit lasts while it lives)
     torch: Any = None
+    compiled = None
     if library == "torch":
         import torch
 
         torch.set_num_threads(threads)
         malloc, version = "as PyTorch leaves it", torch.__version__
     else:
-        malloc, version = keep_freed_memory(), None
+        malloc, version, compiled = keep_freed_memory(), None, compiled_loops()
     out: dict[str, Any] = {"library": library, "threads": threads, "malloc": malloc,
-                           "torch": version, "times": {}}
+                           "compiled": compiled, "torch": version, "times": {}}
     with using(threads=threads):
         out["gemm_size"] = 256 if quick else 1024
         out["gemm_gflops"] = gemm_gflops(out["gemm_size"], reps)
@@ -62,6 +64,17 @@ def run_block(library: str, threads: int, names: set[str], reps: int, quick: boo
                 fn = torch_call(model, torch) if torch is not None else gridnn_call(model)
                 out["times"][model.name] = time_calls(fn, reps)
     return out
+
+
+def compiled_loops() -> str:
+    """Which path gridnn's pooling, BatchNorm, ReLU and col2im take (``ops.compiled``)."""
+    from ..ops.compiled import kernels
+
+    if kernels() is None:
+        return "off (NumPy passes)"
+    import numba
+
+    return f"on (Numba {numba.__version__})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

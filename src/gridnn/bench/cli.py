@@ -156,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         blocks, rep.order = run_blocks(libraries, thread_counts, timed, reps, rounds, quick)
         rep.machine["threads"] = threads
         rep.machine["malloc"] = blocks[0]["malloc"]
+        rep.machine["compiled"] = blocks[0]["compiled"]
         rep.machine["gemm_size"] = blocks[0]["gemm_size"]
         rep.machine["torch"] = next((b["torch"] for b in blocks if b["torch"]), "not run")
         rep.rows = build_rows(blocks, timed, threads, quick)

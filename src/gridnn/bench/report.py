@@ -105,7 +105,8 @@ def _header(rep: Report) -> list[str]:
             f"{m.get('blas', '?')}; threads per side {m.get('threads')} (and 1)",
             f"Environment: OPENBLAS_CORETYPE={m.get('OPENBLAS_CORETYPE')}, "
             f"OPENBLAS_L2_SIZE={m.get('OPENBLAS_L2_SIZE')}; gridnn's malloc: "
-            f"{m.get('malloc')}; load average {m.get('load_average_start')} at start, "
+            f"{m.get('malloc')}; gridnn's compiled loops: {m.get('compiled')}; "
+            f"load average {m.get('load_average_start')} at start, "
             f"{m.get('load_average_end')} at end",
             f"Method: each library in its own fresh process per block, {rep.rounds} rounds of "
             f"blocks in the order {', '.join(rep.order[:4])}, ...; times are medians [min-max] "

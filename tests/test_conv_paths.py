@@ -358,3 +358,34 @@ def test_single_blas_holds_the_blas_at_one_thread_and_restores_it() -> None:
         with pytest.raises(RuntimeError), workspace._threads.single_blas():
             raise RuntimeError("inside")
         assert counts() == before
+
+
+def test_compiled_loops_fall_back_to_numpy_when_numba_cannot_cache(monkeypatch) -> None:
+    """A Numba that finds no writable cache folder (a read-only install, no home) raises on
+    import of the kernels: gridnn warns once and runs its NumPy passes."""
+    import builtins
+    import sys
+
+    from gridnn.ops import compiled
+
+    real_import = builtins.__import__
+
+    def failing_import(name, globals=None, locals=None, fromlist=(), level=0):
+        if level == 1 and "kernels" in (fromlist or ()):
+            raise RuntimeError("cannot cache function 'max_pool_2d': no locator available")
+        return real_import(name, globals, locals, fromlist, level)
+
+    monkeypatch.setattr(compiled, "_state", {})
+    monkeypatch.delitem(sys.modules, "gridnn.ops.kernels", raising=False)
+    monkeypatch.setattr(builtins, "__import__", failing_import)
+    with pytest.warns(RuntimeWarning, match="compiled loops are off.*no locator"):
+        assert compiled.kernels() is None
+    monkeypatch.setattr(builtins, "__import__", real_import)
+    assert compiled.kernels() is None  # decided once per process
+    x = gn.tensor(_channels_last(np.arange(32.0).reshape(1, 2, 4, 4)), requires_grad=True)
+    out = F.max_pool2d(F.relu(x), 2)
+    assert out._fn.kernels is None  # channels-last input, yet the NumPy passes ran
+    out.sum().backward()
+    np.testing.assert_array_equal(out.data, x.data[:, :, 1::2, 1::2])
+    np.testing.assert_array_equal(x.grad[:, :, 1::2, 1::2], 1.0)
+    assert x.grad.sum() == out.size

@@ -7,6 +7,7 @@ numbers; the tests run both.
 
 from __future__ import annotations
 
+import warnings
 from types import ModuleType
 
 from .options import options
@@ -22,6 +23,10 @@ def kernels() -> ModuleType | None:
         try:
             from . import kernels as module
         except ImportError:  # no Numba (or one that does not fit this NumPy): NumPy passes
+            module = None
+        except RuntimeError as e:  # Numba finds no writable place for its cache
+            warnings.warn(f"gridnn: compiled loops are off, running NumPy passes: {e}",
+                          RuntimeWarning, stacklevel=2)
             module = None
         _state["kernels"] = module
     return _state["kernels"]

@@ -42,6 +42,8 @@ class MaxPoolNd(Function):
     2x2 stride 2) each offset's share is assigned straight into its strided view of the input
     gradient, with no zero fill where the windows tile the input; overlapping windows add.
     The input gradient keeps the input's memory layout (channels-last after a convolution).
+    With Numba, channels-last input takes the compiled path instead: forward records each
+    window's winning offset (``self.arg``) and backward sends the gradient straight to it.
     """
 
     def forward(self, x: Array, kernel: tuple[int, ...], stride: tuple[int, ...], pads: Pads,

@@ -65,9 +65,9 @@ def _total(parts: list[list[Array]], shape: tuple[int, ...], dtype: Any) -> Arra
 
 def _compiled_sums(rows: Array, shape: tuple[int, ...], kernel: Callable[..., None],
                    *args: Array) -> Array:
-    """The float64 sums (``shape``) that ``kernel(rows piece, *arg pieces, *more, out)`` adds
-    into ``out``, over every piece of the rows; ``args`` are (M, C) arrays cut like ``rows``,
-    the last one may be a (C,) vector passed whole."""
+    """The float64 sums (``shape``) that ``kernel(rows piece, *args, out)`` adds into ``out``,
+    over every piece of the rows; each of ``args`` is an (M, C) array, cut like ``rows``, or a
+    (C,) vector, passed whole."""
     def part(s: int, e: int) -> Array:
         out = xp.zeros(shape, xp.float64)
         kernel(rows[s:e], *(a[s:e] if a.ndim == 2 else a for a in args), out)

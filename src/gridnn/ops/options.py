@@ -33,8 +33,9 @@ class Options:
 
     # F.conv1d/F.conv2d run ops.conv_plain (window x kernel, one einsum) instead of ops.conv.
     plain_conv: bool = False
-    # Max pooling, BatchNorm and ReLU's backward run compiled loops (``ops/kernels.py``, Numba,
-    # the ``fast`` extra) where Numba is installed; False, or no Numba: their NumPy passes.
+    # Max pooling, BatchNorm, ReLU's backward and channels-last col2im run compiled loops
+    # (``ops/kernels.py``, Numba, the ``fast`` extra) where Numba is installed; False, or no
+    # Numba: their NumPy passes.
     compiled: bool = True
     # Fast conv: the input gradient of a stride-1, zero-padded convolution is itself a
     # convolution of the output gradient (else col2im, like every other stride and mode).

@@ -50,6 +50,8 @@ class MaxPoolNd(Function):
                 out_size: tuple[int, ...]) -> Array:
         channels_last = _is_channels_last(x)
         out = _new_like((*x.shape[:2], *out_size), x.dtype, channels_last, zero=False)
+        pad_shape = (*x.shape[:2], *(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads)))
+        self.geometry = (x.shape, pad_shape, kernel, stride, pads, out_size, channels_last)
         # Compiled for channels-last memory (as a convolution leaves it), where the loop runs
         # along the contiguous channels; NumPy's whole-array passes are faster on other layouts.
         compiled = channels_last and len(kernel) <= 2 and x.dtype in _COMPILED_DTYPES
@@ -72,7 +74,6 @@ class MaxPoolNd(Function):
 
         parallel_slices(x.shape[0], x.size, work)
         self.views, self.out = views, out
-        self.geometry = (x.shape, xpad.shape, kernel, stride, pads, out_size, channels_last)
         return out
 
     def _compiled_forward(self, x: Array, out: Array, kernel: tuple[int, ...],
@@ -84,18 +85,16 @@ class MaxPoolNd(Function):
         self.arg = xp.empty(ov.shape, xp.uint8 if kh * kw < 256 else xp.int32)
         parallel_slices(x.shape[0], x.size, lambda lo, hi: self.kernels.max_pool_2d(
             xv[lo:hi], kh, kw, sh, sw, ph, pw, ov[lo:hi], self.arg[lo:hi]))
-        self.geometry = (x.shape, kernel, stride, pads, True)
         return out
 
     def backward(self, g: Array) -> tuple[Array]:
-        channels_last = self.geometry[-1]
+        x_shape, pad_shape, kernel, stride, pads, out_size, channels_last = self.geometry
         if _is_channels_last(g) != channels_last:  # e.g. from a Flatten: one copy, not 4 gathers
             g_like = _new_like(g.shape, g.dtype, channels_last, zero=False)
             xp.copyto(g_like, g)
             g = g_like
         if self.kernels is not None:
             return (self._compiled_backward(g),)
-        x_shape, pad_shape, kernel, stride, pads, out_size, channels_last = self.geometry
         disjoint = all(s >= k for s, k in zip(stride, kernel))
         tiled = _tiles(x_shape, kernel, stride, pads, out_size)
         dpad = _new_like(pad_shape, g.dtype, channels_last, zero=not tiled)
@@ -125,11 +124,11 @@ class MaxPoolNd(Function):
         return (_unpad(dpad, x_shape, pads),)
 
     def _compiled_backward(self, g: Array) -> Array:
-        x_shape, kernel, stride, pads, channels_last = self.geometry
+        x_shape, _, kernel, stride, pads, out_size, channels_last = self.geometry
         kh, kw, sh, sw, ph, pw = _as_2d(kernel, stride, pads)
         dx = _new_like(x_shape, g.dtype, channels_last, zero=False)
         gv, dv, arg = _nhwc(g), _nhwc(dx), self.arg
-        tiled = _tiles(x_shape, kernel, stride, pads, g.shape[2:])
+        tiled = _tiles(x_shape, kernel, stride, pads, out_size)
         parallel_slices(x_shape[0], dx.size, lambda lo, hi: self.kernels.max_pool_2d_grad(
             gv[lo:hi], arg[lo:hi], kh, kw, sh, sw, ph, pw, tiled, dv[lo:hi]))
         return dx

@@ -27,6 +27,7 @@ from .options import options
 
 Array = Any
 T = TypeVar("T")
+Switch = tuple[Callable[[], int], Callable[[int], None]]  # a BLAS's (get, set) thread count
 
 # Below this the BLAS is left alone: OpenBLAS runs products this small in one thread itself.
 SINGLE_BLAS_MIN_SIZE = 1 << 12
@@ -114,21 +115,21 @@ class _Threads:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()  # one parallel region at a time, process-wide
-        self.blas: list[Any] | None = None  # threadpoolctl's controllers of the loaded BLAS
-        self.switches: list[tuple[Callable[[], int], Callable[[int], None]]] = []  # per BLAS
+        self.blas: list[Switch] | None = None  # per loaded BLAS: its thread getter, setter
         self.executor: ThreadPoolExecutor | None = None
         self.workers = 0
 
-    def libs(self) -> list[Any]:
+    def switches(self) -> list[Switch]:
+        """(get threads, set threads) of every BLAS NumPy loaded: OpenBLAS's own functions
+        where it can (``_openblas_switch``), else threadpoolctl's controller."""
         if self.blas is None:
             try:
                 from threadpoolctl import ThreadpoolController
-                self.blas = ThreadpoolController().select(user_api="blas").lib_controllers
+                found = ThreadpoolController().select(user_api="blas").lib_controllers
             except ImportError:
-                self.blas = []
-            self.switches = [_openblas_switch(lc) or (lambda lc=lc: lc.num_threads,
-                                                      lc.set_num_threads)
-                             for lc in self.blas]
+                found = []
+            self.blas = [_openblas_switch(lc) or (lambda lc=lc: lc.num_threads,
+                                                  lc.set_num_threads) for lc in found]
         return self.blas
 
     def count(self) -> int:
@@ -137,14 +138,12 @@ class _Threads:
         threads = options().threads
         if threads is not None:
             return threads
-        self.libs()
-        return max((get_threads() for get_threads, _ in self.switches), default=1)
+        return max((get_threads() for get_threads, _ in self.switches()), default=1)
 
     @contextlib.contextmanager
     def single_blas(self) -> Iterator[None]:
         """Hold the BLAS at one thread."""
-        self.libs()
-        saved = [(set_threads, get_threads()) for get_threads, set_threads in self.switches]
+        saved = [(set_threads, get_threads()) for get_threads, set_threads in self.switches()]
         for set_threads, n in saved:
             if n != 1:
                 set_threads(1)
@@ -169,7 +168,7 @@ class _Threads:
         self.executor, self.workers = None, 0
 
 
-def _openblas_switch(lc: Any) -> tuple[Callable[[], int], Callable[[int], None]] | None:
+def _openblas_switch(lc: Any) -> Switch | None:
     """OpenBLAS's own thread-count getter and setter, called straight through ctypes: through
     threadpoolctl a get and two sets took 5.6 us, paid by every op that splits its work (a
     small training step has about 70). None for another BLAS, or for OpenBLAS built on OpenMP

@@ -18,7 +18,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 
 from gridnn import cli
 from gridnn.studio.registry import Registry
-from studio_server import by_testid, chrome, console_errors, start_server, wait_for
+from studio_server import by_testid, chrome, save_page, start_server, wait_for
 
 HERE = Path(__file__).parent
 # (dataset, picture, test sample, feature map clicked, pixel offset in it from its top left)
@@ -46,12 +46,7 @@ def shoot(run_dir: Path, out: Path, sample: int, testid: str, offset: tuple[int,
             canvas, offset[0] - w // 2, offset[1] - h // 2).click().perform()
         wait_for(driver, lambda: by_testid(driver, "rf-box").is_displayed())
         driver.execute_script("window.scrollTo(0, 0)")
-        time.sleep(0.3)
-        driver.save_screenshot(str(out))
-        errors = console_errors(driver)
-        if errors:
-            raise SystemExit(f"console errors: {errors}")
-        print(f"wrote {out}")
+        save_page(driver, out)
     finally:
         driver.quit()
         stop()

@@ -14,7 +14,7 @@ from pathlib import Path
 from selenium.webdriver.common.by import By
 
 from gridnn.studio.registry import Registry
-from studio_server import by_testid, chrome, console_errors, start_server, wait_for
+from studio_server import by_testid, chrome, save_page, start_server, wait_for
 
 OUT = Path(__file__).parent / "studio-playground.png"
 
@@ -32,12 +32,7 @@ def main() -> None:
         wait_for(driver, lambda: driver.find_element(By.ID, "equation").text.startswith("y5"))
         height = driver.execute_script("return document.body.scrollHeight")
         driver.set_window_size(1440, height + 200)  # + window chrome: no scroll bar
-        time.sleep(0.3)
-        driver.save_screenshot(str(OUT))
-        errors = console_errors(driver)
-        if errors:
-            raise SystemExit(f"console errors: {errors}")
-        print(f"wrote {OUT}")
+        save_page(driver, OUT)
     finally:
         driver.quit()
         stop()

@@ -32,6 +32,17 @@ def console_errors(driver) -> list[str]:
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
+def save_page(driver, out) -> None:
+    """Write the page as a PNG to ``out`` (the README's screenshots) after the last paint;
+    a console error stops it instead: a picture of a broken page is no picture."""
+    time.sleep(0.3)
+    driver.save_screenshot(str(out))
+    errors = console_errors(driver)
+    if errors:
+        raise SystemExit(f"console errors: {errors}")
+    print(f"wrote {out}")
+
+
 def _truthy(value: object) -> bool:
     if value is None or value is False:
         return False

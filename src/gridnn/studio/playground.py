@@ -24,8 +24,18 @@ from ..explain.dense import LinearMap, connections, tap_indices, weight_labels
 from .http import ApiError, get_int, json_body
 from .playground_presets import channel_examples, input_presets, kernel_presets, start_problem
 from .playground_read import (
-    MAX_CHANNELS, MAX_DILATION, MAX_KERNEL_SIDE, MAX_KERNELS, MAX_LENGTH_1D, MAX_PADDING,
-    MAX_SIDE_2D, MAX_STRIDE, MIN_LENGTH_1D, Problem, linear_map_of, read_problem,
+    MAX_CHANNELS,
+    MAX_DILATION,
+    MAX_KERNEL_SIDE,
+    MAX_KERNELS,
+    MAX_LENGTH_1D,
+    MAX_PADDING,
+    MAX_SIDE_2D,
+    MAX_STRIDE,
+    MIN_LENGTH_1D,
+    Problem,
+    linear_map_of,
+    read_problem,
 )
 from .playground_text import counts_said, formula, num, padding_said, wrapped
 

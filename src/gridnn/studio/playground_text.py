@@ -101,6 +101,7 @@ def padding_said(m: LinearMap, padding: str | int, counts: dict[str, int]) -> st
     text = (f"{head} adds zeros: {where}. "
             f"{on_pad} of the {taps} taps fall on padding.")
     if any(lo != hi for lo, hi in m.pads):
+        extra = " and ".join(b for (lo, hi), (_, _, b) in zip(m.pads, sides) if hi > lo)
         text += (" With an even kernel the padding cannot be split equally: the extra one "
-                 f"goes {' and '.join(b for (lo, hi), (_, _, b) in zip(m.pads, sides) if hi > lo)}.")
+                 f"goes {extra}.")
     return text

@@ -60,8 +60,9 @@ def counts_said(m: LinearMap, counts: dict[str, int]) -> dict[str, str]:
                               f"{head}: {k_out} x {taps} = {counts['parameters']} parameters")
     else:
         unused = counts["unused_weights"]
+        own = slice_ if k_out == 1 else _plural(k_out, slice_)
         said["parameters"] = (f"no sharing: each of the {positions} positions has its own "
-                              f"{_plural(k_out, slice_)}: {positions} x {k_out * taps} = "
+                              f"{own}: {positions} x {k_out * taps} = "
                               f"{counts['parameters']} parameters"
                               + (f" ({unused} of them only ever multiply padding)"
                                  if unused else ""))

@@ -204,7 +204,14 @@ export async function mountModel(root, api, modelId) {
       showPrediction(out);
       showLayers(out.layers);
       $("sample-label").textContent = out.label === null ? ""
-        : `true class: ${state.info.class_names[out.label]}`;
+        : `true class: ${state.info.class_names[out.label]} (test sample ${body.sample + 1} ` +
+          `of ${state.info.samples})`;
+      $("verdict").textContent = out.right === null ? "" : out.right ? "✓ right" : "✗ wrong";
+      $("verdict").className = out.right === null ? "" : out.right ? "right" : "wrong";
+      $("upload-note").hidden = !out.changes.length;
+      $("upload-note").textContent = out.changes.length
+        ? `Your picture, made to look like the training images (as gridnn predict does): ` +
+          `${out.changes.join("; ")}.` : "";
     } catch (err) {
       showError(err);
     } finally {
@@ -223,7 +230,10 @@ export async function mountModel(root, api, modelId) {
     $("prediction-top1").textContent = `${top.name} (${(top.p * 100).toFixed(1)}%)`;
   }
 
-  function layerHeader(info) {
+  /** "layer 3: Conv2d" (counted from 1) and the module's own name, as in its state dict. */
+  const layerName = (index) => `layer ${index + 1}: ${state.info.layers[index].kind}`;
+
+  function layerHeader(info, index) {
     const rf = info.receptive_field;
     const parts = [`output ${shapeText(info.output_shape)}`, `params ${count(info.params)}`];
     if (info.connections !== null) {
@@ -231,7 +241,8 @@ export async function mountModel(root, api, modelId) {
     }
     if (rf.jump.some((j) => j > 0)) parts.push(`receptive field ${rf.size.join("x")}`);
     return el("div", { class: "layer-head" },
-      el("strong", { text: `${info.name} ${info.kind}` }),
+      el("strong", { text: layerName(index) }),
+      el("span", { class: "muted", text: `(module "${info.name}")` }),
       el("span", { text: parts.join(" · ") }));
   }
 
@@ -250,7 +261,7 @@ export async function mountModel(root, api, modelId) {
     layers.forEach((layer) => {
       const info = state.info.layers[layer.index];
       const row = el("div", { class: "layer", "data-testid": `layer-${layer.index}` },
-        layerHeader(info));
+        layerHeader(info, layer.index));
       const maps = el("div", { class: "maps" });
       const bytes = decode(layer.data);
       const shape = layer.map_shape;
@@ -262,7 +273,8 @@ export async function mountModel(root, api, modelId) {
       const tall = shape.length === 2 ? px : 8;
       for (let m = 0; m < layer.maps; m++) {
         const canvas = el("canvas", { "data-testid": `feature-map-${layer.index}-${m}`,
-          class: flat ? "map flat" : "map", title: `${info.name} channel ${m}` });
+          class: flat ? "map flat" : "map",
+          title: flat ? layerName(layer.index) : `${layerName(layer.index)}, channel ${m + 1}` });
         canvas.width = w * px;
         canvas.height = h * tall;
         const ctx = canvas.getContext("2d");
@@ -284,6 +296,15 @@ export async function mountModel(root, api, modelId) {
           });
         }
         maps.append(canvas);
+      }
+      const names = state.info.class_names;
+      if (flat && w === names.length) {  // the class scores: each cell named
+        const row = el("div", { class: "class-names",
+          "data-testid": `class-names-${layer.index}` },
+          ...names.map((n) => el("span", { text: n, title: n })));
+        row.style.gridTemplateColumns = `repeat(${w}, minmax(0, 1fr))`;
+        row.style.width = `${w * px}px`;  // as wide as the strip above, shrinking with it
+        maps.append(row);
       }
       if (info.output_shape[0] > layer.maps && !flat) {
         maps.append(el("span", { class: "muted", text: `first ${layer.maps} of ` +
@@ -339,14 +360,15 @@ export async function mountModel(root, api, modelId) {
   }
 
   function showDetails(rf, channel) {
-    const info = state.info.layers[rf.layer];
-    const span = rf.lo.map((lo, d) => `${lo}..${rf.hi[d]}`).join(", ");
+    const one = (values) => values.map((v) => v + 1);  // shown counted from 1
+    const span = rf.lo.map((lo, d) => `${lo + 1}..${rf.hi[d] + 1}`).join(", ");
     const box = $("details");
     box.replaceChildren(
-      el("p", { text: `${info.name} ${info.kind}, channel ${channel}, position ` +
-        `[${rf.position.join(", ")}]` }),
-      el("p", { "data-testid": "rf-text", text: `sees ${rf.count} input positions, span ${span} ` +
-        `(receptive field ${rf.size.join("x")}, jump ${rf.jump.join("x")})` }));
+      el("p", { text: `${layerName(rf.layer)}, channel ${channel + 1}, position ` +
+        `(${one(rf.position).join(", ")})` }),
+      el("p", { "data-testid": "rf-text", text: `sees ${rf.count} input positions, ` +
+        `${rf.lo.length === 2 ? "rows, columns" : "positions"} ${span} (receptive field ` +
+        `${rf.size.join("x")}, jump ${rf.jump.join("x")})` }));
     if (rf.note) box.append(el("p", { class: "muted", text: rf.note }));
     const k = rf.kernel;
     if (!k) {
@@ -356,11 +378,11 @@ export async function mountModel(root, api, modelId) {
     }
     const flatW = k.weight.flat(3);
     const vmax = Math.max(...flatW.map(Math.abs));
-    box.append(el("p", { text: `made by kernel ${channel} of layer ${k.name} (shape ` +
+    box.append(el("p", { text: `made by kernel ${channel + 1} of ${layerName(k.layer)} (shape ` +
       `${k.shape.join("x")})${k.bias === null ? "" : `, bias ${k.bias.toFixed(3)}`}:` }));
     const grids = el("div", { class: "unit-kernels", "data-testid": "kernel" });
     k.weight.slice(0, MAX_KERNEL_CHANNELS).forEach((w, c) => grids.append(
-      el("figure", {}, kernelGrid(w, vmax), el("figcaption", { text: `in ${c}` }))));
+      el("figure", {}, kernelGrid(w, vmax), el("figcaption", { text: `in ${c + 1}` }))));
     box.append(grids);
     if (k.weight.length > MAX_KERNEL_CHANNELS) {
       box.append(el("p", { class: "muted", text: `first ${MAX_KERNEL_CHANNELS} of ` +
@@ -395,7 +417,7 @@ export async function mountModel(root, api, modelId) {
           ctx.fillRect(o * cw + 1 + j * px, c * ch + 1 + i * px, px, px);
         }));
       }));
-      const note = `layer ${f.name}: weight (${f.shape.join(", ")}); columns: ${f.shown} output ` +
+      const note = `${layerName(f.layer)} (module "${f.name}"): weight (${f.shape.join(", ")}); columns: ${f.shown} output ` +
         `channels${f.shown < cout ? ` of ${cout}` : ""}, rows: ${inShown} input channels` +
         `${inShown < cin ? ` of ${cin}` : ""}; blue < 0 < red (max |w| ${vmax.toFixed(3)})`;
       return el("figure", { class: "filters" }, el("figcaption", { text: note }), canvas);
@@ -403,7 +425,8 @@ export async function mountModel(root, api, modelId) {
   }
 
   function linePlot(title, series, epochs) {
-    const W = 320, H = 180, L = 44, B = 26, T = 20;
+    // The legend sits in its own band above the plot area, so it never covers a line.
+    const W = 320, H = 180, L = 44, B = 26, T = 22 + 13 * series.length;
     const values = series.flatMap((s) => s.values).filter((v) => v !== null);
     if (!values.length) return el("p", { class: "muted", text: `${title}: -` });
     let lo = Math.min(...values), hi = Math.max(...values);
@@ -434,7 +457,7 @@ export async function mountModel(root, api, modelId) {
       add("polyline", { points: pts.join(" "), class: `line s${k}` });
       pts.forEach((p) => { const [cx, cy] = p.split(","); add("circle", { cx, cy, r: 2.5,
         class: `dot s${k}` }); });
-      add("text", { x: W - 10, y: T + 12 + 13 * k, class: `tick end s${k}` }, s.name);
+      add("text", { x: W - 10, y: 13 + 13 * k, class: `tick end s${k}` }, s.name);
     });
     return svg;
   }
@@ -444,8 +467,8 @@ export async function mountModel(root, api, modelId) {
     const pick = (names) => names.filter((n) => columns[n]).map((n) => ({ name: n,
       values: columns[n] }));
     $("curves").replaceChildren(
-      linePlot("loss", pick(["train_loss", "val_loss"]), epochs),
-      linePlot("accuracy", pick(["train_accuracy", "val_accuracy"]), epochs));
+      linePlot("loss", pick(["train_loss", "val_loss", "test_loss"]), epochs),
+      linePlot("accuracy", pick(["train_accuracy", "val_accuracy", "test_accuracy"]), epochs));
   }
 
   function showConfusion(cm) {

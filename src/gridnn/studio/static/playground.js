@@ -298,7 +298,10 @@ export async function mountPlayground(root, api, initial) {
       const answer = await api("/api/playground/conv", body());
       if (id !== requestId) return;
       result = answer;
-      if (!state.share) state.local = answer.local_kernels;
+      if (!state.share) {
+        state.local = answer.local_kernels;
+        state.localShape = answer.output_shape;
+      }
       showError(null);
       if (step !== null && step >= rowCount()) step = rowCount() - 1;
       drawEditors();
@@ -344,10 +347,12 @@ export async function mountPlayground(root, api, initial) {
     if (Math.max(...spatial()) <= Math.max(lim.side_2d, lim.length_1d[1])) {
       drawInput(spatial().map(() => [0, 0]));
     }
+    markInput($("input-grids"), null, []);
     clearOutput($("output-grids"));
     $("window-panel").hidden = true;
     for (const name of ["count-mlp", "count-sparse", "count-params", "say-mlp", "say-sparse",
-                        "say-params", "say-bias", "formula", "position", "output-shape"]) {
+                        "say-params", "say-bias", "matrix-hint", "formula", "position",
+                        "output-shape", "input-shape"]) {
       $(name).textContent = "";
     }
     $("padding-note").hidden = true;
@@ -366,13 +371,13 @@ export async function mountPlayground(root, api, initial) {
    *  stepped position (position y1 before any step) when sharing is off. */
   function editedKernel(k) {
     if (state.share || !state.local) return state.kernels[k];
-    const at = unravel(step ?? 0, result.output_shape).slice(1);
+    const at = unravel(step ?? 0, state.localShape).slice(1);
     return at.reduce((a, i) => a[i], state.local)[k];
   }
   function drawEditors() {
-    const here = !state.share && state.local && result
-      ? `y${ravel([0, ...unravel(step ?? 0, result.output_shape).slice(1)],
-                  result.output_shape) + 1}` : null;
+    const here = !state.share && state.local
+      ? `y${ravel([0, ...unravel(step ?? 0, state.localShape).slice(1)],
+                  state.localShape) + 1}` : null;
     renderKernels($("kernel-grids"), {
       kernels: state.kernels.map((_, k) => editedKernel(k)), bias: state.bias,
       where: here ? `at the position of ${here} only (step to edit another)` : null,

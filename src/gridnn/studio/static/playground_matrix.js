@@ -100,7 +100,7 @@ function line(ctx, x1, y1, x2, y2) {
 function axisLabels(ctx, m, cell, x0, y0) {
   ctx.fillStyle = "#52606d";
   ctx.font = "11px system-ui, sans-serif";
-  const every = Math.ceil(24 / cell);  // keep labels from overlapping
+  const every = Math.ceil(20 / cell);  // keep labels from overlapping
   ctx.textAlign = "right";
   for (let r = 0; r < m.rows; r += every) ctx.fillText(`y${r + 1}`, x0 - 4, y0 + (r + 0.5) * cell);
   ctx.textAlign = "center";

@@ -38,10 +38,10 @@ export function drawMatrix(canvas, legend, m, lit) {
   ctx.fillStyle = "#fff";
   ctx.fillRect(x0, y0, cell * m.cols, cell * m.rows);
   const focus = lit.rows.size > 0 || lit.cols.size > 0;
-  for (const r of lit.rows) band(ctx, x0, y0 + r * cell, cell * m.cols, cell, "#e3e7ec");
-  for (const c of lit.cols) band(ctx, x0 + c * cell, y0, cell, cell * m.rows, "#e3e7ec");
+  for (const r of lit.rows) band(ctx, x0, y0 + r * cell, cell * m.cols, cell, "#e6e6e6");
+  for (const c of lit.cols) band(ctx, x0 + c * cell, y0, cell, cell * m.rows, "#e6e6e6");
   const stepRow = lit.step !== null && lit.step < m.rows;
-  if (stepRow) band(ctx, x0, y0 + lit.step * cell, cell * m.cols, cell, "#cfd5dc");
+  if (stepRow) band(ctx, x0, y0 + lit.step * cell, cell * m.cols, cell, "#cccccc");
   if (cell >= 6) {  // faint grid lines where they do not turn into a grey wash
     ctx.strokeStyle = "#eceff3";
     ctx.lineWidth = 1;

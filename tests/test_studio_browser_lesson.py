@@ -295,3 +295,15 @@ def test_at_phone_width_the_page_is_no_wider_than_the_window(page, preset):
         assert page.execute_script("return arguments[0].scrollWidth > arguments[0].clientWidth",
                                    wrap)
     assert console_errors(page) == []
+
+
+def test_kernel_sides_that_cannot_fit_are_not_offered(page):
+    def offered():
+        select = by_testid(page, "kernel-height")
+        return [o.get_attribute("value") for o in select.find_elements(By.TAG_NAME, "option")
+                if o.is_enabled()]
+    wait_for(page, lambda: offered() == ["1", "2", "3", "4"])  # a 4x4 input, no padding
+    choose(page, "padding", "1")
+    wait_for(page, lambda: offered() == ["1", "2", "3", "4", "5", "6"])
+    choose(page, "padding", "same")
+    wait_for(page, lambda: len(offered()) == 7)

@@ -59,8 +59,8 @@ def counts_said(m: LinearMap, counts: dict[str, int]) -> dict[str, str]:
     slice_ = f"{_x((c_in, *m.kernel))} kernel" if c_in > 1 else f"{kernel} kernel"
     if m.kind == "conv":
         head = (f"one {slice_} shared by every window" if k_out == 1 else
-                f"{k_out} kernels of {_x((c_in, *m.kernel))}, each shared by every window of "
-                f"its map")
+                f"{k_out} kernels of {slice_.removesuffix(' kernel')}, each shared by every "
+                f"window of its map")
         said["parameters"] = (f"{head}: {counts['parameters']} parameters" if k_out == 1 else
                               f"{head}: {k_out} x {taps} = {counts['parameters']} parameters")
     else:

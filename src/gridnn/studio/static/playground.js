@@ -38,6 +38,7 @@ export async function mountPlayground(root, api, initial) {
   let hover = null;     // {row} or {col}: what the pointer points at (or a tap picked)
   let timer = null;     // play
   let requestId = 0;
+  let inputShown = null;  // the shape the input's editors show
 
   // ---- controls ------------------------------------------------------------------------------
   function syncControls() {
@@ -238,8 +239,12 @@ export async function mountPlayground(root, api, initial) {
     $("error").hidden = false;
     $("error").textContent = message;
     root.classList.add("refused");
+    // The input's editors follow a new shape (without padding: none was computed); a grid of
+    // the same shape is kept as it is, with any cell still marked as not a number.
     const lim = presets.limits;
-    if (Math.max(...state.spatial()) <= Math.max(lim.side_2d, lim.length_1d[1])) {
+    const shape = shapeOf(state.input).slice(0, state.dims + 1);
+    if (JSON.stringify(shape) !== inputShown
+        && Math.max(...state.spatial()) <= Math.max(lim.side_2d, lim.length_1d[1])) {
       drawInput(state.spatial().map(() => [0, 0]));
     }
     markInput($("input-grids"), null, []);
@@ -335,6 +340,7 @@ export async function mountPlayground(root, api, initial) {
   /** The input's editors; `pads` from the answer (none while the settings are refused). */
   function drawInput(pads) {
     const shape = shapeOf(state.input).slice(0, state.dims + 1);
+    inputShown = JSON.stringify(shape);
     renderInput($("input-grids"), state, shape, pads, {
       onCell: (c, idx, value) => { setAt(state.input[c], idx, value); edited(); },
       onHover: (c, idx) => setHover(idx ? {col: ravel([c, ...idx], shape)} : null),

@@ -30,6 +30,7 @@ import numpy as np
 from .errors import DataError
 from .fileio import (
     atomic_write,
+    check_finite,
     check_state,
     count_field,
     is_number,
@@ -45,7 +46,7 @@ from .fileio import (
     typed_field,
     write_json,
 )
-from .limits import memory_budget
+from .limits import MAX_BATCH_SIZE, MAX_CLASSES, MAX_EPOCHS, MAX_SAMPLE_VALUES, memory_budget
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -56,6 +57,7 @@ CURVES_FILE = "curves.png"
 STATE_FILE = "state.json"
 FORMAT = "gridnn-run"
 FORMAT_VERSION = 1
+MAX_RATE = 1e6  # learning rates and weight decays past this are not a setting but a typo
 
 
 # ---- weights ---------------------------------------------------------------------------------
@@ -70,6 +72,7 @@ def load_weights(model: Any, path: str | os.PathLike) -> None:
     found = load_arrays(path)
     expected = model.state_dict()
     check_state(expected, found, path)
+    check_finite(found, path)
     model.load_state_dict(_cast_like(expected, found))
 
 
@@ -80,10 +83,12 @@ def _cast_like(expected: dict[str, np.ndarray], found: dict[str, np.ndarray]
 
 
 # ---- config.json -----------------------------------------------------------------------------
-def save_config(run_dir: str | os.PathLike, config: dict[str, Any]) -> None:
-    """Write ``config.json`` (see ``load_config`` for its fields)."""
+def save_config(run_dir: str | os.PathLike, config: dict[str, Any], *,
+                exclusive: bool = False) -> None:
+    """Write ``config.json`` (see ``load_config`` for its fields); ``exclusive``:
+    FileExistsError if the folder already has one (decided atomically)."""
     write_json(Path(run_dir) / CONFIG_FILE, {"format": FORMAT, "version": FORMAT_VERSION,
-                                             **config})
+                                             **config}, exclusive=exclusive)
 
 
 def load_config(run_dir: str | os.PathLike) -> dict[str, Any]:
@@ -109,31 +114,35 @@ def load_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     data = typed_field(cfg, "data", dict, path)
     typed_field(data, "name", str, path, "data.")
     shape = typed_field(data, "input_shape", list, path, "data.")
-    if not shape or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0
-                            for s in shape):
-        raise DataError(f"{path}: data.input_shape should be a list of positive ints, "
-                        f"found {short(shape)}")
-    classes = count_field(data, "num_classes", path, "data.", minimum=1)
+    if not 2 <= len(shape) <= 4 or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 0 < s <= MAX_SAMPLE_VALUES
+            for s in shape) or math.prod(shape) > MAX_SAMPLE_VALUES:
+        raise DataError(f"{path}: data.input_shape should be (C, *S): 2 to 4 positive ints "
+                        f"with at most {MAX_SAMPLE_VALUES} values in all, found {short(shape)}")
+    classes = count_field(data, "num_classes", path, "data.", minimum=1, maximum=MAX_CLASSES)
     names = data.get("class_names")
     if names is not None and (not isinstance(names, list) or len(names) != classes
-                              or not all(isinstance(n, str) for n in names)):
-        raise DataError(f"{path}: data.class_names should be {classes} strings, "
+                              or not all(isinstance(n, str) and len(n) <= 256 for n in names)):
+        raise DataError(f"{path}: data.class_names should be {classes} strings (of at most "
+                        f"256 characters), "
                         f"found {short(names)}")
-    for key, low in (("mean", -math.inf), ("std", 0.0)):
+    for key, low in (("mean", -MAX_RATE), ("std", 0.0)):
         stat = data.get(key)
         if stat is not None and not (isinstance(stat, list) and len(stat) == shape[0] and all(
-                is_number(v) and low < v < math.inf for v in stat)):
-            raise DataError(f"{path}: data.{key} should be {shape[0]} finite numbers (one per "
-                            f"channel{', positive' if low == 0 else ''}), found {short(stat)}")
+                is_number(v) and low < v <= MAX_RATE for v in stat)):
+            raise DataError(f"{path}: data.{key} should be {shape[0]} finite numbers (one "
+                            f"per channel{', positive' if low == 0 else ''}, |x| <= {MAX_RATE:g}), "
+                            f"found {short(stat)}")
     train = typed_field(cfg, "train", dict, path)
-    for key in ("epochs", "batch_size"):
-        count_field(train, key, path, "train.", minimum=1)
-    count_field(train, "seed", path, "train.")
+    count_field(train, "epochs", path, "train.", minimum=1, maximum=MAX_EPOCHS)
+    count_field(train, "batch_size", path, "train.", minimum=1, maximum=MAX_BATCH_SIZE)
+    count_field(train, "seed", path, "train.", maximum=(1 << 64) - 1)
     for key, low in (("lr", 0.0), ("weight_decay", -1e-300)):
         value = typed_field(train, key, (int, float), path, "train.")
-        if not low < value < math.inf:
+        if not low < value <= MAX_RATE:
             raise DataError(f"{path}: train.{key} should be a finite number "
-                            f"{'> 0' if low == 0 else '>= 0'}, found {short(value)}")
+                            f"{'> 0' if low == 0 else '>= 0'} (at most {MAX_RATE:g}), found "
+                            f"{short(value)}")
     for key in ("optimizer", "schedule"):
         typed_field(train, key, str, path, "train.")
     typed_field(train, "augment", bool, path, "train.")
@@ -150,9 +159,10 @@ def load_config(run_dir: str | os.PathLike) -> dict[str, Any]:
                         f"{short(share)}")
     size = data.get("image_size")
     if size is not None and not (isinstance(size, list) and len(size) == 2 and all(
-            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)):
-        raise DataError(f"{path}: data.image_size should be [H, W] of positive ints, found "
-                        f"{short(size)}")
+            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)
+            and math.prod(size) <= MAX_SAMPLE_VALUES):
+        raise DataError(f"{path}: data.image_size should be [H, W] of positive ints with "
+                        f"H*W <= {MAX_SAMPLE_VALUES}, found {short(size)}")
     return cfg
 
 
@@ -177,17 +187,28 @@ def build_model(config: dict[str, Any], config_path: Path,
                         f"holds") from None
 
 
+def build_budget(run_dir: Path) -> int:
+    """Memory that building the model of ``run_dir`` may take: its weights (final, else the
+    checkpoint's) four times over (float64 initial draws, the copy loaded) and 512 MiB of room
+    for the interpreter; a config asking for far larger layers fails at once (MemoryError)."""
+    files = [run_dir / WEIGHTS_FILE, *sorted((run_dir / CHECKPOINT_DIR).glob("model-*"))]
+    size = 0
+    for f in files:
+        try:
+            size = max(size, f.stat().st_size)
+        except OSError:
+            pass
+    return 4 * size + (512 << 20)
+
+
 def load_run(run_dir: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
     """(model with the run's final weights, in eval mode; config) of a run folder."""
     run_dir = Path(run_dir)
     config = load_config(run_dir)
     weights = run_dir / WEIGHTS_FILE
-    try:
-        size = weights.stat().st_size
-    except OSError:
-        raise DataError(_unfinished(run_dir, config)) from None
-    # the weights once, float64 initial draws, and room for the interpreter's own growth
-    model = build_model(config, run_dir / CONFIG_FILE, max_bytes=4 * size + (512 << 20))
+    if not weights.exists():
+        raise DataError(_unfinished(run_dir, config))
+    model = build_model(config, run_dir / CONFIG_FILE, max_bytes=build_budget(run_dir))
     load_weights(model, weights)
     model.eval()
     return model, config
@@ -198,7 +219,8 @@ def _unfinished(run_dir: Path, config: dict[str, Any]) -> str:
     state = run_dir / CHECKPOINT_DIR / STATE_FILE
     if not state.is_file():
         return (f"{run_dir} is an unfinished run with no {WEIGHTS_FILE} and no checkpoint "
-                f"(training stopped in its first epoch): remove the folder and train again")
+                f"(training stopped in its first epoch): start it again with: gridnn train "
+                f"--resume {run_dir}")
     try:
         done = f" after epoch {int(read_json(state, 'checkpoint')['progress']['epoch'])} of " \
             f"{config['train']['epochs']}"

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..console import note
 from ..errors import ArgumentError, DataError
+from ..fileio import read_bytes
 from ._text import brief
 from .dataset import DatasetBundle, make_bundle, stratified_split
 from .transforms import ToFloat
@@ -62,10 +63,11 @@ def _check_size(size: tuple[int, ...] | None) -> tuple[int, ...] | None:
 def _open(path: Path, raw: bytes | None = None):
     """Open a PNG/JPEG (header only) and refuse dimensions its file cannot hold.
 
-    Pillow reads from an in-memory copy (``raw``, else the file read by ``_read_bytes``).
+    Pillow reads from an in-memory copy (``raw``, else the file read by ``fileio.read_bytes``:
+    regular files only, size bounded).
     """
     image_mod = _pil()
-    raw = _read_bytes(path, "image") if raw is None else raw
+    raw = read_bytes(path, "image", MAX_IMAGE_FILE_BYTES) if raw is None else raw
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", image_mod.DecompressionBombWarning)
@@ -114,22 +116,6 @@ def _decode(raw: bytes, path: Path, channels: int, size: tuple[int, int] | None)
         raise DataError(f"image {path}: corrupt or truncated ({brief(e)})") from None
     pixels = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)  # (C, H, W)
     return ToFloat()(pixels)
-
-
-def _read_bytes(path: Path, what: str) -> bytes:
-    """The whole file, refused above MAX_IMAGE_FILE_BYTES. Parsers then read from memory, where
-    a length field claiming gigabytes gets only the bytes that exist (``read(n)`` on a file
-    object reserves n bytes first)."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_IMAGE_FILE_BYTES:
-            raise DataError(f"{what} {path}: {size} bytes is larger than the "
-                            f"{MAX_IMAGE_FILE_BYTES} accepted")
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{what} not found: {path}") from None
-    except OSError as e:
-        raise DataError(f"cannot read {what} {path}: {e.strerror or e}") from None
 
 
 def _read_npy(raw: bytes, path: Path) -> np.ndarray:
@@ -201,7 +187,8 @@ def load_image(path: str | os.PathLike, *, channels: int,
     or does not fit.
     """
     path = Path(path)
-    raw = _read_bytes(path, "file" if path.suffix.lower() == ".npy" else "image")
+    raw = read_bytes(path, "file" if path.suffix.lower() == ".npy" else "image",
+                     MAX_IMAGE_FILE_BYTES)
     return load_image_bytes(raw, str(path), channels=channels, size=size)
 
 

@@ -61,3 +61,17 @@ def _apply() -> str:
         return (f"kept (mmap threshold {MMAP_THRESHOLD >> 20} MiB, "
                 f"trim {TRIM_THRESHOLD >> 20} MiB)")
     return "system defaults (mallopt refused)"
+
+
+def release_freed_memory() -> None:
+    """Hand the memory malloc holds free back to the kernel now (glibc's ``malloc_trim(0)``;
+    elsewhere nothing). A long-running server calls it after a burst of large temporary
+    allocations (decoding an upload), which the settings above would otherwise keep."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    trim(0)

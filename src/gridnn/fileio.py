@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import stat
 import tempfile
@@ -187,6 +188,16 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> dict[str, Any
 def is_number(x: Any) -> bool:
     """An int or float that is not a bool (JSON's true/false load as bools)."""
     return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def is_finite_number(x: Any) -> bool:
+    """A number (``is_number``) within float range and not NaN or infinite; safe for JSON's
+    integers of hundreds of digits, on which ``math.isfinite`` raises OverflowError."""
+    if not is_number(x):
+        return False
+    if isinstance(x, int):
+        return abs(x) <= 1 << 1023
+    return math.isfinite(x)
 
 
 def short(value: Any) -> str:

@@ -60,7 +60,7 @@ def _check_size(size: tuple[int, ...] | None) -> tuple[int, ...] | None:
     return size
 
 
-def _open(path: Path, raw: bytes | None = None):
+def _open(path: Path, raw: bytes | None = None, max_pixels: int = MAX_IMAGE_PIXELS):
     """Open a PNG/JPEG (header only) and refuse dimensions its file cannot hold.
 
     Pillow reads from an in-memory copy (``raw``, else the file read by ``fileio.read_bytes``:
@@ -79,7 +79,7 @@ def _open(path: Path, raw: bytes | None = None):
     except _DECODE_ERRORS as e:
         raise DataError(f"{path} is not a PNG or JPEG image ({brief(e)})") from None
     w, h = im.size
-    limit = min(MAX_IMAGE_PIXELS, MAX_PIXELS_PER_FILE_BYTE * len(raw))
+    limit = min(max_pixels, MAX_PIXELS_PER_FILE_BYTE * len(raw))
     if w * h > limit or w < 1 or h < 1:
         im.close()
         raise DataError(f"image {path}: its header declares {w}x{h} pixels, outside the "
@@ -94,13 +94,14 @@ def image_header(path: str | os.PathLike) -> tuple[int, tuple[int, int]]:
         return (1 if im.mode in _GRAY_MODES else 3), (im.size[1], im.size[0])
 
 
-def _decode(raw: bytes, path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarray:
+def _decode(raw: bytes, path: Path, channels: int, size: tuple[int, int] | None,
+            max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Decode, convert to ``channels`` (1: grayscale, 3: RGB) and resize to ``size`` (H, W)."""
     image_mod = _pil()
     if channels not in (1, 3):
         raise DataError(f"image {path}: a model with {channels} input channels cannot read "
                         f"PNG/JPEG images (1 = grayscale or 3 = RGB); give a .npy array")
-    im = _open(path, raw)
+    im = _open(path, raw, max_pixels)
     try:
         with im, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # palette/transparency notes from convert()
@@ -193,9 +194,11 @@ def load_image(path: str | os.PathLike, *, channels: int,
 
 
 def load_image_bytes(raw: bytes, name: str, *, channels: int,
-                     size: tuple[int, ...] | None = None) -> np.ndarray:
+                     size: tuple[int, ...] | None = None,
+                     max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """``load_image`` for the bytes of a file named ``name`` (an upload): the same checks and
-    result; the name's suffix picks ``.npy`` or PNG/JPEG and names the file in errors."""
+    result; the name's suffix picks ``.npy`` or PNG/JPEG and names the file in errors.
+    ``max_pixels``: a PNG/JPEG declaring more pixels is refused before it is decoded."""
     _check_channels(channels)
     size = _check_size(size)
     path = Path(name)
@@ -204,7 +207,7 @@ def load_image_bytes(raw: bytes, name: str, *, channels: int,
     if size is not None and len(size) != 2:
         raise DataError(f"image {path}: a model taking 1-D signals of length {size[0]} cannot "
                         f"read PNG/JPEG images; give a .npy array")
-    return _decode(raw, path, channels, size)
+    return _decode(raw, path, channels, size, max_pixels)
 
 
 def _image_files(root: Path) -> tuple[list[Path], list[int], list[str]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from .. import data
+from .._allocator import release_freed_memory
 from ..errors import DataError
 from . import inspect_data
 from .http import MAX_BODY_BYTES, ApiError, get_array, get_int, json_body
@@ -36,6 +38,10 @@ from .registry import Entry, Registry
 UPLOAD_SUFFIXES = (".png", ".jpg", ".jpeg", ".npy")
 MAX_UPLOAD_CHARS = MAX_BODY_BYTES  # base64 text of the upload, checked before decoding
 MAX_INPUT_VALUE = 1e6
+MAX_UPLOAD_PIXELS = 1 << 24  # 4096x4096: a phone photo passes; about 200 MB to decode at most
+MAX_DECODES = 2  # uploads decoded at once; the others wait up to DECODE_WAIT_S, then 503
+DECODE_WAIT_S = 30.0
+_DECODES = threading.BoundedSemaphore(MAX_DECODES)
 
 
 def _input(entry: Entry, body: dict) -> tuple[np.ndarray, int | None]:
@@ -79,11 +85,19 @@ def _upload(entry: Entry, body: dict) -> np.ndarray:
     except (binascii.Error, ValueError):
         raise ApiError(400, "upload", "`upload` is not valid base64") from None
     shape = entry.input_shape
+    # a 100 KB PNG may decode to 100 MB: few pixels per upload, few decodes at once, and the
+    # memory handed back after each
+    if not _DECODES.acquire(timeout=DECODE_WAIT_S):
+        raise ApiError(503, "upload", f"the server is busy decoding {MAX_DECODES} other "
+                                      f"uploads; try again")
     try:
-        x = data.load_image_bytes(raw, Path(name).name, channels=shape[0], size=shape[1:])
+        return data.load_image_bytes(raw, Path(name).name, channels=shape[0], size=shape[1:],
+                                     max_pixels=MAX_UPLOAD_PIXELS)
     except DataError as e:
         raise ApiError(400, "upload", str(e)) from None
-    return x
+    finally:
+        _DECODES.release()
+        release_freed_memory()
 
 
 async def _info(entry: Entry, request: Request) -> JSONResponse:

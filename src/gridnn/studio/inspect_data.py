@@ -20,6 +20,7 @@ from .. import nn
 from ..autograd import no_grad
 from ..explain import receptive_field
 from ..explain.summary import summary
+from ..fileio import is_finite_number
 from ..nn.trace import trace
 from ..tensor import Tensor
 from .http import ApiError
@@ -75,14 +76,17 @@ def model_info(entry: Entry) -> dict[str, Any]:
             "has_history": False, "dataset_error": None}
     if entry.kind == "run" and entry.state == "finished":
         run = entry.run()
-        info.update(samples=len(run.x_test), metrics=run.metrics,
-                    has_history=entry.history() is not None, dataset_error=entry.dataset_error)
+        # metrics.json is someone else's file: only finite numbers go out (JSON has no NaN)
+        metrics = {str(k): v for k, v in run.metrics.items() if is_finite_number(v)}
+        info.update(samples=len(run.x_test), metrics=metrics, has_history=entry.has_history(),
+                    dataset_error=entry.dataset_error)
     return info
 
 
 def encode_maps(output: np.ndarray) -> dict[str, Any]:
     """One layer's per-sample output (C, *S) or (F,), quantised (see the module docstring)."""
-    out = np.asarray(output, np.float32)
+    # an overflowing layer's inf or NaN would make the answer invalid JSON
+    out = np.nan_to_num(np.asarray(output, np.float32), nan=0.0)
     if out.ndim == 1:
         step = max(1, math.ceil(out.size / MAX_FLAT))
         shown = out[None, ::step]
@@ -107,6 +111,9 @@ def predict(entry: Entry, raw: np.ndarray) -> dict[str, Any]:
             last = isinstance(model, nn.Sequential) and calls and calls[-1].module is model[-1]
             logits = calls[-1].output if last else model(Tensor(x))
             probs = F.softmax(logits, dim=1).data[0]
+    if not np.isfinite(probs).all():
+        raise ApiError(422, "input", "the model's output for this input is not finite (NaN or "
+                                     "infinite): its values overflow float32")
     top = np.argsort(-probs, kind="stable")[:TOP_K]
     return {
         "top": [{"class": int(i), "name": entry.class_names[i], "p": float(probs[i])}

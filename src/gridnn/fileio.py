@@ -135,18 +135,18 @@ def open_regular(path: str | os.PathLike, what: str) -> BinaryIO:
 
 def read_bytes(path: str | os.PathLike, what: str, limit: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of the regular file ``path`` (``open_regular``), at most ``limit`` of them;
-    DataError naming ``what`` and the file otherwise. The read stops after ``limit + 1``
-    bytes, so a file that grows while it is read is refused as well."""
+    DataError naming ``what`` and the file otherwise. Only the size the file had when opened
+    is read (``read(n)`` reserves n bytes first), and a file that grew meanwhile is refused."""
     with open_regular(path, what) as f:
         size = os.fstat(f.fileno()).st_size
         if size > limit:
             raise DataError(f"{what} {path}: {size} bytes, more than the {limit} accepted")
         try:
-            raw = f.read(limit + 1)
+            raw, more = f.read(size), f.read(1)
         except OSError as e:
             raise DataError(f"cannot read {what} {path}: {e.strerror or e}") from None
-    if len(raw) > limit:
-        raise DataError(f"{what} {path} grew past {limit} bytes while it was read")
+    if more:
+        raise DataError(f"{what} {path} changed while it was read; try again")
     return raw
 
 

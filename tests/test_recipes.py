@@ -210,6 +210,6 @@ def test_a_run_folder_is_made_once(tmp_path, monkeypatch):
         runfolder.create(first, cfg)
     # stopped before its first checkpoint: resumable from the start
     assert runfolder.open_to_resume(first)["model"] == cfg["model"]
-    (first / "history.csv").write_text("epoch\n1\n")  # a history but no checkpoint: refused
+    (first / "model.safetensors").write_bytes(b"")  # finished, no checkpoint: never retrained
     with pytest.raises(DataError, match="has no checkpoint/ to resume from"):
         runfolder.open_to_resume(first)

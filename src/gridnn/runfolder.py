@@ -79,12 +79,11 @@ def create(run_dir: Path | None, config: dict[str, Any]) -> Path:
 
 
 def open_to_resume(run_dir: Path) -> dict[str, Any]:
-    """The config of the interrupted run in ``run_dir``. One stopped in its first epoch (no
-    checkpoint, no history) resumes from the start; one with a history or final weights but
-    no checkpoint cannot be continued."""
+    """The config of the interrupted run in ``run_dir``. One without a checkpoint (stopped
+    in its first epoch, or by a full disk before its first checkpoint) resumes from the
+    start, unless it has final weights: a finished run is never trained over."""
     config = load_config(run_dir)
-    if not has_checkpoint(run_dir) and any((run_dir / f).exists()
-                                           for f in (WEIGHTS_FILE, HISTORY_FILE)):
+    if not has_checkpoint(run_dir) and (run_dir / WEIGHTS_FILE).exists():
         raise DataError(f"run folder {run_dir} has no {CHECKPOINT_DIR}/ to resume from")
     return config
 
@@ -152,7 +151,7 @@ def train_run(run_dir: Path, config: dict[str, Any], bundle: Any, *, resume: boo
     ckpt = distributed.RankZeroCheckpointer(run_dir / CHECKPOINT_DIR, comm)
     start: dict[str, Any] = {}
     if resume and not has_checkpoint(run_dir):
-        out(f"{run_dir} has no checkpoint (it stopped in its first epoch): starting it again "
+        out(f"{run_dir} has no checkpoint (it stopped before its first one): starting it again "
             f"from epoch 1")
     elif resume:
         start = training.resume_state(ckpt.folder, model=model, optimizer=optimizer,

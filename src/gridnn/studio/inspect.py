@@ -29,7 +29,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from .. import data
-from .._allocator import release_freed_memory
 from ..errors import DataError
 from . import inspect_data
 from .http import MAX_BODY_BYTES, ApiError, get_array, get_int, json_body
@@ -85,8 +84,8 @@ def _upload(entry: Entry, body: dict) -> np.ndarray:
     except (binascii.Error, ValueError):
         raise ApiError(400, "upload", "`upload` is not valid base64") from None
     shape = entry.input_shape
-    # a 100 KB PNG may decode to 100 MB: few pixels per upload, few decodes at once, and the
-    # memory handed back after each
+    # a 100 KB PNG may decode to 100 MB: few pixels per upload and few decodes at once (and
+    # ``gridnn studio`` gives freed memory back: _allocator.give_freed_memory_back)
     if not _DECODES.acquire(timeout=DECODE_WAIT_S):
         raise ApiError(503, "upload", f"the server is busy decoding {MAX_DECODES} other "
                                       f"uploads; try again")
@@ -97,7 +96,6 @@ def _upload(entry: Entry, body: dict) -> np.ndarray:
         raise ApiError(400, "upload", str(e)) from None
     finally:
         _DECODES.release()
-        release_freed_memory()
 
 
 async def _info(entry: Entry, request: Request) -> JSONResponse:

@@ -25,12 +25,11 @@ import pytest
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-from studio_server import start_server  # noqa: E402
-from test_studio_models import trained_digits_run  # noqa: E402
-
 from gridnn.fileio import load_arrays, save_arrays  # noqa: E402
 from gridnn.studio import inspect_data  # noqa: E402
 from gridnn.studio.registry import Registry  # noqa: E402
+from studio_server import start_server  # noqa: E402
+from test_studio_models import trained_digits_run  # noqa: E402
 
 CONV = "/api/playground/conv"
 LECTURE = {"input": [np.arange(1, 17).reshape(4, 4).tolist()], "kernels": [[[[1, 0], [0, -1]]]]}

@@ -19,7 +19,6 @@ its checkpoint, so a crash while a checkpoint is being written leaves the previo
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -340,10 +339,10 @@ def save_checkpoint(folder: str | os.PathLike, *, model: Any, optimizer: Any,
 def _read_index(folder: Path) -> dict[str, Any]:
     """The 'files' entry of an existing state.json, or {} (used only to avoid name clashes)."""
     try:
-        files = json.loads((folder / STATE_FILE).read_text()).get("files", {})
-        return files if isinstance(files, dict) else {}
-    except (OSError, ValueError, AttributeError):
+        files = read_json(folder / STATE_FILE, "checkpoint state").get("files", {})
+    except DataError:
         return {}
+    return files if isinstance(files, dict) else {}
 
 
 def _check_progress(progress: dict[str, Any], path: Path) -> dict[str, Any]:

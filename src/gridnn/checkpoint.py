@@ -19,7 +19,6 @@ its checkpoint, so a crash while a checkpoint is being written leaves the previo
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from .fileio import (
     check_finite,
     check_state,
     count_field,
+    is_finite_number,
     is_number,
     load_arrays,
     match_structure,
@@ -45,7 +45,8 @@ from .fileio import (
     typed_field,
     write_json,
 )
-from .limits import MAX_BATCH_SIZE, MAX_CLASSES, MAX_EPOCHS, MAX_SAMPLE_VALUES, memory_budget
+from .limits import MAX_EPOCHS, memory_budget
+from .runconfig import check_config
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -56,7 +57,6 @@ CURVES_FILE = "curves.png"
 STATE_FILE = "state.json"
 FORMAT = "gridnn-run"
 FORMAT_VERSION = 1
-MAX_RATE = 1e6  # learning rates and weight decays past this are not a setting but a typo
 
 
 # ---- weights ---------------------------------------------------------------------------------
@@ -107,61 +107,7 @@ def load_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     if cfg.get("version") != FORMAT_VERSION:
         raise DataError(f"{path}: unsupported version {short(cfg.get('version'))}, "
                         f"this gridnn reads version {FORMAT_VERSION}")
-    model = typed_field(cfg, "model", dict, path)
-    typed_field(model, "name", str, path, "model.")
-    typed_field(model, "kwargs", dict, path, "model.")
-    data = typed_field(cfg, "data", dict, path)
-    typed_field(data, "name", str, path, "data.")
-    shape = typed_field(data, "input_shape", list, path, "data.")
-    if not 2 <= len(shape) <= 4 or not all(
-            isinstance(s, int) and not isinstance(s, bool) and 0 < s <= MAX_SAMPLE_VALUES
-            for s in shape) or math.prod(shape) > MAX_SAMPLE_VALUES:
-        raise DataError(f"{path}: data.input_shape should be (C, *S): 2 to 4 positive ints "
-                        f"with at most {MAX_SAMPLE_VALUES} values in all, found {short(shape)}")
-    classes = count_field(data, "num_classes", path, "data.", minimum=1, maximum=MAX_CLASSES)
-    names = data.get("class_names")
-    if names is not None and (not isinstance(names, list) or len(names) != classes
-                              or not all(isinstance(n, str) and len(n) <= 256 for n in names)):
-        raise DataError(f"{path}: data.class_names should be {classes} strings (of at most "
-                        f"256 characters), "
-                        f"found {short(names)}")
-    for key, low in (("mean", -MAX_RATE), ("std", 0.0)):
-        stat = data.get(key)
-        if stat is not None and not (isinstance(stat, list) and len(stat) == shape[0] and all(
-                is_number(v) and low < v <= MAX_RATE for v in stat)):
-            raise DataError(f"{path}: data.{key} should be {shape[0]} finite numbers (one "
-                            f"per channel{', positive' if low == 0 else ''}, |x| <= {MAX_RATE:g}), "
-                            f"found {short(stat)}")
-    train = typed_field(cfg, "train", dict, path)
-    count_field(train, "epochs", path, "train.", minimum=1, maximum=MAX_EPOCHS)
-    count_field(train, "batch_size", path, "train.", minimum=1, maximum=MAX_BATCH_SIZE)
-    count_field(train, "seed", path, "train.", maximum=(1 << 64) - 1)
-    for key, low in (("lr", 0.0), ("weight_decay", -1e-300)):
-        value = typed_field(train, key, (int, float), path, "train.")
-        if not low < value <= MAX_RATE:
-            raise DataError(f"{path}: train.{key} should be a finite number "
-                            f"{'> 0' if low == 0 else '>= 0'} (at most {MAX_RATE:g}), found "
-                            f"{short(value)}")
-    for key in ("optimizer", "schedule"):
-        typed_field(train, key, str, path, "train.")
-    typed_field(train, "augment", bool, path, "train.")
-    if not isinstance(train.get("sync_bn", False), bool):  # absent in runs made before MPI
-        raise DataError(f"{path}: train.sync_bn should be true or false, found "
-                        f"{short(train['sync_bn'])}")
-    border = data.get("border")
-    if border is not None and not (is_number(border) and 0 <= border <= 1):
-        raise DataError(f"{path}: data.border should be a number in [0, 1], found "
-                        f"{short(border)}")
-    share = train.get("val_split", 0.0)  # absent in runs made before --val-split
-    if not (is_number(share) and 0 <= share < 1):
-        raise DataError(f"{path}: train.val_split should be a number in [0, 1), found "
-                        f"{short(share)}")
-    size = data.get("image_size")
-    if size is not None and not (isinstance(size, list) and len(size) == 2 and all(
-            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)
-            and math.prod(size) <= MAX_SAMPLE_VALUES):
-        raise DataError(f"{path}: data.image_size should be [H, W] of positive ints with "
-                        f"H*W <= {MAX_SAMPLE_VALUES}, found {short(size)}")
+    check_config(cfg, path)
     return cfg
 
 
@@ -345,18 +291,24 @@ def _read_index(folder: Path) -> dict[str, Any]:
     return files if isinstance(files, dict) else {}
 
 
+def _float_like(value: Any) -> bool:
+    """A float (NaN included: a diverged validation loss is history), or an int a float can
+    hold (not one of 400 digits)."""
+    return isinstance(value, float) or is_finite_number(value)
+
+
 def _check_progress(progress: dict[str, Any], path: Path) -> dict[str, Any]:
     """Epoch and step counts, a history of per-epoch rows of numbers, running sums."""
-    count_field(progress, "epoch", path, "progress.")
-    count_field(progress, "step", path, "progress.")
+    count_field(progress, "epoch", path, "progress.", maximum=MAX_EPOCHS)
+    count_field(progress, "step", path, "progress.", maximum=1 << 62)
     rows = typed_field(progress, "history", list, path, "progress.")
     for i, row in enumerate(rows):
-        if not isinstance(row, dict) or not all(is_number(v) or v is None
+        if not isinstance(row, dict) or not all(_float_like(v) or v is None
                                                 for v in row.values()):
             raise DataError(f"{path}: progress.history[{i}] should map names to numbers, "
                             f"found {short(row)}")
     running = typed_field(progress, "running", dict, path, "progress.")
-    if not all(is_number(v) for v in running.values()):
+    if not all(_float_like(v) for v in running.values()):
         raise DataError(f"{path}: progress.running should hold numbers, found {short(running)}")
     return progress
 

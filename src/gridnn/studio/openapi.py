@@ -14,45 +14,69 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Route
 
+from .playground import (
+    MAX_CHANNELS,
+    MAX_DILATION,
+    MAX_KERNEL_SIDE,
+    MAX_KERNELS,
+    MAX_LENGTH_1D,
+    MAX_PADDING,
+    MAX_SIDE_2D,
+    MAX_STRIDE,
+    MAX_VALUE,
+)
+
 NUMBER = {"type": "number"}
 INTEGER = {"type": "integer"}
 
 
-def _nested(depth: int) -> dict[str, Any]:
-    """A nested list of numbers ``depth`` levels deep (the API's arrays: input, kernels)."""
-    schema: dict[str, Any] = NUMBER
-    for _ in range(depth):
-        schema = {"type": "array", "items": schema}
+def _nested(*sides: int) -> dict[str, Any]:
+    """Nested lists of numbers, the outer list at most ``sides[0]`` long, and so on (the
+    API's arrays: input, kernels; being rectangular is checked by the endpoint)."""
+    schema: dict[str, Any] = {**NUMBER, "minimum": -MAX_VALUE, "maximum": MAX_VALUE}
+    for side in reversed(sides):
+        schema = {"type": "array", "items": schema, "minItems": 1, "maxItems": side}
     return schema
 
 
-_ARRAY = {"oneOf": [_nested(2), _nested(3)], "description": "nested lists of numbers"}
+def _count(low: int, high: int | None = None, **extra: Any) -> dict[str, Any]:
+    return {**INTEGER, "minimum": low, **({"maximum": high} if high is not None else {}),
+            **extra}
+
+
 _CONV = {
-    "input": {**_ARRAY, "description": "(C, L) or (C, H, W)"},
-    "kernels": {"oneOf": [_nested(3), _nested(4)], "description": "(K, C, *k)"},
-    "bias": {"type": "array", "items": NUMBER, "description": "(K,), default zeros"},
-    "stride": INTEGER,
-    "padding": {"oneOf": [{"type": "string", "enum": ["valid", "same"]}, INTEGER,
-                          {"type": "string", "description": "decimal digits"}]},
-    "dilation": INTEGER,
+    "input": {"oneOf": [_nested(MAX_CHANNELS, MAX_LENGTH_1D),
+                        _nested(MAX_CHANNELS, MAX_SIDE_2D, MAX_SIDE_2D)],
+              "description": "(C, L) or (C, H, W)"},
+    "kernels": {"oneOf": [_nested(MAX_KERNELS, MAX_CHANNELS, MAX_KERNEL_SIDE),
+                          _nested(MAX_KERNELS, MAX_CHANNELS, MAX_KERNEL_SIDE, MAX_KERNEL_SIDE)],
+                "description": "(K, C, *k)"},
+    "bias": {**_nested(MAX_KERNELS), "description": "(K,), default zeros"},
+    "stride": _count(1, MAX_STRIDE),
+    "padding": {"oneOf": [{"type": "string", "enum": ["valid", "same"]},
+                          _count(0, MAX_PADDING),
+                          {"type": "string", "pattern": "^[0-9]+$"}]},
+    "dilation": _count(1, MAX_DILATION),
     "share": {"type": "boolean"},
 }
+_POSITION = {"type": "array", "items": _count(0), "minItems": 1, "maxItems": 4}
 BODIES: dict[str, dict[str, Any]] = {
     "/api/playground/conv": {"properties": _CONV, "required": ["input", "kernels"]},
     "/api/playground/window": {
-        "properties": {**_CONV, "position": {"type": "array", "items": INTEGER,
+        "properties": {**_CONV, "position": {**_POSITION,
                                              "description": "[kernel, *output index]"}},
         "required": ["input", "kernels", "position"]},
     "/api/models/{id}/predict": {"properties": {
-        "input": {"oneOf": [_nested(2), _nested(3)], "description": "one sample (C, *S)"},
-        "sample": {**INTEGER, "description": "a test-set index"},
+        "input": {"oneOf": [_nested(3, 64, 64), _nested(3, 64)],
+                  "description": "one sample (C, *S)"},
+        "sample": _count(0, description="a test-set index"),
         "upload": {"type": "string", "format": "byte", "description": "a base64 file"},
         "filename": {"type": "string", "description": "its name: .png, .jpg, .jpeg or .npy"},
-    }, "description": "exactly one of input, sample or upload (with filename)"},
+    }, "description": "exactly one of input, sample or upload (with filename)",
+        "maxProperties": 2},
     "/api/models/{id}/receptive-field": {"properties": {
-        "layer": INTEGER, "channel": INTEGER,
-        "position": {"type": "array", "items": INTEGER, "description": "one index per "
-                                                                       "spatial dim"},
+        "layer": _count(0), "channel": _count(0),
+        "position": {**_POSITION, "description": "one index per spatial dim"},
     }, "required": ["layer", "channel", "position"]},
 }
 ERROR = {"type": "object", "required": ["error", "field"], "properties": {

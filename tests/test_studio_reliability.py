@@ -54,6 +54,8 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     save_arrays(d / "model.safetensors", arrays)
     copy("latin1-history").joinpath("history.csv").write_bytes(b"epoch,loss\n1,\xe9\xff\n")
     copy("big-history").joinpath("history.csv").write_text("epoch\n" + "1\n" * 600_000)
+    copy("odd-metrics").joinpath("metrics.json").write_text(
+        '{"test_accuracy": NaN, "test_loss": "low", "epochs": 1, "train_seconds": 1e999}')
     fifo = copy("fifo-history") / "history.csv"
     fifo.unlink()
     os.mkfifo(fifo)
@@ -162,6 +164,11 @@ def test_an_unreadable_history_leaves_the_model_page_working(server, name, words
     error = field_error(server.get(f"/api/models/{run}/curves"), 409, "id")
     assert "the training curves could not be read" in error and words in error
     assert_alive(server)
+
+
+def test_metrics_that_are_not_finite_numbers_are_left_out(server):
+    info = server.get(f"/api/models/{server.ids['odd-metrics']}")
+    assert info.status_code == 200 and info.json()["metrics"] == {"epochs": 1}
 
 
 def test_an_onnx_model_is_not_called_a_zoo_model(tmp_path, runs):

@@ -20,7 +20,6 @@ from .. import nn
 from ..autograd import no_grad
 from ..explain import receptive_field
 from ..explain.summary import summary
-from ..fileio import is_finite_number
 from ..nn.trace import trace
 from ..tensor import Tensor
 from .http import ApiError
@@ -76,10 +75,8 @@ def model_info(entry: Entry) -> dict[str, Any]:
             "has_history": False, "dataset_error": None}
     if entry.kind == "run" and entry.state == "finished":
         run = entry.run()
-        # metrics.json is someone else's file: only finite numbers go out (JSON has no NaN)
-        metrics = {str(k): v for k, v in run.metrics.items() if is_finite_number(v)}
-        info.update(samples=len(run.x_test), metrics=metrics, has_history=entry.has_history(),
-                    dataset_error=entry.dataset_error)
+        info.update(samples=len(run.x_test), metrics=run.metrics,
+                    has_history=entry.has_history(), dataset_error=entry.dataset_error)
     return info
 
 

@@ -65,16 +65,20 @@ def create(run_dir: Path | None, config: dict[str, Any]) -> Path:
     trainings started at once with the same folder one is refused. Returns the folder."""
     comm = distributed.world()
     run_dir = Path(comm.allgather(str(run_dir or default_out(config)), "run folder")[0])
-    taken = (run_dir / CONFIG_FILE).exists()
-    if comm.rank == 0 and not taken:
+    taken = ArgumentError(f"{run_dir} already holds a run; pass another --out, or "
+                          f"'--resume {run_dir}' to continue it")
+    # every rank looks before rank 0 writes (the gather is the barrier between the two)
+    if any(comm.allgather((run_dir / CONFIG_FILE).exists(), "run folder")):
+        raise taken
+    lost = False
+    if comm.rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         try:
             save_config(run_dir, config, exclusive=True)
-        except FileExistsError:
-            taken = True
-    if any(comm.allgather(taken, "run folder")):
-        raise ArgumentError(f"{run_dir} already holds a run; pass another --out, or "
-                            f"'--resume {run_dir}' to continue it")
+        except FileExistsError:  # another training created it since we looked
+            lost = True
+    if any(comm.allgather(lost, "run folder")):
+        raise taken
     return run_dir
 
 

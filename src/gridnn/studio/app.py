@@ -85,7 +85,7 @@ class GuardMiddleware:
             return
         if len(length.lstrip("0")) > 18 or int(length) > MAX_BODY_BYTES:
             await _error(413, None, f"request bodies are limited to {MAX_BODY_BYTES} bytes "
-                                    f"(Content-Length {length!r})")(scope, receive, send)
+                                    f"(Content-Length {length[:40]!r})")(scope, receive, send)
             return
 
         received = 0

@@ -222,6 +222,22 @@ def test_an_upload_of_too_many_pixels_is_400_before_decoding(server):
     assert_alive(server)
 
 
+def test_uploads_past_the_decodes_in_flight_wait_then_get_503(server, monkeypatch):
+    from gridnn.studio import inspect as model_inspect
+
+    monkeypatch.setattr(model_inspect, "DECODE_WAIT_S", 0.2)
+    url = f"/api/models/{server.ids['digits-run']}/predict"
+    body = {"upload": _png(16), "filename": "small.png"}
+    for _ in range(model_inspect.MAX_DECODES):  # as if that many decodes were running
+        assert model_inspect._DECODES.acquire(timeout=5)
+    try:
+        assert "busy" in field_error(server.post(url, json=body), 503, "upload")
+    finally:
+        for _ in range(model_inspect.MAX_DECODES):
+            model_inspect._DECODES.release()
+    assert server.post(url, json=body).status_code == 200
+
+
 def _vm(pid: int, key: str) -> int:
     text = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(rf"^{key}:\s+(\d+) kB", text, re.M)[1]) << 10

@@ -159,12 +159,20 @@ def good_config():
 @pytest.mark.parametrize("edit, message", [
     (lambda c: c.pop("model"), r"missing field 'model'"),
     (lambda c: c["model"].update(name=3), r"field 'model.name' should be str, found 3"),
-    (lambda c: c["data"].update(input_shape=[1, 0, 8]), r"input_shape should be a list of "
-                                                         r"positive ints"),
+    (lambda c: c["data"].update(input_shape=[1, 0, 8]), r"input_shape should be \(C, \*S\): 2 "
+                                                         r"to 4 positive ints"),
+    (lambda c: c["data"].update(input_shape=[1, 100000, 100000]), r"at most 16777216 values"),
+    (lambda c: c["data"].update(input_shape=[10 ** 400, 1]), r"input_shape should be"),
+    (lambda c: c["data"].update(num_classes=250000), r"'data.num_classes' should be <= 65536"),
+    (lambda c: c["train"].update(epochs=10 ** 300), r"'train.epochs' should be <= 1000000"),
+    (lambda c: c["train"].update(lr=10 ** 400), r"train.lr should be a finite number > 0"),
+    (lambda c: c["data"].update(mean=[10 ** 400]), r"data.mean should be 1 finite numbers"),
+    (lambda c: c["data"].update(image_size=[100000, 100000]), r"data.image_size should be"),
     (lambda c: c["data"].update(num_classes=True), r"'data.num_classes' should be int"),
     (lambda c: c["data"].update(class_names=["a"]), r"class_names should be 3 strings"),
     (lambda c: c["data"].update(std=[0.0]), r"data.std should be 1 finite numbers"),
-    (lambda c: c["train"].update(lr=0), r"train.lr should be a finite number > 0, found 0"),
+    (lambda c: c["train"].update(lr=0), r"train.lr should be a finite number > 0 \(at most "
+                                        r"1e\+06\), found 0"),
     (lambda c: c["train"].update(weight_decay=-1), r"train.weight_decay should be a finite "
                                                    r"number >= 0"),
     (lambda c: c["train"].update(batch_size=0), r"'train.batch_size' should be >= 1"),

@@ -114,13 +114,14 @@ def test_every_read_only_command_says_a_run_is_unfinished(trained, tmp_path, cap
                    f"continue it with: gridnn train --resume {run_dir}")
 
 
-def test_a_run_stopped_in_its_first_epoch_says_to_train_again(trained, tmp_path, capsys):
+def test_a_run_stopped_in_its_first_epoch_says_to_start_it_again(trained, tmp_path, capsys):
     run_dir = tmp_path / "early"
     shutil.copytree(trained, run_dir)
     shutil.rmtree(run_dir / "checkpoint")
     (run_dir / "model.safetensors").unlink()
     code, _, err = run(["eval", run_dir], capsys)
-    one_line_error(code, err, "no model.safetensors and no checkpoint", "train again")
+    one_line_error(code, err, "no model.safetensors and no checkpoint",
+                   f"start it again with: gridnn train --resume {run_dir}")
 
 
 # ---- item 5: a user's image made to look like the training data -----------------------------

@@ -208,5 +208,8 @@ def test_a_run_folder_is_made_once(tmp_path, monkeypatch):
     assert second != first and not second.exists()
     with pytest.raises(ArgumentError, match="already holds a run"):
         runfolder.create(first, cfg)
+    # stopped before its first checkpoint: resumable from the start
+    assert runfolder.open_to_resume(first)["model"] == cfg["model"]
+    (first / "model.safetensors").write_bytes(b"")  # finished, no checkpoint: never retrained
     with pytest.raises(DataError, match="has no checkpoint/ to resume from"):
         runfolder.open_to_resume(first)

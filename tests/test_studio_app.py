@@ -50,7 +50,7 @@ def assert_json_error(response, status: int, field=None) -> dict:
 
 
 # ---- Host header ----------------------------------------------------------------------------
-@pytest.mark.parametrize("host", ["127.0.0.1:8000", "localhost:5000", "localhost", "[::1]:80",
+@pytest.mark.parametrize("host", ["127.0.0.1:8000", "localhost:8000", "[::1]:8000",
                                   "LOCALHOST:8000"])
 def test_loopback_hosts_are_served(client, host):
     response = client.get("/api/models", headers={"host": host})
@@ -58,7 +58,11 @@ def test_loopback_hosts_are_served(client, host):
 
 
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.evil.example",
-                                  "localhost.evil.example:8000", "10.0.0.7:8000", ""])
+                                  "localhost.evil.example:8000", "10.0.0.7:8000", "",
+                                  # exact comparison: another port, no port, userinfo tricks
+                                  "localhost:5000", "localhost", "[::1]:80",
+                                  "localhost:80@evil.com", "localhost:8000@evil.com",
+                                  "evil.com@localhost:8000", "localhost:8000:1"])
 def test_other_hosts_are_403(client, host):
     body = assert_json_error(client.get("/api/models", headers={"host": host}), 403)
     assert "Host" in body["error"]
@@ -66,7 +70,9 @@ def test_other_hosts_are_403(client, host):
 
 
 def test_requests_from_other_sites_are_403(client):
-    for origin in ("http://evil.example", "http://127.0.0.1.evil.example:8000", "null"):
+    for origin in ("http://evil.example", "http://127.0.0.1.evil.example:8000", "null",
+                   "http://127.0.0.1:9999", "http://localhost", "https://127.0.0.1:8000",
+                   "http://localhost:8000@evil.com", "http://127.0.0.1:8000/path"):
         response = client.post("/api/playground/conv", json=LECTURE, headers={"origin": origin})
         assert_json_error(response, 403)
     same = client.post("/api/playground/conv", json=LECTURE,

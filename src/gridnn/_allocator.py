@@ -8,6 +8,9 @@ about a third of a small CNN's step (T1 in ``gridnn bench``: 6,100 faults and 30
 system time per 75 ms step). With blocks up to 32 MiB served from the heap, and up to 512 MiB
 of free heap kept before trimming, the same step takes a few faults. PyTorch in the same
 process benefits as well (it allocates through the same malloc).
+
+A server is the other way round: ``give_freed_memory_back`` maps large blocks on their own so a
+burst of uploads leaves nothing resident once answered.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from .errors import ArgumentError
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD = 32 << 20
 TRIM_THRESHOLD = 512 << 20
+SERVER_MMAP_THRESHOLD = 1 << 20
+SERVER_TRIM_THRESHOLD = 4 << 20
 # "kept" (the default) or "system" (leave malloc as it is); glibc's own variables also win.
 OPT_OUT = "GRIDNN_MALLOC"
 _GLIBC_VARS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
@@ -36,11 +41,21 @@ def keep_freed_memory() -> str:
     ``GRIDNN_MALLOC`` value is an ``ArgumentError``."""
     global _state
     if _state is None:
-        _state = _apply()
+        _state = _apply(MMAP_THRESHOLD, TRIM_THRESHOLD, "kept")
     return _state
 
 
-def _apply() -> str:
+def give_freed_memory_back() -> str:
+    """The opposite, for a long-running server (``gridnn studio``): blocks over 1 MiB are
+    mapped on their own and unmapped when freed, and free heap over 4 MiB is trimmed, so a
+    burst of large temporary arrays (16 uploads decoded at once) does not stay resident.
+    Replaces ``keep_freed_memory``'s settings; the same opt-outs apply."""
+    global _state
+    _state = _apply(SERVER_MMAP_THRESHOLD, SERVER_TRIM_THRESHOLD, "given back")
+    return _state
+
+
+def _apply(mmap_threshold: int, trim_threshold: int, name: str) -> str:
     choice = os.environ.get(OPT_OUT, "kept").lower()
     if choice not in ("kept", "system"):
         raise ArgumentError(f"environment variable {OPT_OUT} must be 'kept' or 'system', "
@@ -57,7 +72,8 @@ def _apply() -> str:
     except (OSError, AttributeError):  # not glibc (musl has no mallopt)
         return "system defaults (no mallopt)"
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    if mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD):
-        return (f"kept (mmap threshold {MMAP_THRESHOLD >> 20} MiB, "
-                f"trim {TRIM_THRESHOLD >> 20} MiB)")
+    if mallopt(M_MMAP_THRESHOLD, mmap_threshold) and mallopt(M_TRIM_THRESHOLD, trim_threshold):
+        return (f"{name} (mmap threshold {mmap_threshold >> 20} MiB, "
+                f"trim {trim_threshold >> 20} MiB)")
     return "system defaults (mallopt refused)"
+

@@ -19,8 +19,6 @@ its checkpoint, so a crash while a checkpoint is being written leaves the previo
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -30,8 +28,10 @@ import numpy as np
 from .errors import DataError
 from .fileio import (
     atomic_write,
+    check_finite,
     check_state,
     count_field,
+    is_finite_number,
     is_number,
     load_arrays,
     match_structure,
@@ -45,7 +45,8 @@ from .fileio import (
     typed_field,
     write_json,
 )
-from .limits import memory_budget
+from .limits import MAX_EPOCHS, memory_budget
+from .runconfig import check_config
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -70,6 +71,7 @@ def load_weights(model: Any, path: str | os.PathLike) -> None:
     found = load_arrays(path)
     expected = model.state_dict()
     check_state(expected, found, path)
+    check_finite(found, path)
     model.load_state_dict(_cast_like(expected, found))
 
 
@@ -80,10 +82,12 @@ def _cast_like(expected: dict[str, np.ndarray], found: dict[str, np.ndarray]
 
 
 # ---- config.json -----------------------------------------------------------------------------
-def save_config(run_dir: str | os.PathLike, config: dict[str, Any]) -> None:
-    """Write ``config.json`` (see ``load_config`` for its fields)."""
+def save_config(run_dir: str | os.PathLike, config: dict[str, Any], *,
+                exclusive: bool = False) -> None:
+    """Write ``config.json`` (see ``load_config`` for its fields); ``exclusive``:
+    FileExistsError if the folder already has one (decided atomically)."""
     write_json(Path(run_dir) / CONFIG_FILE, {"format": FORMAT, "version": FORMAT_VERSION,
-                                             **config})
+                                             **config}, exclusive=exclusive)
 
 
 def load_config(run_dir: str | os.PathLike) -> dict[str, Any]:
@@ -103,56 +107,7 @@ def load_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     if cfg.get("version") != FORMAT_VERSION:
         raise DataError(f"{path}: unsupported version {short(cfg.get('version'))}, "
                         f"this gridnn reads version {FORMAT_VERSION}")
-    model = typed_field(cfg, "model", dict, path)
-    typed_field(model, "name", str, path, "model.")
-    typed_field(model, "kwargs", dict, path, "model.")
-    data = typed_field(cfg, "data", dict, path)
-    typed_field(data, "name", str, path, "data.")
-    shape = typed_field(data, "input_shape", list, path, "data.")
-    if not shape or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0
-                            for s in shape):
-        raise DataError(f"{path}: data.input_shape should be a list of positive ints, "
-                        f"found {short(shape)}")
-    classes = count_field(data, "num_classes", path, "data.", minimum=1)
-    names = data.get("class_names")
-    if names is not None and (not isinstance(names, list) or len(names) != classes
-                              or not all(isinstance(n, str) for n in names)):
-        raise DataError(f"{path}: data.class_names should be {classes} strings, "
-                        f"found {short(names)}")
-    for key, low in (("mean", -math.inf), ("std", 0.0)):
-        stat = data.get(key)
-        if stat is not None and not (isinstance(stat, list) and len(stat) == shape[0] and all(
-                is_number(v) and low < v < math.inf for v in stat)):
-            raise DataError(f"{path}: data.{key} should be {shape[0]} finite numbers (one per "
-                            f"channel{', positive' if low == 0 else ''}), found {short(stat)}")
-    train = typed_field(cfg, "train", dict, path)
-    for key in ("epochs", "batch_size"):
-        count_field(train, key, path, "train.", minimum=1)
-    count_field(train, "seed", path, "train.")
-    for key, low in (("lr", 0.0), ("weight_decay", -1e-300)):
-        value = typed_field(train, key, (int, float), path, "train.")
-        if not low < value < math.inf:
-            raise DataError(f"{path}: train.{key} should be a finite number "
-                            f"{'> 0' if low == 0 else '>= 0'}, found {short(value)}")
-    for key in ("optimizer", "schedule"):
-        typed_field(train, key, str, path, "train.")
-    typed_field(train, "augment", bool, path, "train.")
-    if not isinstance(train.get("sync_bn", False), bool):  # absent in runs made before MPI
-        raise DataError(f"{path}: train.sync_bn should be true or false, found "
-                        f"{short(train['sync_bn'])}")
-    border = data.get("border")
-    if border is not None and not (is_number(border) and 0 <= border <= 1):
-        raise DataError(f"{path}: data.border should be a number in [0, 1], found "
-                        f"{short(border)}")
-    share = train.get("val_split", 0.0)  # absent in runs made before --val-split
-    if not (is_number(share) and 0 <= share < 1):
-        raise DataError(f"{path}: train.val_split should be a number in [0, 1), found "
-                        f"{short(share)}")
-    size = data.get("image_size")
-    if size is not None and not (isinstance(size, list) and len(size) == 2 and all(
-            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)):
-        raise DataError(f"{path}: data.image_size should be [H, W] of positive ints, found "
-                        f"{short(size)}")
+    check_config(cfg, path)
     return cfg
 
 
@@ -177,17 +132,28 @@ def build_model(config: dict[str, Any], config_path: Path,
                         f"holds") from None
 
 
+def build_budget(run_dir: Path) -> int:
+    """Memory that building the model of ``run_dir`` may take: its weights (final, else the
+    checkpoint's) four times over (float64 initial draws, the copy loaded) and 512 MiB of room
+    for the interpreter; a config asking for far larger layers fails at once (MemoryError)."""
+    files = [run_dir / WEIGHTS_FILE, *sorted((run_dir / CHECKPOINT_DIR).glob("model-*"))]
+    size = 0
+    for f in files:
+        try:
+            size = max(size, f.stat().st_size)
+        except OSError:
+            pass
+    return 4 * size + (512 << 20)
+
+
 def load_run(run_dir: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
     """(model with the run's final weights, in eval mode; config) of a run folder."""
     run_dir = Path(run_dir)
     config = load_config(run_dir)
     weights = run_dir / WEIGHTS_FILE
-    try:
-        size = weights.stat().st_size
-    except OSError:
-        raise DataError(_unfinished(run_dir, config)) from None
-    # the weights once, float64 initial draws, and room for the interpreter's own growth
-    model = build_model(config, run_dir / CONFIG_FILE, max_bytes=4 * size + (512 << 20))
+    if not weights.exists():
+        raise DataError(_unfinished(run_dir, config))
+    model = build_model(config, run_dir / CONFIG_FILE, max_bytes=build_budget(run_dir))
     load_weights(model, weights)
     model.eval()
     return model, config
@@ -198,7 +164,8 @@ def _unfinished(run_dir: Path, config: dict[str, Any]) -> str:
     state = run_dir / CHECKPOINT_DIR / STATE_FILE
     if not state.is_file():
         return (f"{run_dir} is an unfinished run with no {WEIGHTS_FILE} and no checkpoint "
-                f"(training stopped in its first epoch): remove the folder and train again")
+                f"(training stopped in its first epoch): start it again with: gridnn train "
+                f"--resume {run_dir}")
     try:
         done = f" after epoch {int(read_json(state, 'checkpoint')['progress']['epoch'])} of " \
             f"{config['train']['epochs']}"
@@ -318,24 +285,30 @@ def save_checkpoint(folder: str | os.PathLike, *, model: Any, optimizer: Any,
 def _read_index(folder: Path) -> dict[str, Any]:
     """The 'files' entry of an existing state.json, or {} (used only to avoid name clashes)."""
     try:
-        files = json.loads((folder / STATE_FILE).read_text()).get("files", {})
-        return files if isinstance(files, dict) else {}
-    except (OSError, ValueError, AttributeError):
+        files = read_json(folder / STATE_FILE, "checkpoint state").get("files", {})
+    except DataError:
         return {}
+    return files if isinstance(files, dict) else {}
+
+
+def _float_like(value: Any) -> bool:
+    """A float (NaN included: a diverged validation loss is history), or an int a float can
+    hold (not one of 400 digits)."""
+    return isinstance(value, float) or is_finite_number(value)
 
 
 def _check_progress(progress: dict[str, Any], path: Path) -> dict[str, Any]:
     """Epoch and step counts, a history of per-epoch rows of numbers, running sums."""
-    count_field(progress, "epoch", path, "progress.")
-    count_field(progress, "step", path, "progress.")
+    count_field(progress, "epoch", path, "progress.", maximum=MAX_EPOCHS)
+    count_field(progress, "step", path, "progress.", maximum=1 << 62)
     rows = typed_field(progress, "history", list, path, "progress.")
     for i, row in enumerate(rows):
-        if not isinstance(row, dict) or not all(is_number(v) or v is None
+        if not isinstance(row, dict) or not all(_float_like(v) or v is None
                                                 for v in row.values()):
             raise DataError(f"{path}: progress.history[{i}] should map names to numbers, "
                             f"found {short(row)}")
     running = typed_field(progress, "running", dict, path, "progress.")
-    if not all(is_number(v) for v in running.values()):
+    if not all(_float_like(v) for v in running.values()):
         raise DataError(f"{path}: progress.running should hold numbers, found {short(running)}")
     return progress
 

@@ -203,6 +203,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from . import functional as F
+    from . import limits
     from .autograd import no_grad
     from .tensor import Tensor
 
@@ -217,7 +218,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                       for f in args.files])
     if norm is not None:
         batch = norm(batch)
-    with no_grad():
+    with no_grad(), limits.bounded(f"predicting with {args.run}", "give fewer files"):
         probs = F.softmax(model(Tensor(batch)), dim=1).data
     k = min(args.top, probs.shape[1])
     for f, p in zip(args.files, probs):
@@ -234,12 +235,13 @@ def cmd_summary(args: argparse.Namespace) -> int:
     if args.list or args.model is None:
         print("models: " + ", ".join(sorted(models.MODELS)))
         return 0
-    if Path(args.model, CONFIG_FILE).is_file() or is_onnx(args.model):  # a trained model
+    if Path(args.model).is_dir() or is_onnx(args.model):  # a trained model (or a broken one)
         if args.input_shape is not None or args.num_classes is not None:
             raise ArgumentError("a trained model has its own input shape and classes; remove "
                                 "--input-shape and --num-classes")
         model, config = load_model(args.model)
-        print(summary(model, tuple(config["data"]["input_shape"])))
+        with limits.bounded(f"the summary of {args.model}"):
+            print(summary(model, tuple(config["data"]["input_shape"])))
         return 0
     recipes.check_model_name(args.model)
     shape = args.input_shape

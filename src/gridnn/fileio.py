@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import safetensors.numpy
@@ -23,12 +25,15 @@ from .errors import DataError
 
 
 # ---- atomic files ----------------------------------------------------------------------------
-def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
+def atomic_write(path: str | os.PathLike, data: bytes | str, *, exclusive: bool = False
+                 ) -> None:
     """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one.
 
     The bytes go to a temporary file in the same folder (same file system, so the rename is
     atomic), are flushed and fsynced, then renamed over ``path``; the folder is fsynced so the
     rename itself survives a power cut. An OSError names ``path``, never the temporary file.
+    ``exclusive``: FileExistsError if ``path`` exists, decided atomically (the file is
+    hard-linked into place), so of two processes creating it at once exactly one succeeds.
     """
     path = Path(path)
     payload = data.encode() if isinstance(data, str) else bytes(data)
@@ -42,7 +47,14 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
             f.write(payload)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if exclusive:
+            os.link(tmp, path)  # fails with FileExistsError when another got there first
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
+    except FileExistsError:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
         raise _naming(e, path) from None
@@ -80,14 +92,62 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def read_bytes(path: Path, what: str) -> bytes:
-    """The bytes of ``path``; DataError naming ``what`` and the file if it cannot be read."""
+MAX_FILE_BYTES = 4 << 30  # most any one file is read to (weights); callers pass tighter bounds
+MAX_JSON_BYTES = 64 << 20  # run configs, checkpoint states, metrics
+
+
+def _kind(mode: int) -> str:
+    """What a non-regular file is, in words ('a named pipe (FIFO)', 'a device', ...)."""
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                       (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def open_regular(path: str | os.PathLike, what: str) -> BinaryIO:
+    """``path`` opened for reading in binary, after checking it is a regular file (a FIFO
+    would block forever, /dev/zero never ends, and devices report size 0, so the type is
+    checked, not the size); DataError naming ``what`` and the file otherwise.
+
+    The type is checked before opening (opening some devices has effects) and again on the
+    open file, opened non-blocking so that a FIFO swapped in between cannot hang.
+    """
+    path = Path(path)
     try:
-        return path.read_bytes()
+        before = os.stat(path)
+        if not stat.S_ISREG(before.st_mode):
+            raise DataError(f"{what} {path} is {_kind(before.st_mode)}, not a regular file")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                     | getattr(os, "O_CLOEXEC", 0))
+        f = os.fdopen(fd, "rb")
+        opened = os.fstat(fd)
     except FileNotFoundError:
         raise DataError(f"{what} not found: {path}") from None
     except OSError as e:
         raise DataError(f"cannot read {what} {path}: {e.strerror or e}") from None
+    if not stat.S_ISREG(opened.st_mode):
+        f.close()
+        raise DataError(f"{what} {path} is {_kind(opened.st_mode)}, not a regular file")
+    return f
+
+
+def read_bytes(path: str | os.PathLike, what: str, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the regular file ``path`` (``open_regular``), at most ``limit`` of them;
+    DataError naming ``what`` and the file otherwise. Only the size the file had when opened
+    is read (``read(n)`` reserves n bytes first), and a file that grew meanwhile is refused."""
+    with open_regular(path, what) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > limit:
+            raise DataError(f"{what} {path}: {size} bytes, more than the {limit} accepted")
+        try:
+            raw, more = f.read(size), f.read(1)
+        except OSError as e:
+            raise DataError(f"cannot read {what} {path}: {e.strerror or e}") from None
+    if more:
+        raise DataError(f"{what} {path} changed while it was read; try again")
+    return raw
 
 
 def sha256(data: bytes) -> str:
@@ -105,18 +165,19 @@ def _to_json(obj: Any) -> Any:
     raise TypeError(f"cannot store a {type(obj).__name__} in JSON")
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
-    atomic_write(path, json.dumps(obj, indent=2, default=_to_json) + "\n")
+def write_json(path: str | os.PathLike, obj: Any, *, exclusive: bool = False) -> None:
+    """Write ``obj`` as indented JSON, atomically (``exclusive``: see ``atomic_write``)."""
+    atomic_write(path, json.dumps(obj, indent=2, default=_to_json) + "\n", exclusive=exclusive)
 
 
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> dict[str, Any]:
     """The JSON object in ``path``; DataError naming the file if missing or malformed."""
     path = Path(path)
-    raw = read_bytes(path, what)
+    raw = read_bytes(path, what, MAX_JSON_BYTES)
     try:
         obj = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        # ValueError: also an integer of more than 4300 digits (int's conversion limit)
         raise DataError(f"{what} {path} is not valid JSON: {e}") from None
     if not isinstance(obj, dict):
         raise DataError(f"{what} {path} must hold a JSON object, found {type(obj).__name__}")
@@ -127,6 +188,16 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> dict[str, Any
 def is_number(x: Any) -> bool:
     """An int or float that is not a bool (JSON's true/false load as bools)."""
     return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def is_finite_number(x: Any) -> bool:
+    """A number (``is_number``) within float range and not NaN or infinite; safe for JSON's
+    integers of hundreds of digits, on which ``math.isfinite`` raises OverflowError."""
+    if not is_number(x):
+        return False
+    if isinstance(x, int):
+        return abs(x) <= 1 << 1023
+    return math.isfinite(x)
 
 
 def short(value: Any) -> str:
@@ -151,11 +222,12 @@ def typed_field(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], pa
 
 
 def count_field(obj: dict[str, Any], key: str, path: Path, where: str = "",
-                minimum: int = 0) -> int:
-    """``typed_field(obj, key, int, ...)`` that is also at least ``minimum``."""
+                minimum: int = 0, maximum: int = (1 << 63) - 1) -> int:
+    """``typed_field(obj, key, int, ...)`` that is also in ``[minimum, maximum]``."""
     value = typed_field(obj, key, int, path, where)
-    if value < minimum:
-        raise DataError(f"{path}: field {where + key!r} should be >= {minimum}, found {value}")
+    if not minimum <= value <= maximum:
+        bound = f">= {minimum}" if value < minimum else f"<= {maximum}"
+        raise DataError(f"{path}: field {where + key!r} should be {bound}, found {short(value)}")
     return value
 
 
@@ -242,6 +314,16 @@ def check_state(expected: Mapping[str, np.ndarray], found: Mapping[str, np.ndarr
             raise DataError(
                 f"{what} {path}: {name!r} has dtype {arr.dtype}, the model expects {ref.dtype}"
             )
+
+
+def check_finite(arrays: Mapping[str, np.ndarray], path: Path | str,
+                 what: str = "weights file") -> None:
+    """DataError naming the first array of ``arrays`` (from ``path``) holding NaN or an
+    infinity: a model with such weights answers NaN for every input."""
+    for name, arr in arrays.items():
+        if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+            raise DataError(f"{what} {path}: {name!r} holds NaN or infinite values; the weights "
+                            f"are not finite (training diverged, or the file is damaged)")
 
 
 def _names(names: list[str], limit: int = 4) -> str:

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from .console import note
+from .data.images import MAX_IMAGE_FILE_BYTES, MAX_IMAGE_PIXELS
 from .errors import DataError
+from .fileio import read_bytes
 
 # Training images whose borders average below LOW (or above 1 - LOW) have a background
 # convention (MNIST, digits: dark); a picture whose border differs from it by more than FLIP is
@@ -42,28 +44,29 @@ def load_input(path: str | os.PathLike, data_cfg: dict[str, Any], *, resize: boo
     taken as they are and must have the model's shape. DataError naming the file otherwise.
     What was changed is noted on stderr.
     """
-    from .data.images import read_file_bytes
-
     path = Path(path)
     kind = "file" if path.suffix.lower() == ".npy" else "image"
-    x, changes = read_input(read_file_bytes(path, kind), str(path), data_cfg, resize=resize,
-                            invert=invert)
+    raw = read_bytes(path, kind, MAX_IMAGE_FILE_BYTES)
+    x, changes = read_input(raw, str(path), data_cfg, resize=resize, invert=invert)
     if changes:
         note(f"{path}: " + "; ".join(changes))
     return x
 
 
 def read_input(raw: bytes, name: str, data_cfg: dict[str, Any], *, resize: bool = True,
-               invert: bool | None = None) -> tuple[np.ndarray, list[str]]:
+               invert: bool | None = None,
+               max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[np.ndarray, list[str]]:
     """``load_input`` for the bytes of a file named ``name`` (an upload to the studio): the
     same conversion, and the list of changes made ("resized from 28x28 to 8x8", "inverted,
-    as ...") instead of a note on stderr."""
+    as ...") instead of a note on stderr. ``max_pixels``: a PNG/JPEG declaring more pixels
+    is refused before it is decoded."""
     from . import data
 
     path = Path(name)
     shape = tuple(data_cfg["input_shape"])
     if path.suffix.lower() == ".npy":
-        return data.load_image_bytes(raw, name, channels=shape[0], size=shape[1:]), []
+        return data.load_image_bytes(raw, name, channels=shape[0], size=shape[1:],
+                                      max_pixels=max_pixels), []
     if len(shape) != 3:
         raise DataError(f"{path}: the model takes signals of shape {shape}, not images; give a "
                         f".npy array")
@@ -72,7 +75,8 @@ def read_input(raw: bytes, name: str, data_cfg: dict[str, Any], *, resize: bool 
     if size != want and not resize:
         raise DataError(f"{path} is {size[0]}x{size[1]} but the model takes {want[0]}x{want[1]} "
                         f"images (drop --no-resize to scale it)")
-    x = data.load_image_bytes(raw, name, channels=shape[0], size=want)
+    x = data.load_image_bytes(raw, name, channels=shape[0], size=want,
+                              max_pixels=max_pixels)
     changes = []
     if channels != shape[0]:
         changes.append("converted to grayscale" if shape[0] == 1 else "converted to RGB")

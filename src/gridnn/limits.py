@@ -18,6 +18,12 @@ from pathlib import Path
 from .errors import ArgumentError
 
 MAX_REQUEST = 4 << 30  # most one picture or table may allocate, even on a large machine
+# What a run config or model file may declare: one sample of at most 2^24 values (64 MiB in
+# float32; 3x2364x2364), 2 to 4 dims, at most 65,536 classes (ImageNet-21k has 21,841).
+MAX_SAMPLE_VALUES = 1 << 24
+MAX_CLASSES = 1 << 16
+MAX_EPOCHS = 1_000_000
+MAX_BATCH_SIZE = 1 << 20
 
 
 def _vm_bytes() -> int | None:

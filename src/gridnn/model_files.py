@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError
-from .fileio import read_bytes
+from .fileio import check_finite, read_bytes
 
 MAX_CLASSES_FILE_BYTES = 1 << 20  # one short name a line
 
@@ -34,6 +34,7 @@ def load_model(path: str | os.PathLike, *, classes: str | os.PathLike | None = N
     from .onnx import load_model_file
 
     model, info = load_model_file(path)
+    check_finite(model.state_dict(), path, "model file")
     model.eval()
     n = info.num_classes
     if n == 0:
@@ -50,10 +51,7 @@ def load_model(path: str | os.PathLike, *, classes: str | os.PathLike | None = N
 def read_class_names(path: str | os.PathLike, count: int) -> list[str]:
     """The ``count`` class names in a text file, one a line (blank lines ignored)."""
     path = Path(path)
-    if path.is_file() and path.stat().st_size > MAX_CLASSES_FILE_BYTES:
-        raise DataError(f"{path}: {path.stat().st_size} bytes is more than a classes file "
-                        f"holds (at most {MAX_CLASSES_FILE_BYTES})")
-    raw = read_bytes(path, "classes file")
+    raw = read_bytes(path, "classes file", MAX_CLASSES_FILE_BYTES)
     try:
         names = [line.strip() for line in raw.decode("utf-8").splitlines() if line.strip()]
     except UnicodeDecodeError:

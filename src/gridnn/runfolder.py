@@ -28,6 +28,7 @@ from .checkpoint import (
     CURVES_FILE,
     HISTORY_FILE,
     METRICS_FILE,
+    STATE_FILE,
     WEIGHTS_FILE,
     build_model,
     load_config,
@@ -38,6 +39,8 @@ from .console import say
 from .errors import ArgumentError, DataError
 from .fileio import atomic_write, write_json
 from .recipes import eval_loader, make_loaders, make_optimizer, validation_split
+
+FINAL_FILES = (WEIGHTS_FILE, METRICS_FILE, CURVES_FILE)  # what ``finish`` writes
 
 
 def default_out(config: dict[str, Any]) -> Path:
@@ -58,24 +61,40 @@ def lead() -> bool:
 
 def create(run_dir: Path | None, config: dict[str, Any]) -> Path:
     """Make ``run_dir`` (None: ``default_out``, as rank 0 names it) for a new run and write its
-    config; refuses a folder holding a run. Returns the folder."""
+    config; refuses a folder holding a run. The config is created exclusively, so of two
+    trainings started at once with the same folder one is refused. Returns the folder."""
     comm = distributed.world()
     run_dir = Path(comm.allgather(str(run_dir or default_out(config)), "run folder")[0])
+    taken = ArgumentError(f"{run_dir} already holds a run; pass another --out, or "
+                          f"'--resume {run_dir}' to continue it")
+    # every rank looks before rank 0 writes (the gather is the barrier between the two)
     if any(comm.allgather((run_dir / CONFIG_FILE).exists(), "run folder")):
-        raise ArgumentError(f"{run_dir} already holds a run; pass another --out, or "
-                            f"'--resume {run_dir}' to continue it")
+        raise taken
+    lost = False
     if comm.rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(run_dir, config)
+        try:
+            save_config(run_dir, config, exclusive=True)
+        except FileExistsError:  # another training created it since we looked
+            lost = True
+    if any(comm.allgather(lost, "run folder")):
+        raise taken
     return run_dir
 
 
 def open_to_resume(run_dir: Path) -> dict[str, Any]:
-    """The config of the interrupted run in ``run_dir``, after checking it has a checkpoint."""
+    """The config of the interrupted run in ``run_dir``. One without a checkpoint (stopped
+    in its first epoch, or by a full disk before its first checkpoint) resumes from the
+    start, unless it has final weights: a finished run is never trained over."""
     config = load_config(run_dir)
-    if not (run_dir / CHECKPOINT_DIR).is_dir():
+    if not has_checkpoint(run_dir) and (run_dir / WEIGHTS_FILE).exists():
         raise DataError(f"run folder {run_dir} has no {CHECKPOINT_DIR}/ to resume from")
     return config
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    """True when ``run_dir`` holds a checkpoint to resume from (its state.json, written last)."""
+    return (run_dir / CHECKPOINT_DIR / STATE_FILE).is_file()
 
 
 class RunFiles(training.Callback):
@@ -135,7 +154,10 @@ def train_run(run_dir: Path, config: dict[str, Any], bundle: Any, *, resume: boo
     optimizer, scheduler, interval = make_optimizer(config, model, len(train_loader))
     ckpt = distributed.RankZeroCheckpointer(run_dir / CHECKPOINT_DIR, comm)
     start: dict[str, Any] = {}
-    if resume:
+    if resume and not has_checkpoint(run_dir):
+        out(f"{run_dir} has no checkpoint (it stopped before its first one): starting it again "
+            f"from epoch 1")
+    elif resume:
         start = training.resume_state(ckpt.folder, model=model, optimizer=optimizer,
                                       scheduler=scheduler)
         ckpt.epoch, ckpt.step = start["start_epoch"], start["start_step"]
@@ -150,9 +172,9 @@ def train_run(run_dir: Path, config: dict[str, Any], bundle: Any, *, resume: boo
     old = start.get("history")  # runs made before the split was named in the history
     eval_name = "val" if val_set is not None or old and "val_loss" in old.columns else "test"
     if start.get("start_epoch", 0) >= tcfg["epochs"]:
-        if (run_dir / WEIGHTS_FILE).is_file():
+        if all((run_dir / f).is_file() for f in FINAL_FILES):
             out(f"{run_dir} has already finished its {tcfg['epochs']} epochs")
-        elif comm.rank == 0:  # stopped between the last checkpoint and the final files
+        elif comm.rank == 0:  # stopped between the last checkpoint and the last final file
             finish(run_dir, model, start["history"], test_loader if val_set else None)
         return
     launcher = f"mpiexec -n {comm.size} " if comm.size > 1 else ""
@@ -166,12 +188,22 @@ def train_run(run_dir: Path, config: dict[str, Any], bundle: Any, *, resume: boo
                 checkpointer=ckpt, resume_hint=hint, sync_bn=tcfg.get("sync_bn", False),
                 settings=config, rank0_callbacks=[RunFiles(run_dir), EpochPrinter()],
                 progress=bars, comm=comm, **start)
+        if comm.rank == 0:
+            finish(run_dir, model, history, test_loader if val_set else None)
     except training.TrainingError as e:
-        kept = f"the last good checkpoint ({ckpt.describe()}) is kept in {ckpt.folder}" \
-            if ckpt.epoch is not None else "no checkpoint was written"
-        raise training.TrainingError(f"{e}; {kept}") from None
-    if comm.rank == 0:
-        finish(run_dir, model, history, test_loader if val_set else None)
+        raise training.TrainingError(f"{e}; {_kept(ckpt)}") from None
+    except OSError as e:  # the disk is full, or the folder became read-only
+        where = f" {e.filename}" if e.filename else ""
+        again = "" if ckpt.epoch is not None else " (it starts again from epoch 1)"
+        raise training.TrainingError(
+            f"cannot write{where}: {e.strerror or e}; {_kept(ckpt)}; once the disk has room, "
+            f"continue with: {launcher}gridnn train --resume {run_dir}{again}") from None
+
+
+def _kept(ckpt: Any) -> str:
+    """Which checkpoint a failed run keeps, in words."""
+    return f"the last good checkpoint ({ckpt.describe()}) is kept in {ckpt.folder}" \
+        if ckpt.epoch is not None else "no checkpoint was written"
 
 
 def _quiet(text: str) -> None:

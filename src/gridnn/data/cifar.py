@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from ..fileio import read_bytes
 from ._text import brief, quote
 from .transforms import ToFloat
 
@@ -173,15 +174,7 @@ def read_pickle(path: str | os.PathLike, what: str = "pickle") -> Any:
     """Load a pickle through ``RestrictedUnpickler``; returns plain containers, numbers,
     str/bytes and placeholders for arrays (see ``_resolve``). Any failure is a DataError."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_PICKLE_BYTES:
-            raise DataError(f"{what} {path}: {size} bytes is too large for a CIFAR batch")
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{what} not found: {path}") from None
-    except OSError as e:
-        raise DataError(f"cannot read {what} {path}: {e.strerror or e}") from None
+    raw = read_bytes(path, what, MAX_PICKLE_BYTES)
     try:
         return RestrictedUnpickler(io.BytesIO(raw), encoding="bytes").load()
     except _RefusedError as e:

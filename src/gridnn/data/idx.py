@@ -19,6 +19,7 @@ from typing import BinaryIO
 import numpy as np
 
 from ..errors import DataError
+from ..fileio import open_regular
 from ._text import brief
 
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -86,7 +87,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, "IDX file") as f:
             size = os.fstat(f.fileno()).st_size
             if f.read(2) == GZIP_MAGIC:
                 f.seek(0)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..console import note
 from ..errors import ArgumentError, DataError
+from ..fileio import read_bytes
 from ._text import brief
 from .dataset import DatasetBundle, make_bundle, stratified_split
 from .transforms import ToFloat
@@ -59,13 +60,14 @@ def _check_size(size: tuple[int, ...] | None) -> tuple[int, ...] | None:
     return size
 
 
-def _open(path: Path, raw: bytes | None = None):
+def _open(path: Path, raw: bytes | None = None, max_pixels: int = MAX_IMAGE_PIXELS):
     """Open a PNG/JPEG (header only) and refuse dimensions its file cannot hold.
 
-    Pillow reads from an in-memory copy (``raw``, else the file read by ``read_file_bytes``).
+    Pillow reads from an in-memory copy (``raw``, else the file read by ``fileio.read_bytes``:
+    regular files only, size bounded).
     """
     image_mod = _pil()
-    raw = read_file_bytes(path, "image") if raw is None else raw
+    raw = read_bytes(path, "image", MAX_IMAGE_FILE_BYTES) if raw is None else raw
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", image_mod.DecompressionBombWarning)
@@ -77,7 +79,7 @@ def _open(path: Path, raw: bytes | None = None):
     except _DECODE_ERRORS as e:
         raise DataError(f"{path} is not a PNG or JPEG image ({brief(e)})") from None
     w, h = im.size
-    limit = min(MAX_IMAGE_PIXELS, MAX_PIXELS_PER_FILE_BYTE * len(raw))
+    limit = min(max_pixels, MAX_PIXELS_PER_FILE_BYTE * len(raw))
     if w * h > limit or w < 1 or h < 1:
         im.close()
         raise DataError(f"image {path}: its header declares {w}x{h} pixels, outside the "
@@ -93,13 +95,14 @@ def image_header(path: str | os.PathLike,
         return (1 if im.mode in _GRAY_MODES else 3), (im.size[1], im.size[0])
 
 
-def _decode(raw: bytes, path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarray:
+def _decode(raw: bytes, path: Path, channels: int, size: tuple[int, int] | None,
+            max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Decode, convert to ``channels`` (1: grayscale, 3: RGB) and resize to ``size`` (H, W)."""
     image_mod = _pil()
     if channels not in (1, 3):
         raise DataError(f"image {path}: a model with {channels} input channels cannot read "
                         f"PNG/JPEG images (1 = grayscale or 3 = RGB); give a .npy array")
-    im = _open(path, raw)
+    im = _open(path, raw, max_pixels)
     try:
         with im, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # palette/transparency notes from convert()
@@ -115,23 +118,6 @@ def _decode(raw: bytes, path: Path, channels: int, size: tuple[int, int] | None)
         raise DataError(f"image {path}: corrupt or truncated ({brief(e)})") from None
     pixels = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)  # (C, H, W)
     return ToFloat()(pixels)
-
-
-def read_file_bytes(path: Path, what: str) -> bytes:
-    """The whole file (``what``, e.g. "image", names it in errors), refused above
-    MAX_IMAGE_FILE_BYTES. Parsers then read from memory, where a length field claiming
-    gigabytes gets only the bytes that exist (``read(n)`` on a file object reserves n bytes
-    first)."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_IMAGE_FILE_BYTES:
-            raise DataError(f"{what} {path}: {size} bytes is larger than the "
-                            f"{MAX_IMAGE_FILE_BYTES} accepted")
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{what} not found: {path}") from None
-    except OSError as e:
-        raise DataError(f"cannot read {what} {path}: {e.strerror or e}") from None
 
 
 def _read_npy(raw: bytes, path: Path) -> np.ndarray:
@@ -203,14 +189,17 @@ def load_image(path: str | os.PathLike, *, channels: int,
     or does not fit.
     """
     path = Path(path)
-    raw = read_file_bytes(path, "file" if path.suffix.lower() == ".npy" else "image")
+    raw = read_bytes(path, "file" if path.suffix.lower() == ".npy" else "image",
+                     MAX_IMAGE_FILE_BYTES)
     return load_image_bytes(raw, str(path), channels=channels, size=size)
 
 
 def load_image_bytes(raw: bytes, name: str, *, channels: int,
-                     size: tuple[int, ...] | None = None) -> np.ndarray:
+                     size: tuple[int, ...] | None = None,
+                     max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """``load_image`` for the bytes of a file named ``name`` (an upload): the same checks and
-    result; the name's suffix picks ``.npy`` or PNG/JPEG and names the file in errors."""
+    result; the name's suffix picks ``.npy`` or PNG/JPEG and names the file in errors.
+    ``max_pixels``: a PNG/JPEG declaring more pixels is refused before it is decoded."""
     _check_channels(channels)
     size = _check_size(size)
     path = Path(name)
@@ -219,7 +208,7 @@ def load_image_bytes(raw: bytes, name: str, *, channels: int,
     if size is not None and len(size) != 2:
         raise DataError(f"image {path}: a model taking 1-D signals of length {size[0]} cannot "
                         f"read PNG/JPEG images; give a .npy array")
-    return _decode(raw, path, channels, size)
+    return _decode(raw, path, channels, size, max_pixels)
 
 
 def _image_files(root: Path) -> tuple[list[Path], list[int], list[str]]:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..argtypes import did_you_mean
 from ..errors import ArgumentError, ArgumentTypeError, DataError
-from ..fileio import atomic_write
+from ..fileio import atomic_write, open_regular
 from ._text import brief
 from .cifar import CIFAR10_TEST_FILE, CIFAR10_TRAIN_FILES, load_cifar10_arrays
 from .dataset import DatasetBundle, make_bundle, stratified_split
@@ -232,7 +232,7 @@ def generate_mnist1d() -> dict[str, np.ndarray]:
 
 def _read_mnist1d(path: Path) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with open_regular(path, "MNIST-1D file") as raw, np.load(raw, allow_pickle=False) as f:
             arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"MNIST-1D file {path}: unreadable ({brief(e)}); delete it "

@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 
 from ..checkpoint import CURVES_FILE
-from ..fileio import atomic_write
+from ..fileio import atomic_write, read_bytes
 from . import draw, trained
 from .runs import Run
 from .summary import summary
 
+MAX_CURVES_BYTES = 64 << 20  # a picture of a few curves; anything larger is not one
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
 h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
@@ -89,8 +90,9 @@ def build_report(run: Run, n_feature_inputs: int = 3) -> str:
     parts.append(summary(run.model, run.input_shape).to_html())
     parts.append("<h2>Training curves</h2>")
     curves = run.path / CURVES_FILE
-    parts.append(_img(curves.read_bytes(), "training curves") if curves.is_file()
-                 else f"<p class='note'>no {CURVES_FILE} in the run folder</p>")
+    parts.append(_img(read_bytes(curves, CURVES_FILE, MAX_CURVES_BYTES), "training curves")
+                 if curves.is_file() else
+                 f"<p class='note'>no {CURVES_FILE} in the run folder</p>")
     parts.append("<h2>Confusion matrix</h2>")
     parts.append(_fig(trained.confusion_figure(run.confusion(), run.class_names,
                                             f"test set: {_pct(run.accuracy())} correct"),

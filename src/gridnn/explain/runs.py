@@ -101,7 +101,7 @@ def load(run_dir: str | os.PathLike, data_dir: str | None = None) -> Run:
     the test split of its dataset (looked up in ``data_dir``, else where the run found it).
     An ``.onnx`` file loads as a Run with no test set (``sample`` then asks for an image)."""
     from ..checkpoint import CONFIG_FILE, METRICS_FILE
-    from ..fileio import read_json
+    from ..fileio import is_finite_number, read_json
     from ..model_files import is_onnx, load_model
     from ..recipes import load_bundle
 
@@ -116,6 +116,9 @@ def load(run_dir: str | os.PathLike, data_dir: str | None = None) -> Run:
     model, config = load_model(path)
     bundle = load_bundle(config, path / CONFIG_FILE, data_dir=data_dir)
     metrics_file = path / METRICS_FILE
-    metrics = read_json(metrics_file, "metrics file") if metrics_file.is_file() else {}
+    found = read_json(metrics_file, "metrics file") if metrics_file.is_file() else {}
+    # someone else's file: only finite numbers are figures (a string or NaN would break the
+    # report's formatting and the studio's JSON)
+    metrics = {k: v for k, v in found.items() if is_finite_number(v)}
     names = list(config["data"].get("class_names") or bundle.class_names)
     return Run(path, model, config, bundle.test.x, bundle.test.y, names, metrics)

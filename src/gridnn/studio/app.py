@@ -1,19 +1,20 @@
 """The studio's ASGI app: JSON API routes, the static pages, and the rules that make a local
 server safe to leave running.
 
-- Host check: a request whose Host header is neither the bound host nor localhost/127.0.0.1
-  gets 403, so a web page on another origin cannot reach the server by DNS rebinding; so does
-  a request whose Origin header names another site (a cross-site form or fetch).
+- Host check: a request whose Host header is not exactly the bound host or localhost/127.0.0.1
+  with the server's port gets 403, so a web page on another origin cannot reach the server by
+  DNS rebinding; so does a request whose Origin header names another site or port (a
+  cross-site form or fetch).
 - Body limit: a body over ``MAX_BODY_BYTES`` gets 413, from its Content-Length before anything
   is read, or while it streams in when the length is not declared.
-- Errors are JSON ``{"error", "field"}``: ``ApiError`` with its status, unknown paths 404, any
-  other exception 500 with no traceback in the answer (the traceback goes to the log).
+- Errors are JSON ``{"error", "field"}``: ``ApiError`` with its status, unknown paths 404, a
+  known path with another method 405 with ``Allow``, any other exception 500 with no traceback
+  in the answer (the traceback goes to the log) and ``Connection: close``.
 - Files are served only from the package's static folder; runs and models only by registry id.
 """
 
 from __future__ import annotations
 
-import inspect as pyinspect
 import logging
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import inspect as model_inspect
 from . import playground
 from .http import MAX_BODY_BYTES, ApiError
+from .openapi import openapi
 
 STATIC = Path(__file__).parent / "static"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
@@ -45,45 +47,45 @@ SECURITY_HEADERS = [
 log = logging.getLogger("gridnn.studio")
 
 
-def _host_name(header: str) -> str:
-    """The host part of a Host header value, without the port ('[::1]:8000' -> '[::1]')."""
-    header = header.strip().lower()
-    if header.startswith("["):
-        return header[:header.find("]") + 1]
-    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+def _authorities(host: str, port: int) -> set[str]:
+    """The Host header values (and Origin authorities) this server answers: the bound host and
+    the loopback names, each with this server's port (port 80 may also go unwritten)."""
+    bound = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    names = {bound.lower(), *LOOPBACK_NAMES}
+    return {f"{n}:{port}" for n in names} | (names if port == 80 else set())
 
 
 class GuardMiddleware:
     """Host-header check, body-size limit and security headers, around the whole app."""
 
-    def __init__(self, app: ASGIApp, *, host: str) -> None:
+    def __init__(self, app: ASGIApp, *, host: str, port: int) -> None:
         self.app = app
-        bound = f"[{host}]" if ":" in host and not host.startswith("[") else host
-        self.allowed = {bound.lower(), *LOOPBACK_NAMES}
+        self.allowed = _authorities(host, port)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        if _host_name(headers.get("host", "")) not in self.allowed:
+        # exact comparison, port included: 'localhost:80@evil.com' is not 'localhost:80'
+        if headers.get("host", "").strip().lower() not in self.allowed:
             await _error(403, None, "this server answers only requests addressed to "
                          f"{' or '.join(sorted(self.allowed))} (Host header "
-                         f"{headers.get('host', '')!r})")(scope, receive, send)
+                         f"{headers.get('host', '')[:100]!r})")(scope, receive, send)
             return
         origin = headers.get("origin")
-        if origin is not None and _host_name(urlsplit(origin).netloc) not in self.allowed:
+        if origin is not None and _origin_authority(origin) not in self.allowed:
             # A page from another site may send simple POSTs here; its browser says whence.
-            await _error(403, None, f"requests from pages of other sites ({origin!r}) are "
-                                    f"refused")(scope, receive, send)
+            await _error(403, None, f"requests from pages of other sites ({origin[:100]!r}) "
+                                    f"are refused")(scope, receive, send)
             return
-        length = headers.get("content-length", "0")
-        if not length.isdigit():
-            await _error(400, None, f"bad Content-Length {length!r}")(scope, receive, send)
+        length = headers.get("content-length", "0").strip()
+        if not (length.isascii() and length.isdigit()):  # '²' passes isdigit alone
+            await _error(400, None, f"bad Content-Length {length[:40]!r}")(scope, receive, send)
             return
-        if int(length) > MAX_BODY_BYTES:
+        if len(length.lstrip("0")) > 18 or int(length) > MAX_BODY_BYTES:
             await _error(413, None, f"request bodies are limited to {MAX_BODY_BYTES} bytes "
-                                    f"(Content-Length {length!r})")(scope, receive, send)
+                                    f"(Content-Length {length[:40]!r})")(scope, receive, send)
             return
 
         received = 0
@@ -105,8 +107,19 @@ class GuardMiddleware:
         await self.app(scope, limited_receive, send_with_headers)
 
 
-def _error(status: int, field: str | None, message: str) -> JSONResponse:
-    return JSONResponse({"error": message, "field": field}, status_code=status)
+def _origin_authority(origin: str) -> str:
+    """'http://localhost:8000' -> 'localhost:8000' ('localhost' alone for port 80); '' for
+    anything that is not an http origin (e.g. 'null')."""
+    parts = urlsplit(origin.strip().lower())
+    if parts.scheme != "http" or not parts.netloc or parts.path or parts.query:
+        return ""
+    netloc = parts.netloc
+    return netloc[:-3] if netloc.endswith(":80") else netloc
+
+
+def _error(status: int, field: str | None, message: str,
+           headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "field": field}, status_code=status, headers=headers)
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
@@ -118,13 +131,16 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     text = {404: f"no such page or endpoint: {request.url.path}",
             405: f"{request.method} is not allowed on {request.url.path}"}
-    return _error(exc.status_code, None, text.get(exc.status_code, str(exc.detail)))
+    return _error(exc.status_code, None, text.get(exc.status_code, str(exc.detail)),
+                  exc.headers)
 
 
 async def _server_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+    # the server drops the connection after an exception: say so, or a client reusing it
+    # sees its next request reset
     return _error(500, None, f"internal error ({type(exc).__name__}); the server log has the "
-                             f"details")
+                             f"details", {"Connection": "close"})
 
 
 class Pages:
@@ -137,34 +153,19 @@ class Pages:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"].startswith("/api/"):
-            wrong_method = any(r.matches(scope)[0] == Match.PARTIAL for r in self.api_routes)
-            raise HTTPException(405 if wrong_method else 404)
+            allowed = sorted({m for r in self.api_routes if isinstance(r, Route)
+                              and r.matches(scope)[0] == Match.PARTIAL for m in r.methods or ()})
+            if allowed:
+                raise HTTPException(405, headers={"Allow": ", ".join(allowed)})
+            raise HTTPException(404)
         await self.files(scope, receive, send)
-
-
-def openapi(routes: list[BaseRoute], server: str) -> dict[str, Any]:
-    """An OpenAPI 3 document of the /api routes: each endpoint docstring's first line is the
-    summary, the rest the description."""
-    paths: dict[str, dict] = {}
-    for route in routes:
-        if not isinstance(route, Route):
-            continue
-        doc = pyinspect.getdoc(route.endpoint) or ""
-        summary, _, description = doc.partition("\n")
-        for method in sorted((route.methods or set()) - {"HEAD"}):
-            paths.setdefault(route.path, {})[method.lower()] = {
-                "summary": summary.strip(), "description": description.strip(),
-                "responses": {"200": {"description": "JSON"},
-                              "400": {"description": "JSON {error, field}: a bad field"}}}
-    return {"openapi": "3.0.3", "info": {"title": "gridnn studio", "version": "1"},
-            "servers": [{"url": server}], "paths": paths}
 
 
 def create_app(registry: Any, *, host: str = "127.0.0.1", port: int = 8000) -> Starlette:
     """The studio app serving ``registry``'s runs and models (by id) and the playground.
 
-    ``host`` and ``port`` are where the server listens: the Host check admits ``host`` (and
-    localhost/127.0.0.1 on any port)."""
+    ``host`` and ``port`` are where the server listens: the Host check admits ``host`` and
+    localhost/127.0.0.1/[::1], each with exactly this ``port``."""
 
     async def models(request: Request) -> JSONResponse:
         """The runs and models this server was started with.
@@ -173,7 +174,8 @@ def create_app(registry: Any, *, host: str = "127.0.0.1", port: int = 8000) -> S
 
     async def schema(request: Request) -> JSONResponse:
         """This API as an OpenAPI 3 document."""
-        return JSONResponse(openapi(api_routes, f"http://{host}:{port}"))
+        return JSONResponse(openapi(api_routes, f"http://{host}:{port}",
+                                    [e["id"] for e in registry.entries()]))
 
     api_routes: list[BaseRoute] = [
         *playground.routes(),
@@ -183,5 +185,5 @@ def create_app(registry: Any, *, host: str = "127.0.0.1", port: int = 8000) -> S
     ]
     app = Starlette(routes=[*api_routes, Mount("/", app=Pages(api_routes))], exception_handlers={
         ApiError: _api_error, HTTPException: _http_error, Exception: _server_error})
-    app.add_middleware(GuardMiddleware, host=host)
+    app.add_middleware(GuardMiddleware, host=host, port=port)
     return app

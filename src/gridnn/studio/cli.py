@@ -14,6 +14,7 @@ import webbrowser
 from pathlib import Path
 from typing import Any
 
+from .._allocator import give_freed_memory_back
 from ..errors import ArgumentError
 
 RUNS_DIR = Path("runs")
@@ -45,6 +46,7 @@ def cmd_studio(args: argparse.Namespace) -> int:
     warning = host_warning(args.host)
     if warning:
         print(warning, file=sys.stderr)
+    give_freed_memory_back()  # a server lives long: a burst of uploads must not stay resident
     registry = Registry.from_sources(list(args.sources), runs_dir=RUNS_DIR)
     sock = listen(args.host, args.port)
     port = sock.getsockname()[1]

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ..fileio import is_finite_number, short
+
 MAX_BODY_BYTES = 2 * 1024 * 1024  # larger request bodies get 413 (checked in the app middleware)
 
 _MISSING = object()
@@ -36,12 +38,23 @@ async def json_body(request: Any) -> dict:
         return {}
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError) as exc:  # also integers past 4300 digits
         raise ApiError(400, None, f"the request body is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ApiError(400, None, "the request body is not valid JSON (nested too "
+                                  "deeply)") from None
     if not isinstance(body, dict):
         raise ApiError(400, None, f"the request body must be a JSON object, got "
                                   f"{type(body).__name__}")
     return body
+
+
+def _show(value: Any) -> str:
+    """A request value for an error message: strings as repr, others as JSON, cut to 60
+    characters (a value may be a 400-digit integer or a megabyte of list)."""
+    if isinstance(value, str):
+        return repr(value[:60]) + ("..." if len(value) > 60 else "")
+    return short(value)
 
 
 def _is_int(value: Any) -> bool:
@@ -59,9 +72,9 @@ def get_int(body: dict, field: str, *, default: Any = _MISSING, lo: int, hi: int
         value = int(value)
     if not _is_int(value):
         raise ApiError(400, field, f"`{field}` must be an integer in [{lo}, {hi}], "
-                                   f"got {value!r}")
+                                   f"got {_show(value)}")
     if not lo <= value <= hi:
-        raise ApiError(400, field, f"`{field}` must be in [{lo}, {hi}], got {value}")
+        raise ApiError(400, field, f"`{field}` must be in [{lo}, {hi}], got {_show(value)}")
     return value
 
 
@@ -70,8 +83,8 @@ def get_float(body: dict, field: str, *, default: float = 0.0, limit: float = 1e
     value = body.get(field, default)
     if value is None:
         value = default
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        raise ApiError(400, field, f"`{field}` must be a finite number, got {value!r}")
+    if not is_finite_number(value):
+        raise ApiError(400, field, f"`{field}` must be a finite number, got {_show(value)}")
     if abs(value) > limit:
         raise ApiError(400, field, f"`{field}` must be within ±{limit:g}, got {value}")
     return float(value)
@@ -81,7 +94,7 @@ def get_bool(body: dict, field: str, *, default: bool) -> bool:
     """``body[field]`` as a JSON boolean; ``default`` when absent."""
     value = body.get(field, default)
     if not isinstance(value, bool):
-        raise ApiError(400, field, f"`{field}` must be true or false, got {value!r}")
+        raise ApiError(400, field, f"`{field}` must be true or false, got {_show(value)}")
     return value
 
 
@@ -93,7 +106,7 @@ def get_choice(body: dict, field: str, choices: Iterable[str], *,
     if value is None:
         raise ApiError(400, field, f"`{field}` is required: one of {options}")
     if not isinstance(value, str) or value not in options:
-        raise ApiError(400, field, f"`{field}` must be one of {options}, got {value!r}")
+        raise ApiError(400, field, f"`{field}` must be one of {options}, got {_show(value)}")
     return value
 
 
@@ -115,9 +128,9 @@ def _shape(value: Any, field: str, max_size: int, max_ndim: int) -> tuple[int, .
     while stack:
         node, depth = stack.pop()
         if depth == len(shape):
-            if (not isinstance(node, (int, float)) or isinstance(node, bool)
-                    or not math.isfinite(node)):
-                raise ApiError(400, field, f"`{field}` must hold finite numbers, got {node!r}")
+            if not is_finite_number(node):
+                raise ApiError(400, field, f"`{field}` must hold finite numbers, got "
+                                           f"{_show(node)}")
             continue
         if not isinstance(node, list) or len(node) != shape[depth]:
             raise ApiError(400, field, f"`{field}` is not rectangular: expected a list of "

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,10 @@ from .registry import Entry, Registry
 UPLOAD_SUFFIXES = (".png", ".jpg", ".jpeg", ".npy")
 MAX_UPLOAD_CHARS = MAX_BODY_BYTES  # base64 text of the upload, checked before decoding
 MAX_INPUT_VALUE = 1e6
+MAX_UPLOAD_PIXELS = 1 << 24  # 4096x4096: a phone photo passes; about 200 MB to decode at most
+MAX_DECODES = 2  # uploads decoded at once; the others wait up to DECODE_WAIT_S, then 503
+DECODE_WAIT_S = 30.0
+_DECODES = threading.BoundedSemaphore(MAX_DECODES)
 
 
 def _input(entry: Entry, body: dict) -> tuple[np.ndarray, int | None, list[str]]:
@@ -81,10 +86,17 @@ def _upload(entry: Entry, body: dict) -> tuple[np.ndarray, None, list[str]]:
     except (binascii.Error, ValueError):
         raise ApiError(400, "upload", "`upload` is not valid base64") from None
     dcfg = (entry.config or {}).get("data") or {"input_shape": list(entry.input_shape)}
+    # a 100 KB PNG may decode to 100 MB: few pixels per upload and few decodes at once (and
+    # ``gridnn studio`` gives freed memory back: _allocator.give_freed_memory_back)
+    if not _DECODES.acquire(timeout=DECODE_WAIT_S):
+        raise ApiError(503, "upload", f"the server is busy decoding {MAX_DECODES} other "
+                                      f"uploads; try again")
     try:
-        x, changes = read_input(raw, Path(name).name, dcfg)
+        x, changes = read_input(raw, Path(name).name, dcfg, max_pixels=MAX_UPLOAD_PIXELS)
     except DataError as e:
         raise ApiError(400, "upload", str(e)) from None
+    finally:
+        _DECODES.release()
     return x, None, changes
 
 

@@ -76,13 +76,14 @@ def model_info(entry: Entry) -> dict[str, Any]:
     if entry.kind == "run" and entry.state == "finished":
         run = entry.run()
         info.update(samples=len(run.x_test), metrics=run.metrics,
-                    has_history=entry.history() is not None, dataset_error=entry.dataset_error)
+                    has_history=entry.has_history(), dataset_error=entry.dataset_error)
     return info
 
 
 def encode_maps(output: np.ndarray) -> dict[str, Any]:
     """One layer's per-sample output (C, *S) or (F,), quantised (see the module docstring)."""
-    out = np.asarray(output, np.float32)
+    # an overflowing layer's inf or NaN would make the answer invalid JSON
+    out = np.nan_to_num(np.asarray(output, np.float32), nan=0.0)
     if out.ndim == 1:
         step = max(1, math.ceil(out.size / MAX_FLAT))
         shown = out[None, ::step]
@@ -107,6 +108,9 @@ def predict(entry: Entry, raw: np.ndarray) -> dict[str, Any]:
             last = isinstance(model, nn.Sequential) and calls and calls[-1].module is model[-1]
             logits = calls[-1].output if last else model(Tensor(x))
             probs = F.softmax(logits, dim=1).data[0]
+    if not np.isfinite(probs).all():
+        raise ApiError(422, "input", "the model's output for this input is not finite (NaN or "
+                                     "infinite): its values overflow float32")
     top = np.argsort(-probs, kind="stable")[:TOP_K]
     return {
         "top": [{"class": int(i), "name": entry.class_names[i], "p": float(probs[i])}

@@ -98,8 +98,9 @@ def _read_padding(body: dict) -> str | int:
     value = body.get("padding", "valid")
     if value in ("valid", "same"):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        digits = value.strip().lstrip("0") or "0"  # ASCII only: '²' and '③' pass isdigit
+        value = int(digits) if len(digits) <= 12 else value
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_PADDING:
         raise ApiError(400, "padding", f"padding must be 'valid', 'same' or a whole number "
                                        f"from 0 to {MAX_PADDING}, got {value!r}")

@@ -29,11 +29,13 @@ from ..checkpoint import (
     HISTORY_FILE,
     METRICS_FILE,
     WEIGHTS_FILE,
+    build_budget,
     build_model,
     load_config,
     load_run,
 )
 from ..errors import ArgumentError, DataError
+from ..fileio import read_bytes
 from .http import ApiError
 
 log = logging.getLogger("gridnn.studio")
@@ -95,8 +97,9 @@ class Entry:
         from ..explain import runs
 
         if self.kind != "run":
-            raise ApiError(404, "id", f"{self.name!r} is a zoo model: it has no dataset, "
-                                      f"training curves or confusion matrix")
+            what = "a zoo model" if self.kind == "zoo" else "an imported ONNX model"
+            raise ApiError(404, "id", f"{self.name!r} is {what}: it has no dataset, training "
+                                      f"curves or confusion matrix")
         if self.state != "finished":
             raise ApiError(409, "id", f"run {self.name!r} is unfinished (a checkpoint but no "
                                       f"final weights); finish it with 'gridnn train --resume'")
@@ -109,8 +112,8 @@ class Entry:
                     self.dataset_error = str(e)
                     try:
                         model, config = load_run(self._folder)
-                    except (DataError, MemoryError) as err:
-                        raise ApiError(500, "id", f"cannot load {self.name!r}: {err}") from None
+                    except (DataError, MemoryError) as err:  # its files changed since start
+                        raise ApiError(409, "id", f"cannot load {self.name!r}: {err}") from None
                     empty = np.zeros((0, *self.input_shape), np.float32)
                     self._run = runs.Run(self._folder, model, config, empty,
                                          np.zeros(0, np.int64), self.class_names)
@@ -137,23 +140,28 @@ class Entry:
             return np.asarray(x, np.float32)
         return self.run().normalize(x)
 
+    def has_history(self) -> bool:
+        """True when the run has a history.csv (readable or not: ``history`` says)."""
+        path = self._folder / HISTORY_FILE if self.kind == "run" and self._folder else None
+        return path is not None and (path.exists() or path.is_symlink())
+
     def history(self) -> dict[str, list[float | None]] | None:
-        """history.csv as columns of numbers, or None when the run has none."""
-        if self.kind != "run" or self._folder is None:
+        """history.csv as columns of numbers, or None when the run has none; ApiError(409)
+        saying why when it cannot be read (not a regular file, too large, not UTF-8 CSV)."""
+        if not self.has_history():
             return None
         path = self._folder / HISTORY_FILE
         try:
-            if path.stat().st_size > MAX_HISTORY_BYTES:
-                raise ApiError(500, None, f"{HISTORY_FILE} of {self.name!r} is larger than "
-                                          f"{MAX_HISTORY_BYTES} bytes")
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        except (OSError, UnicodeDecodeError) as e:
-            raise ApiError(500, None, f"{HISTORY_FILE} of {self.name!r} is unreadable: "
-                                      f"{type(e).__name__}") from None
+            text = read_bytes(path, HISTORY_FILE, MAX_HISTORY_BYTES).decode("utf-8")
+            rows = list(csv.DictReader(io.StringIO(text)))
+        except DataError as e:
+            raise ApiError(409, "id", f"the training curves could not be read: {e}") from None
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise ApiError(409, "id", f"the training curves could not be read: "
+                                      f"{HISTORY_FILE} of {self.name!r} is not UTF-8 CSV "
+                                      f"({type(e).__name__})") from None
         columns: dict[str, list[float | None]] = {}
-        for row in csv.DictReader(io.StringIO(text)):
+        for row in rows:
             for key, value in row.items():
                 columns.setdefault(str(key), []).append(_number(value))
         return columns
@@ -248,7 +256,9 @@ def _run_entry(index: int, name: str, folder: Path) -> Entry:
         raise DataError(f"{folder} has neither {WEIGHTS_FILE} nor a {CHECKPOINT_DIR}/")
     data = config["data"]
     names = data.get("class_names") or [str(i) for i in range(data["num_classes"])]
-    build_model(config, folder / CONFIG_FILE)  # an unknown model or argument fails at start
+    # an unknown model or argument fails at start, and one asking for far more memory than
+    # its weights hold fails at once
+    build_model(config, folder / CONFIG_FILE, max_bytes=build_budget(folder))
     return Entry(f"r{index}-{_slug(name)}", name, "run", state, tuple(data["input_shape"]),
                  list(names), config, folder)
 

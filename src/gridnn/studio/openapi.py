@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Route
 
-from .playground import (
+from .playground_read import (
     MAX_CHANNELS,
     MAX_DILATION,
     MAX_KERNEL_SIDE,
@@ -58,6 +58,8 @@ _CONV = {
                           {"type": "string", "pattern": "^[0-9]+$"}]},
     "dilation": _count(1, MAX_DILATION),
     "share": {"type": "boolean"},
+    "local_kernels": {"type": "array", "description": "(*out, K, C, *k): each output "
+                      "position's own kernels, read only when share is false"},
 }
 _POSITION = {"type": "array", "items": _count(0), "minItems": 1, "maxItems": 4}
 BODIES: dict[str, dict[str, Any]] = {

@@ -32,6 +32,9 @@ function scopedCss(css) {
 function render({model, el}) {
   const host = document.createElement("div");
   host.className = "gridnn-widget";
+  // Keys typed into the page's number cells are not notebook shortcuts (JupyterLab's Lumino
+  // sees the shadow host as their target: without this, typing "2" makes a heading cell).
+  host.setAttribute("data-lm-suppress-shortcuts", "true");
   el.append(host);
   const shadow = host.attachShadow({mode: "open"});
   const style = document.createElement("style");

@@ -127,7 +127,8 @@ def test_hovering_an_output_lights_its_window(page):
     choose(page, "stride", "2")
     output_when(page, (2, 2))
     ActionChains(page).move_to_element(by_testid(page, "output-cell-1-1")).perform()
-    lit = wait_for(page, lambda: page.find_elements(By.CSS_SELECTOR, "[data-part=input-grids] .cell.lit"))
+    lit = wait_for(page, lambda: page.find_elements(By.CSS_SELECTOR,
+                                                    "[data-part=input-grids] .cell.lit"))
     names = {c.find_element(By.CSS_SELECTOR, "input").get_attribute("data-testid") for c in lit}
     assert names == {"input-cell-2-2", "input-cell-2-3", "input-cell-3-2", "input-cell-3-3"}
     ActionChains(page).move_to_element(by_testid(page, "count-mlp")).perform()
@@ -190,4 +191,40 @@ def test_one_dimensional_input(page):
     ref = gn.functional.conv1d(x[None], w[None], None).data[0]
     out = output_when(page, ref.shape)
     np.testing.assert_allclose(out, ref, atol=5e-4)  # the page prints 3 decimals
+    assert console_errors(page) == []
+
+
+MOUNT_TWO = """
+const done = arguments[arguments.length - 1];
+const {mountPlayground} = await import("/playground.js");
+const {api} = await import("/common.js");
+const calls = [];
+const counted = (path, body) => { calls.push(path); return api(path, body); };
+const a = document.createElement("div"), b = document.createElement("div");
+document.body.append(a, b);
+await Promise.all([
+  mountPlayground(a, counted, {input: [[[1, 2, 3], [4, 5, 6], [7, 8, 9]]],
+                               kernels: [[[[1, 1], [1, 1]]]], bias: [10], stride: 1,
+                               padding: "valid", dilation: 1}),
+  mountPlayground(b, api)]);
+const read = (root, id) => root.querySelector(`[data-testid="${id}"]`);
+done({a: [read(a, "count-mlp").textContent, read(a, "output-cell-0-0").dataset.value],
+      b: [read(b, "count-mlp").textContent, read(b, "output-cell-0-0").dataset.value],
+      calls, ids: document.querySelectorAll("[id]").length});
+"""
+
+
+def test_two_playgrounds_mount_side_by_side_through_the_api_passed(page, tmp_path):
+    """mountPlayground(root, api, initial) builds the page inside `root` only, talks through
+    the `api` it is given and starts from `initial` (the lecture's case without it)."""
+    page.get(page.current_url.split("#")[0])
+    wait_for(page, lambda: page.execute_script("return document.body.dataset.ready"))
+    ids_before = page.execute_script("return document.querySelectorAll('[id]').length")
+    got = page.execute_async_script(f"(async () => {{ {MOUNT_TWO} }})()")
+    x = np.arange(1, 10, dtype=float).reshape(3, 3)
+    y00 = gn.functional.conv2d(x[None, None], np.ones((1, 1, 2, 2)), np.array([10.0])).data
+    assert got["a"] == ["36", str(int(y00[0, 0, 0, 0]))]  # 9 inputs x 4 outputs; 1+2+4+5+10
+    assert got["b"][0] == "64"                             # the lecture's case
+    assert "/api/playground/presets" in got["calls"] and "/api/playground/conv" in got["calls"]
+    assert got["ids"] == ids_before                        # no new document-wide ids
     assert console_errors(page) == []

@@ -24,8 +24,19 @@ from ..explain.dense import LinearMap, connections, tap_indices, weight_labels
 from .http import ApiError, get_int, json_body
 from .playground_presets import channel_examples, input_presets, kernel_presets, start_problem
 from .playground_read import (
-    MAX_CHANNELS, MAX_DILATION, MAX_KERNEL_SIDE, MAX_KERNELS, MAX_LENGTH_1D, MAX_PADDING,
-    MAX_SIDE_2D, MAX_STRIDE, MIN_LENGTH_1D, Problem, linear_map_of, read_problem,
+    MAX_CHANNELS,
+    MAX_DILATION,
+    MAX_KERNEL_SIDE,
+    MAX_KERNELS,
+    MAX_LENGTH_1D,
+    MAX_PADDING,
+    MAX_SIDE_2D,
+    MAX_STRIDE,
+    MIN_LENGTH_1D,
+    Problem,
+    linear_map_of,
+    read_problem,
+    widest_kernel,
 )
 from .playground_text import counts_said, formula, num, padding_said, wrapped
 
@@ -85,6 +96,7 @@ def solve(p: Problem) -> dict:
         "output": y.tolist(), "output_text": _texts(y), "counts": counts,
         "say": counts_said(m, counts), "formula": formula(m),
         "padding_note": padding_said(m, p.padding, counts),
+        "kernel_fits": list(widest_kernel(p)),  # the page offers no kernel side beyond these
         # Per spatial dim and output index: the window's first, last and middle cell on the
         # padded grid (0 = the first padding cell), so the page can put y under its window.
         "windows": [[[int(t[o, 0] + lo), int(t[o, -1] + lo), int((t[o, 0] + t[o, -1]) // 2 + lo)]

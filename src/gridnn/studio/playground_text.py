@@ -60,8 +60,9 @@ def counts_said(m: LinearMap, counts: dict[str, int]) -> dict[str, str]:
                               f"{head}: {k_out} x {taps} = {counts['parameters']} parameters")
     else:
         unused = counts["unused_weights"]
+        own = slice_ if k_out == 1 else _plural(k_out, slice_)
         said["parameters"] = (f"no sharing: each of the {positions} positions has its own "
-                              f"{_plural(k_out, slice_)}: {positions} x {k_out * taps} = "
+                              f"{own}: {positions} x {k_out * taps} = "
                               f"{counts['parameters']} parameters"
                               + (f" ({unused} of them only ever multiply padding)"
                                  if unused else ""))
@@ -101,6 +102,7 @@ def padding_said(m: LinearMap, padding: str | int, counts: dict[str, int]) -> st
     text = (f"{head} adds zeros: {where}. "
             f"{on_pad} of the {taps} taps fall on padding.")
     if any(lo != hi for lo, hi in m.pads):
+        extra = " and ".join(b for (lo, hi), (_, _, b) in zip(m.pads, sides) if hi > lo)
         text += (" With an even kernel the padding cannot be split equally: the extra one "
-                 f"goes {' and '.join(b for (lo, hi), (_, _, b) in zip(m.pads, sides) if hi > lo)}.")
+                 f"goes {extra}.")
     return text

@@ -74,12 +74,16 @@ export async function mountPlayground(root, api, initial) {
     const example = presets.inputs[presets.channel_example[state.dims]].kernel;
     return state.input.map((_, c) => resize(c === 0 ? preset.data : example[c], size));
   }
-  /** The i-th new kernel: a named preset of `size` not already in use, else any, resized. */
-  function newKernel(i, size) {
+  /** The i-th new kernel: the first named preset of `size` whose weights no kernel has yet,
+   *  (among `existing`), else any preset resized. */
+  function newKernel(i, size, existing) {
     const names = kernelNames();
     const fits = names.filter((n) => shapeOf(presets.kernels[n].data).join() === size.join());
     const pool = [...fits, ...names.filter((n) => !fits.includes(n))];
-    const name = pool[i % pool.length];
+    const taken = new Set(existing.map((k) => JSON.stringify(k[0])));
+    const name = pool.find((n) => !taken.has(JSON.stringify(resize(presets.kernels[n].data,
+                                                                    size))))
+      ?? pool[i % pool.length];
     return {data: kernelFromPreset(name, size), bias: presets.kernels[name].bias ?? 0, name};
   }
   function setProblem(problem) {
@@ -116,7 +120,7 @@ export async function mountPlayground(root, api, initial) {
         kernels.push(state.kernels[i]);
         bias.push(state.bias[i]);
       } else {
-        const made = newKernel(i, size);
+        const made = newKernel(i, size, kernels);
         kernels.push(made.data);
         bias.push(made.bias);
       }
@@ -298,7 +302,10 @@ export async function mountPlayground(root, api, initial) {
       const answer = await api("/api/playground/conv", body());
       if (id !== requestId) return;
       result = answer;
-      if (!state.share) state.local = answer.local_kernels;
+      if (!state.share) {
+        state.local = answer.local_kernels;
+        state.localShape = answer.output_shape;
+      }
       showError(null);
       if (step !== null && step >= rowCount()) step = rowCount() - 1;
       drawEditors();
@@ -344,10 +351,12 @@ export async function mountPlayground(root, api, initial) {
     if (Math.max(...spatial()) <= Math.max(lim.side_2d, lim.length_1d[1])) {
       drawInput(spatial().map(() => [0, 0]));
     }
+    markInput($("input-grids"), null, []);
     clearOutput($("output-grids"));
     $("window-panel").hidden = true;
     for (const name of ["count-mlp", "count-sparse", "count-params", "say-mlp", "say-sparse",
-                        "say-params", "say-bias", "formula", "position", "output-shape"]) {
+                        "say-params", "say-bias", "matrix-hint", "formula", "position",
+                        "output-shape", "input-shape"]) {
       $(name).textContent = "";
     }
     $("padding-note").hidden = true;
@@ -366,13 +375,13 @@ export async function mountPlayground(root, api, initial) {
    *  stepped position (position y1 before any step) when sharing is off. */
   function editedKernel(k) {
     if (state.share || !state.local) return state.kernels[k];
-    const at = unravel(step ?? 0, result.output_shape).slice(1);
+    const at = unravel(step ?? 0, state.localShape).slice(1);
     return at.reduce((a, i) => a[i], state.local)[k];
   }
   function drawEditors() {
-    const here = !state.share && state.local && result
-      ? `y${ravel([0, ...unravel(step ?? 0, result.output_shape).slice(1)],
-                  result.output_shape) + 1}` : null;
+    const here = !state.share && state.local
+      ? `y${ravel([0, ...unravel(step ?? 0, state.localShape).slice(1)],
+                  state.localShape) + 1}` : null;
     renderKernels($("kernel-grids"), {
       kernels: state.kernels.map((_, k) => editedKernel(k)), bias: state.bias,
       where: here ? `at the position of ${here} only (step to edit another)` : null,
@@ -418,6 +427,7 @@ export async function mountPlayground(root, api, initial) {
     const padded = inShape[inShape.length - 1] + result.pads[result.pads.length - 1][0]
       + result.pads[result.pads.length - 1][1];
     $("stage").classList.toggle("wide", state.dims === 1 || padded > 12);
+    $("stage").classList.toggle("one-d", state.dims === 1);
     drawInput(result.pads);
     renderOutput($("output-grids"), result, {
       onClick: (position) => { stopPlay(); goTo(ravel(position, result.output_shape)); },
@@ -484,6 +494,12 @@ export async function mountPlayground(root, api, initial) {
     $("say-bias").textContent = say.biases;
     $("matrix-hint").textContent = say.matrix;
     $("formula").textContent = result.formula.join("\n");
+    // Kernel sides that cannot fit the (padded, dilated) input are not offered.
+    const fits = result.kernel_fits;
+    const [hFit, wFit] = fits.length === 2 ? fits : [1, fits[0]];
+    for (const [name, fit] of [["kh", hFit], ["kw", wFit]]) {
+      for (const option of $(name).options) option.disabled = +option.value > fit;
+    }
     $("padding-note").hidden = !result.padding_note;
     $("padding-note").textContent = result.padding_note ?? "";
   }

@@ -24,10 +24,10 @@ from studio_server import wait_for  # noqa: E402
 WIDGET = ".gridnn-widget"
 
 
-def widget_root(driver):
-    """The shadow root the widget draws the studio page into (None until it is ready)."""
+def widget_root(driver, index: int = 0):
+    """The shadow root widget ``index`` draws its studio page into (None until it is ready)."""
     return driver.execute_script(
-        f"const h = document.querySelector('{WIDGET}');"
+        f"const h = document.querySelectorAll('{WIDGET}')[{index}];"
         "return h && h.dataset.ready ? h.shadowRoot : null;")
 
 
@@ -45,8 +45,14 @@ def output_grid(root) -> np.ndarray:
 
 @pytest.fixture
 def lab(tmp_path):
+    pytest.importorskip("sklearn")
+    from gridnn.cli import main
+
+    assert main(["train", "--data", "digits", "--epochs", "1", "--no-progress",
+                 "--out", str(tmp_path / "run")]) == 0
     write_notebook(tmp_path / "widget.ipynb",
-                   "import gridnn.notebook\ngridnn.notebook.playground()")
+                   "import gridnn.notebook\ngridnn.notebook.playground()",
+                   f"gridnn.notebook.inside({str(tmp_path / 'run')!r})")
     server = JupyterLab(tmp_path)
     try:
         yield server
@@ -75,6 +81,12 @@ def test_the_playground_widget_runs_the_lecture_example_in_jupyterlab(lab, tmp_p
         expected = gn.functional.conv2d(gn.tensor(x), gn.tensor(w)).numpy()[0, 0]
         wait_for(driver, lambda: np.array_equal(output_grid(root), expected), 30)
         assert output_grid(root)[0].tolist() == [-4.0, -3.0, -2.0]
+        # the second cell: the model page of the run, opened on test sample 0
+        inside = wait_for(driver, lambda: widget_root(driver, 1), 60)
+        top1 = wait_for(driver, lambda: inside.find_element(
+            By.CSS_SELECTOR, '[data-testid="prediction-top1"]').text.strip("- "), 30)
+        run = gn.open_run(tmp_path / "run")
+        assert top1.split()[0] == run.class_names[int(run.logits(run.x_test[:1]).argmax())]
         errors = [e["message"] for e in driver.get_log("browser")
                   if e["level"] == "SEVERE" and "gridnn" in e["message"]]
         assert errors == []

@@ -61,6 +61,8 @@ class Bridge:
 
 
 def page_modules(static: Path = STATIC) -> tuple[dict[str, str], str]:
-    """({file name: source} of the studio's JavaScript modules, its style.css)."""
+    """({file name: source} of the studio's JavaScript modules, its stylesheets joined, the
+    shared style.css first)."""
     sources = {p.name: p.read_text(encoding="utf-8") for p in sorted(static.glob("*.js"))}
-    return sources, (static / "style.css").read_text(encoding="utf-8")
+    sheets = sorted(static.glob("*.css"), key=lambda p: (p.name != "style.css", p.name))
+    return sources, "\n".join(p.read_text(encoding="utf-8") for p in sheets)

@@ -118,6 +118,17 @@ print(plain[0, 0])
 assert np.allclose(plain[0, 0], y_s1)
 
 # %% [markdown]
+# ## Try it
+# The studio's convolution playground, in this notebook: edit the input or the kernel, change
+# the stride, step through the windows. It starts on this example. (Where no widget can run,
+# for example on a page rendered from the notebook, it shows a picture instead.)
+
+# %%
+import gridnn.notebook  # noqa: E402
+
+gridnn.notebook.playground(x, w, [b])
+
+# %% [markdown]
 # ## Exercises
 # Write your answer in the cell below each question, then run the hidden check after it
 # (click the "..." to see it). The answers are in `solutions.py`.

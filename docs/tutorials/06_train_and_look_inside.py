@@ -80,6 +80,15 @@ field = gn.explain.receptive_field(run.model, run.input_shape)
 print(field)
 
 # %% [markdown]
+# The studio's model page, in this notebook: draw a digit, see the prediction and every
+# layer's feature maps, click a unit for its receptive field.
+
+# %%
+import gridnn.notebook  # noqa: E402
+
+gridnn.notebook.inside(run)
+
+# %% [markdown]
 # ## MNIST-1D: the same ideas on a 1-D grid
 # MNIST-1D turns each digit into a 40-sample signal (generated here, no download). Its CNN
 # uses `Conv1d` with 5-tap kernels at stride 2.

@@ -73,7 +73,7 @@ def test_a_small_tensor_shows_shape_dtype_range_and_its_numbers_on_coloured_cell
     cells = page.tables[0]
     assert [[float(c) for c, _ in row] for row in cells] == t.data[0, 0].tolist()
     assert cells[2][0][1] == "background:rgb(255,255,255)"  # 0 is white
-    assert cells[0][0][1] == "background:rgb(95,55,255)"  # -8, the largest |value|: blue
+    assert cells[0][0][1] == "background:rgb(135,105,255)"  # -8, the largest |value|: blue
 
 
 def test_a_large_2d_tensor_is_a_png_one_pixel_per_element_strided_down() -> None:
@@ -82,7 +82,7 @@ def test_a_large_2d_tensor_is_a_png_one_pixel_per_element_strided_down() -> None
     page = Tables(gn.tensor(data)._repr_html_())
     pixels = png_pixels(page.images[0])
     assert pixels.shape == (100, 150, 3)  # every 2nd column: 300 > 256
-    assert pixels[0, 0].tolist() == [255, 55, 95] and pixels[0, 1].tolist() == [95, 55, 255]
+    assert pixels[0, 0].tolist() == [255, 105, 135] and pixels[0, 1].tolist() == [135, 105, 255]
     assert pixels[5, 5].tolist() == [255, 255, 255]
     assert "every 1x2th element shown" in " ".join(page.text)
 

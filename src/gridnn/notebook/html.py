@@ -30,9 +30,9 @@ def colors(values: np.ndarray, scale: float) -> np.ndarray:
     """RGB uint8 (..., 3): white at 0, red at +scale, blue at -scale (clipped)."""
     t = np.clip(np.nan_to_num(values / scale if scale > 0 else values * 0.0), -1.0, 1.0)
     pos, neg = np.clip(t, 0, 1), np.clip(-t, 0, 1)
-    red = 255 - 160 * neg
-    green = 255 - 200 * np.maximum(pos, neg)
-    blue = 255 - 160 * pos
+    red = 255 - 120 * neg  # light enough at the extremes for black numbers on top
+    green = 255 - 150 * np.maximum(pos, neg)
+    blue = 255 - 120 * pos
     return np.stack([red, green, blue], axis=-1).astype(np.uint8)
 
 

@@ -27,7 +27,7 @@ DOCS = Path(__file__).parent
 
 
 def open_and_run(driver, lab: JupyterLab, name: str) -> None:
-    driver.get(lab.url(f"lab/tree/{name}"))
+    driver.get(lab.notebook_url(name))
     wait_for(driver, lambda: driver.execute_script("return !!window.jupyterapp"), 60)
     run_all_cells(driver)
 

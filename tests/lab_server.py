@@ -1,8 +1,8 @@
-"""JupyterLab on 127.0.0.1 with a token, in a subprocess with its own config, data, runtime
-and workspace folders, for the notebook browser test and the widget screenshot:
+"""JupyterLab (or Notebook 7) on 127.0.0.1 with a token, in a subprocess with its own config,
+data, runtime and workspace folders, for the notebook browser test and the widget screenshot:
 
-    lab = JupyterLab(folder)          # starts it, waits until it answers
-    driver.get(lab.url("lab/tree/widget.ipynb"))
+    lab = JupyterLab(folder)          # starts it, waits until it answers; app="notebook": Nb 7
+    driver.get(lab.notebook_url("widget.ipynb"))
     ...
     lab.stop()                        # shuts its kernels and the server down
 """
@@ -43,9 +43,11 @@ def _free_port() -> int:
 
 
 class JupyterLab:
-    """A JupyterLab server serving ``root`` on 127.0.0.1 (see the module docstring)."""
+    """A JupyterLab (``app='jupyterlab'``) or Notebook 7 (``app='notebook'``) server serving
+    ``root`` on 127.0.0.1 (see the module docstring)."""
 
-    def __init__(self, root: Path, timeout: float = 90.0) -> None:
+    def __init__(self, root: Path, timeout: float = 90.0, app: str = "jupyterlab") -> None:
+        self.app = app
         self.root, self.token, self.port = Path(root), secrets.token_hex(16), _free_port()
         self.home = Path(tempfile.mkdtemp(prefix="gridnn-jupyter-"))
         config = self.home / "config"
@@ -58,11 +60,13 @@ class JupyterLab:
                    IPYTHONDIR=str(self.home / "ipython"), MPLBACKEND="agg")
         self.log = open(self.home / "server.log", "wb")  # noqa: SIM115 - closed by stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
+            [sys.executable, "-m", app, "--no-browser", "--ip=127.0.0.1",
              f"--port={self.port}", "--port-retries=0", f"--IdentityProvider.token={self.token}",
-             f"--ServerApp.root_dir={self.root}", "--LabApp.expose_app_in_browser=True",
-             # no extension manager looking things up on PyPI
-             "--LabApp.extension_manager=readonly",
+             f"--ServerApp.root_dir={self.root}",
+             *(["--LabApp.expose_app_in_browser=True",
+                # no extension manager looking things up on PyPI
+                "--LabApp.extension_manager=readonly"] if app == "jupyterlab" else
+               ["--JupyterNotebookApp.expose_app_in_browser=True"]),
              *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
             env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
@@ -80,6 +84,9 @@ class JupyterLab:
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}/{path}?token={self.token}"
+
+    def notebook_url(self, name: str) -> str:
+        return self.url(f"lab/tree/{name}" if self.app == "jupyterlab" else f"notebooks/{name}")
 
     def log_text(self) -> str:
         return (self.home / "server.log").read_text(errors="replace")

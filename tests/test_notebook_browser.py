@@ -1,8 +1,8 @@
-"""The playground widget in a real JupyterLab: a notebook running
+"""The playground widget in a real JupyterLab and Notebook 7: a notebook running
 ``gridnn.notebook.playground()`` is opened in headless Chromium; the widget shows the lecture's
 example (a 3x3 output of -5, read back from the page), and editing a kernel weight changes the
-output to what gridnn computes. JupyterLab listens on 127.0.0.1 with a token and is shut down
-by the test."""
+output to what gridnn computes; the model page of a run opens in the next cell. The server
+listens on 127.0.0.1 with a token and is shut down by the test."""
 
 from __future__ import annotations
 
@@ -43,8 +43,9 @@ def output_grid(root) -> np.ndarray:
     return np.array([[values.get((i, j), np.nan) for j in range(cols)] for i in range(rows)])
 
 
-@pytest.fixture
-def lab(tmp_path):
+@pytest.fixture(params=["jupyterlab", "notebook"])
+def lab(request, tmp_path):
+    pytest.importorskip(request.param)
     pytest.importorskip("sklearn")
     from gridnn.cli import main
 
@@ -53,7 +54,7 @@ def lab(tmp_path):
     write_notebook(tmp_path / "widget.ipynb",
                    "import gridnn.notebook\ngridnn.notebook.playground()",
                    f"gridnn.notebook.inside({str(tmp_path / 'run')!r})")
-    server = JupyterLab(tmp_path)
+    server = JupyterLab(tmp_path, app=request.param)
     try:
         yield server
     finally:
@@ -61,10 +62,10 @@ def lab(tmp_path):
     assert server.process.poll() is not None
 
 
-def test_the_playground_widget_runs_the_lecture_example_in_jupyterlab(lab, tmp_path) -> None:
+def test_the_playground_widget_runs_the_lecture_example_in_jupyter(lab, tmp_path) -> None:
     driver = chrome(str(tmp_path / "chromium"))
     try:
-        driver.get(lab.url("lab/tree/widget.ipynb"))
+        driver.get(lab.notebook_url("widget.ipynb"))
         wait_for(driver, lambda: driver.execute_script("return !!window.jupyterapp"), 60)
         run_all_cells(driver)
         root = wait_for(driver, lambda: widget_root(driver), 60)

@@ -169,8 +169,9 @@ def test_rows_out_of_range_are_refused_and_any_valid_value_recovers(page):
     assert errors_but_refusals(page) == []
 
 
-@pytest.mark.parametrize("typed", ["1,000", "", "2..5"])
-def test_a_cell_that_is_not_a_number_is_marked_until_fixed(page, typed):
+@pytest.mark.parametrize("typed,padding", [("1,000", "valid"), ("", "valid"), ("2..5", "same")])
+def test_a_cell_that_is_not_a_number_is_marked_until_fixed(page, typed, padding):
+    choose(page, "padding", padding)  # 'same' pads this input: the mark must survive that too
     output_when(page, (2, 2))
     cell = by_testid(page, "input-cell-0-0")
     cell.send_keys("\ue009a")  # select all (Ctrl+A), then replace
@@ -295,3 +296,15 @@ def test_at_phone_width_the_page_is_no_wider_than_the_window(page, preset):
         assert page.execute_script("return arguments[0].scrollWidth > arguments[0].clientWidth",
                                    wrap)
     assert console_errors(page) == []
+
+
+def test_kernel_sides_that_cannot_fit_are_not_offered(page):
+    def offered():
+        select = by_testid(page, "kernel-height")
+        return [o.get_attribute("value") for o in select.find_elements(By.TAG_NAME, "option")
+                if o.is_enabled()]
+    wait_for(page, lambda: offered() == ["1", "2", "3", "4"])  # a 4x4 input, no padding
+    choose(page, "padding", "1")
+    wait_for(page, lambda: offered() == ["1", "2", "3", "4", "5", "6"])
+    choose(page, "padding", "same")
+    wait_for(page, lambda: len(offered()) == 7)

@@ -46,8 +46,9 @@ export function drawMatrix(canvas, legend, m, lit) {
     ctx.strokeStyle = "#eceff3";
     ctx.lineWidth = 1;
     ctx.beginPath();
-    for (let r = 0; r <= m.rows; r++) line(ctx, x0, y0 + r * cell, x0 + m.cols * cell, y0 + r * cell);
-    for (let c = 0; c <= m.cols; c++) line(ctx, x0 + c * cell, y0, x0 + c * cell, y0 + m.rows * cell);
+    const [right, bottom] = [x0 + m.cols * cell, y0 + m.rows * cell];
+    for (let r = 0; r <= m.rows; r++) line(ctx, x0, y0 + r * cell, right, y0 + r * cell);
+    for (let c = 0; c <= m.cols; c++) line(ctx, x0 + c * cell, y0, x0 + c * cell, bottom);
     ctx.stroke();
   }
   ctx.textAlign = "center";

@@ -13,7 +13,6 @@ pytest.importorskip("anywidget")
 pytest.importorskip("starlette")
 
 import gridnn as gn  # noqa: E402
-from gridnn.notebook import widgets  # noqa: E402
 from gridnn.studio.app import STATIC  # noqa: E402
 
 
@@ -99,4 +98,4 @@ def test_inside_serves_a_run_through_the_studio_registry(tmp_path) -> None:
     assert w.picture() is not None
     zoo = gn.notebook.inside("lenet5")
     assert ask(zoo, "/api/models")["json"][0]["kind"] == "zoo"
-    assert isinstance(widgets.Studio, type)
+    assert zoo.picture().axes  # no test set: the first layer's filters

@@ -7,7 +7,7 @@
     y.sum().backward()                             # x.grad, w.grad, b.grad
 
 Subpackages (``gn.nn``, ``gn.optim``, ``gn.data``, ``gn.models``, ``gn.train``,
-``gn.explain``) load on first use, so ``import gridnn`` needs NumPy alone.
+``gn.explain``, ``gn.notebook``) load on first use, so ``import gridnn`` needs NumPy alone.
 """
 
 import importlib
@@ -40,7 +40,7 @@ def plain_ops() -> AbstractContextManager[_Options]:
 
 
 _SUBMODULES = ("nn", "optim", "data", "models", "train", "explain", "checkpoint", "onnx",
-               "distributed")
+               "distributed", "notebook")
 
 
 def __getattr__(name: str) -> Any:

@@ -22,6 +22,7 @@ import traitlets
 
 from ...explain.draw import png_bytes
 from ...studio.registry import Registry
+from ...tensor import Tensor
 from .bridge import Bridge, page_modules
 from .pictures import inside_picture, playground_picture
 
@@ -76,11 +77,12 @@ LECTURE = {"input": np.arange(1, 17, dtype=np.float64).reshape(4, 4),
            "kernels": np.array([[1.0, 0.0], [0.0, -1.0]])}
 
 
-def _nested(value: Any, name: str) -> list:
-    array = np.asarray(getattr(value, "data", value), dtype=np.float64)
+def _array(value: Any, name: str) -> np.ndarray:
+    """A Tensor, array or nested list as a float64 array of finite numbers."""
+    array = np.asarray(value.data if isinstance(value, Tensor) else value, dtype=np.float64)
     if not np.isfinite(array).all():
         raise ValueError(f"playground: `{name}` must hold finite numbers, received {array}")
-    return array.tolist()
+    return array
 
 
 def playground(input: Any = None, kernels: Any = None, bias: Any = None, *, stride: Any = 1,
@@ -92,19 +94,17 @@ def playground(input: Any = None, kernels: Any = None, bias: Any = None, *, stri
     default zeros. The default is the lecture's example: the 4x4 input 1..16 and the kernel
     [[1, 0], [0, -1]], whose 3x3 output at stride 1 is -5 everywhere. The page checks and
     explains these settings as it does its own edits (a refusal is shown in the cell)."""
-    x = np.asarray(getattr(input, "data", LECTURE["input"] if input is None else input),
-                   dtype=np.float64)
+    x = _array(LECTURE["input"] if input is None else input, "input")
     if kernels is None:
         kernels = LECTURE["kernels"] if x.ndim >= 2 else np.array([1.0, -1.0])
-    w = np.asarray(getattr(kernels, "data", kernels), dtype=np.float64)
+    w = _array(kernels, "kernels")
     spatial = 1 if x.ndim == 1 else 2
     x = x[None] if x.ndim == spatial else x  # (C, *S)
     while w.ndim < 2 + spatial:  # (K, C, *k)
         w = w[None]
-    b = np.zeros(len(w)) if bias is None else np.atleast_1d(np.asarray(bias, np.float64))
-    initial = {"input": _nested(x, "input"), "kernels": _nested(w, "kernels"),
-               "bias": _nested(b, "bias"), "stride": stride, "padding": padding,
-               "dilation": dilation}
+    b = np.zeros(len(w)) if bias is None else np.atleast_1d(_array(bias, "bias"))
+    initial = {"input": x.tolist(), "kernels": w.tolist(), "bias": b.tolist(), "stride": stride,
+               "padding": padding, "dilation": dilation}
     bridge = Bridge()
     return Studio({"module": "playground.js", "export": "mountPlayground", "args": [initial]},
                   bridge, lambda: playground_picture(bridge, initial))

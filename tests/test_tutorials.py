@@ -67,6 +67,11 @@ def test_tutorial_runs_and_its_solutions_pass_the_checks(path: Path) -> None:
     execute(nb)
     seconds = time.perf_counter() - start
     text = printed(nb)
+    unshown = [cell.source[:60] for cell in nb.cells if cell.cell_type == "code"
+               for out in cell.get("outputs", [])
+               if out.get("data", {}).get("text/plain", "").startswith("<Figure size")
+               and "image/png" not in out["data"]]
+    assert not unshown, f"figures shown as text, not drawn: {unshown}"
     assert "not answered yet" not in text
     assert text.count(": correct") == len(cells), text[-2000:]
     assert seconds < SECONDS

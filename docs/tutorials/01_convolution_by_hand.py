@@ -17,6 +17,7 @@
 # output. Here we do it by hand on the lecture's example, then let gridnn do it.
 
 # %%
+# %matplotlib inline
 import inspect
 
 import numpy as np

@@ -21,6 +21,7 @@
 # $$ o = \left\lfloor \frac{n + 2p - d\,(k - 1) - 1}{s} \right\rfloor + 1 $$
 
 # %%
+# %matplotlib inline
 import numpy as np
 
 import gridnn as gn

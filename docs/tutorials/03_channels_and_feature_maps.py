@@ -17,6 +17,7 @@
 # map comes out. With K kernels we get K maps, the **feature maps**: (K, H', W').
 
 # %%
+# %matplotlib inline
 import matplotlib.pyplot as plt
 import numpy as np
 

@@ -23,6 +23,7 @@
 # each with its own weight (16 parameters).
 
 # %%
+# %matplotlib inline
 import numpy as np
 
 import gridnn as gn

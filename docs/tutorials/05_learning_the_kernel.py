@@ -20,6 +20,7 @@
 #    \cdot (\text{the input under } w_1 \text{ at } p) $$
 
 # %%
+# %matplotlib inline
 import matplotlib.pyplot as plt
 import numpy as np
 

@@ -17,6 +17,7 @@
 # few training images.
 
 # %%
+# %matplotlib inline
 import tempfile
 from pathlib import Path
 

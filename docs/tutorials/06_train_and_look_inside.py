@@ -162,7 +162,7 @@ for kind, (params, _, test_acc) in results.items():
 ax.set_xlabel("epoch")
 ax.set_ylabel("test accuracy")
 ax.set_title("200 training digits, placed anywhere on 12x12", fontsize=10)
-ax.legend(fontsize=8)
+ax.legend(fontsize=8, loc="upper left")
 plt.show()
 assert results["shared (conv)"][2][-1] > results["unshared (locally connected)"][2][-1]
 

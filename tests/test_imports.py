@@ -124,7 +124,7 @@ def test_ops_imports_nothing_above_it() -> None:
     assert not bad, f"ops/ may import only {sorted(OPS_MAY_IMPORT)} and ops/ modules: {bad}"
 
 
-ROOMS = ("gridnn.studio", "gridnn.onnx", "gridnn.distributed")
+ROOMS = ("gridnn.studio", "gridnn.onnx", "gridnn.distributed", "gridnn.notebook.widgets")
 # The command registers the rooms' subcommands; a run folder trains through
 # distributed.fit_distributed, which is train.fit itself in one process; a read-only
 # command's model may be an .onnx file (model_files).

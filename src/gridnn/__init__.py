@@ -7,7 +7,7 @@
     y.sum().backward()                             # x.grad, w.grad, b.grad
 
 Subpackages (``gn.nn``, ``gn.optim``, ``gn.data``, ``gn.models``, ``gn.train``,
-``gn.explain``) load on first use, so ``import gridnn`` needs NumPy alone.
+``gn.explain``, ``gn.notebook``) load on first use, so ``import gridnn`` needs NumPy alone.
 """
 
 import importlib
@@ -40,7 +40,7 @@ def plain_ops() -> AbstractContextManager[_Options]:
 
 
 _SUBMODULES = ("nn", "optim", "data", "models", "train", "explain", "checkpoint", "onnx",
-               "distributed")
+               "distributed", "notebook")
 
 
 def __getattr__(name: str) -> Any:
@@ -48,12 +48,14 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module(f"{__name__}.{name}")
     if name == "summary":  # lives in explain/ (it counts connections), loaded on first use
         return importlib.import_module(f"{__name__}.explain.summary").summary
+    if name == "open_run":  # a run folder to inspect: explain.runs.load
+        return importlib.import_module(f"{__name__}.explain.runs").load
     raise AttributeError(f"module 'gridnn' has no attribute {name!r}")
 
 
 __all__ = [
     "ArgumentError", "ArgumentTypeError", "DataError", "GradcheckError", "GridnnError", "Tensor",
     "concat", "enable_grad", "functional", "gradcheck", "is_grad_enabled", "no_grad",
-    "plain_ops", "stack", "summary", "tensor", "where",
+    "open_run", "plain_ops", "stack", "summary", "tensor", "where",
 ]
 __version__ = "0.1.0"

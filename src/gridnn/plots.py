@@ -15,9 +15,8 @@ def plot_curves(history: Any, path: str | os.PathLike) -> None:
     ``history`` is a ``gridnn.train.History``. Uses the non-interactive Agg backend, so it
     works without a display; raises ImportError when matplotlib is not installed.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    # A bare Figure draws with Agg when saved and needs no backend: never switch the user's
+    # (that would turn off Jupyter's inline display of every figure).
     from matplotlib.figure import Figure
 
     epochs = history["epoch"]

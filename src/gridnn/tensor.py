@@ -119,6 +119,12 @@ class Tensor:
         body = xp.array2string(self.data, separator=", ", prefix="tensor(")
         return f"tensor({body}, dtype={self.dtype}{grad})"
 
+    def _repr_html_(self) -> str:
+        """Jupyter's display: shape, dtype, range, and a heat map of 1-D/2-D data."""
+        from .notebook.html import tensor_html
+
+        return tensor_html(self)
+
     # ---- autograd ----------------------------------------------------------------------------
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.

@@ -22,9 +22,8 @@ Figure = Any
 
 
 def new_figure(width: float, height: float) -> Figure:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    # A bare Figure draws with Agg when saved and needs no backend: never switch the user's
+    # (that would turn off Jupyter's inline display of every figure).
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=100)

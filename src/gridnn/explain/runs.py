@@ -26,6 +26,12 @@ class Run:
     metrics: dict[str, Any] = field(default_factory=dict)
     _logits: np.ndarray | None = None
 
+    def _repr_html_(self) -> str:
+        """Jupyter's display: metrics, curves, confusion matrix and the model's summary."""
+        from ..notebook.runs import run_html
+
+        return run_html(self)
+
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.config["data"]["input_shape"])

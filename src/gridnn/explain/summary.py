@@ -112,6 +112,9 @@ class Summary:
 
     __repr__ = __str__
 
+    def _repr_html_(self) -> str:  # Jupyter shows the table as HTML
+        return self.to_html()
+
     def to_html(self) -> str:
         """The table as an HTML <table> (class 'summary') followed by the totals."""
         head = "".join(f"<th>{html.escape(h)}</th>" for h in self.HEADER)

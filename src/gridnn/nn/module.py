@@ -260,6 +260,12 @@ class Module:
             lines.append(f"  ({name}): {body}")
         return "\n".join(lines) + "\n)"
 
+    def _repr_html_(self) -> str:
+        """Jupyter's display: the layers as a table with their settings and parameters."""
+        from ..notebook.html import module_html
+
+        return module_html(self)
+
 
 class Sequential(Module):
     """Modules applied in order; children are named '0', '1', ... (or by an OrderedDict's keys).

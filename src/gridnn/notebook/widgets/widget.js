@@ -1,0 +1,95 @@
+// The anywidget front end of gridnn.notebook's widgets: it runs the studio's own page modules
+// (gridnn/studio/static/*.js, sent by the kernel as text) inside the cell, and answers their
+// api(path, body) calls by asking the kernel, which runs the studio's API in process.
+//
+// Model traits: modules {file name: source}, css (the studio's style.css), entry {module,
+// export, args}: the mount function to call as mount(root, api, ...args).
+
+/** Blob URLs for every module, each with its relative imports ("./x.js") pointing at the
+ *  blob URL of x.js, built dependencies first. */
+function moduleUrls(sources) {
+  const urls = new Map();
+  const visit = (name, path) => {
+    if (urls.has(name)) return urls.get(name);
+    if (!(name in sources)) throw new Error(`the studio has no module ${name}`);
+    if (path.includes(name)) throw new Error(`import cycle: ${[...path, name].join(" -> ")}`);
+    const text = sources[name].replace(
+      /(\bfrom\s*|\bimport\s*\(?\s*)(["'])\.\/([\w.-]+\.js)\2/g,
+      (_, head, quote, dep) => `${head}${quote}${visit(dep, [...path, name])}${quote}`);
+    const url = URL.createObjectURL(new Blob([text], {type: "text/javascript"}));
+    urls.set(name, url);
+    return url;
+  };
+  for (const name of Object.keys(sources)) visit(name, []);
+  return urls;
+}
+
+/** The studio's stylesheet for a shadow root: page-wide selectors apply to the widget only. */
+function scopedCss(css) {
+  return css.replace(/:root\b/g, ":host").replace(/(^|[\s,}])body(?=\s*[{,])/g, "$1.gridnn-body");
+}
+
+function render({model, el}) {
+  const host = document.createElement("div");
+  host.className = "gridnn-widget";
+  // Keys typed into the page's number cells are not notebook shortcuts (JupyterLab's Lumino
+  // sees the shadow host as their target: without this, typing "2" makes a heading cell).
+  host.setAttribute("data-lm-suppress-shortcuts", "true");
+  el.append(host);
+  const shadow = host.attachShadow({mode: "open"});
+  const style = document.createElement("style");
+  style.textContent = scopedCss(model.get("css")) +
+    "\n.gridnn-body{padding:0.6rem;background:var(--page);}";
+  const root = document.createElement("div");
+  root.className = "gridnn-body";
+  shadow.append(style, root);
+
+  let next = 0;
+  const pending = new Map();
+  const onMessage = (msg) => {
+    if (!msg || msg.kind !== "api-reply" || !pending.has(msg.id)) return;
+    const {resolve, reject} = pending.get(msg.id);
+    pending.delete(msg.id);
+    if (msg.status >= 200 && msg.status < 300) {
+      resolve(msg.json);
+    } else {
+      const error = new Error((msg.json && msg.json.error) || `${msg.status}`);
+      error.field = (msg.json && msg.json.field) ?? null;
+      error.status = msg.status;
+      reject(error);
+    }
+  };
+  model.on("msg:custom", onMessage);
+  // The contract of the studio's common.js `api`: GET when body is undefined, a Promise of
+  // the JSON answer, an Error with .field and .status on a non-2xx answer.
+  const api = (path, body) => new Promise((resolve, reject) => {
+    const id = ++next;
+    pending.set(id, {resolve, reject});
+    model.send({kind: "api", id, path, body: body === undefined ? null : body,
+                method: body === undefined ? "GET" : "POST"});
+  });
+
+  const entry = model.get("entry");
+  const urls = moduleUrls(model.get("modules"));
+  import(urls.get(entry.module)).then((mod) => {
+    const mount = mod[entry.export];
+    if (typeof mount !== "function") {
+      throw new Error(`the studio's ${entry.module} has no ${entry.export}(root, api, ...)`);
+    }
+    return mount(root, api, ...entry.args);
+  }).then(() => {
+    host.dataset.ready = "1";
+  }).catch((error) => {
+    const box = document.createElement("pre");
+    box.className = "error";
+    box.textContent = `gridnn widget: ${error.message || error}`;
+    root.append(box);
+    host.dataset.ready = "error";
+  });
+  return () => {
+    model.off("msg:custom", onMessage);
+    for (const url of urls.values()) URL.revokeObjectURL(url);
+  };
+}
+
+export default {render};

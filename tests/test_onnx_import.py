@@ -232,17 +232,20 @@ def test_load_model_file_gives_the_input_shape_and_classes(tmp_path):
     assert loaded.onnx_info is info and not loaded.training
 
 
-def test_unsupported_operator_names_op_node_and_supported_list(tmp_path):
+def test_unsupported_operators_are_all_named_at_once(tmp_path):
     helper, tp = onnx.helper, onnx.TensorProto
     graph = helper.make_graph(
         [helper.make_node("Relu", ["x"], ["r"], name="first"),
-         helper.make_node("Erf", ["r"], ["y"], name="my_erf")], "g",
+         helper.make_node("Hardmax", ["r"], ["h"], name="my_hardmax"),
+         helper.make_node("Hardmax", ["h"], ["h2"], name="second_hardmax"),
+         helper.make_node("Round", ["h2"], ["y"], name="my_round")], "g",
         [helper.make_tensor_value_info("x", tp.FLOAT, ["N", 3])],
         [helper.make_tensor_value_info("y", tp.FLOAT, ["N", 3])])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
               tmp_path / "m.onnx")
-    with pytest.raises(gn.DataError, match=r"node 'my_erf' \(Erf\) uses operator 'Erf', which "
-                                           r"gridnn cannot load; supported: .*Conv.*Gemm"):
+    with pytest.raises(gn.DataError, match=r"2 operators gridnn cannot load: Hardmax \(2 nodes, "
+                                           r"first 'my_hardmax' \(Hardmax\)\); Round \(1 node, "
+                                           r"first 'my_round' \(Round\)\); supported: .*Conv.*Gemm"):
         gx.load(tmp_path / "m.onnx")
 
 

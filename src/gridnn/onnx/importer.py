@@ -20,6 +20,7 @@ from .. import nn
 from ..errors import DataError
 from . import layers as L
 from .import_pool import global_pool, pool, reduce_mean
+from .importer_ops import MODERN
 from .reader import LIMITS, node_label
 from .steps import Context, Step, auto_pads, ints
 
@@ -218,6 +219,8 @@ def clip(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
     low, high = bounds
     if low == 0 and (high is None or high == math.inf):
         return Step((node.input[0],), nn.ReLU())
+    if low == 0 and high == 6:
+        return Step((node.input[0],), nn.ReLU6())
     return Step((node.input[0],), L.Clip(low, high))
 
 
@@ -277,10 +280,20 @@ CONVERTERS: dict[str, Converter] = {
     "ReduceMean": reduce_mean, "Relu": activation, "LeakyRelu": activation,
     "Sigmoid": activation, "Tanh": activation, "Softmax": activation, "Clip": clip,
     "Pad": pad, "Transpose": transpose, "Concat": concat_op, "Identity": alias,
-    "Dropout": alias,
+    "Dropout": alias, **MODERN,
 }
 
 
-def unsupported(node: Any, path: Any, supported: list[str]) -> DataError:
-    return DataError(f"{path}: node {node_label(node)} uses operator {node.op_type!r}, which "
-                     f"gridnn cannot load; supported: {', '.join(sorted(supported))}")
+def unsupported(nodes: list[Any], path: Any, supported: list[str]) -> DataError | None:
+    """One error naming every operator of ``nodes`` gridnn cannot load (how many nodes use
+    it, and the first), or None when there is none."""
+    missing: dict[str, list[Any]] = {}
+    for node in nodes:
+        if node.op_type not in supported:
+            missing.setdefault(node.op_type, []).append(node)
+    if not missing:
+        return None
+    listed = "; ".join(f"{op} ({len(found)} node{'s' if len(found) > 1 else ''}, first "
+                       f"{node_label(found[0])})" for op, found in sorted(missing.items()))
+    return DataError(f"{path}: {len(missing)} operator{'s' if len(missing) > 1 else ''} "
+                     f"gridnn cannot load: {listed}; supported: {', '.join(sorted(supported))}")

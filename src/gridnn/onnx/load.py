@@ -25,6 +25,7 @@ from ..tensor import Tensor
 from . import folding
 from .graph import GraphModule, Node, build_module, inline
 from .importer import CONVERTERS, unsupported
+from .importer_ops import split_parts
 from .layers import Reshape, Slice
 from .reader import (
     LIMITS,
@@ -37,7 +38,7 @@ from .reader import (
 )
 from .steps import Step
 
-SUPPORTED = sorted({*CONVERTERS, *folding.FOLDERS, "Constant", "Shape"})
+SUPPORTED = sorted({*CONVERTERS, *folding.FOLDERS, "Constant", "Shape", "Split"})
 
 
 @dataclass
@@ -91,11 +92,16 @@ class Loader:
         self.values[self.input_name] = Value(runs, True)
         self.nodes = topological_nodes(model, set(self.values))
         self.readers: dict[str, int] = {}
+        self.reader: dict[str, Any] = {}  # value -> the (last) node that reads it
         for node in self.nodes:
             for name in dict.fromkeys(n for n in node.input if n):
                 self.readers[name] = self.readers.get(name, 0) + 1
+                self.reader[name] = node
+        self.identity_views: set[str] = set()  # Reshape(x, [-1]) that a Gather undoes
         self.steps: dict[str, Step] = {}  # output name -> step, in order
         self.names: dict[str, str] = {}  # output name -> layer name
+        self.taken: set[str] = set()  # the layer names in use
+        self.suffix: dict[str, int] = {}  # name stem -> next number to try
 
     def _declared_input(self, value: Any, override: tuple[int, ...] | None
                         ) -> tuple[tuple[int, ...], int]:
@@ -147,6 +153,12 @@ class Loader:
     def shape(self, name: str) -> tuple[int, ...]:
         return self.values[name].runs[0].shape
 
+    def runs(self, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """A constant that may depend on the batch size, at both batch sizes (``batches``);
+        None for a computed value."""
+        value = self.values[name]
+        return None if value.runtime else value.runs
+
     def value_shape(self, name: str) -> tuple[int, ...]:
         """The shape of a value as seen at batch size 2 (a constant's own shape)."""
         return self.values[name].runs[1].shape
@@ -161,6 +173,9 @@ class Loader:
     # ---- the walk ----------------------------------------------------------------------------
     def run(self) -> tuple[nn.Module, OnnxInfo]:
         onnx = onnx_module()
+        error = unsupported(self.nodes, self.path, SUPPORTED)
+        if error is not None:
+            raise error
         for node in self.nodes:
             if not node.output or not node.output[0]:
                 raise self.fail(node, "has no output")
@@ -201,15 +216,36 @@ class Loader:
             self._fold(node, lambda i: attrs["value"])
         elif op == "Shape":
             self._fold(node, lambda i: folding.shape_of(attrs, ins[0].runs[i].shape))
+        elif op == "Reshape" and ins[0].runtime and self._undone_flatten(node):
+            self.identity_views.add(node.output[0])
+            self._take(node, Step((node.input[0],)))
+        elif op == "Gather" and node.input[0] in self.identity_views:
+            self._take(node, Step((node.input[0],)))
         elif op in folding.FOLDERS and not any(v is not None and v.runtime for v in ins):
             self._fold(node, lambda i: folding.FOLDERS[op](
                 attrs, [None if v is None else v.runs[i] for v in ins]))
         elif op in folding.SHAPE_ONLY or op == "Slice":
             self._shape_op(node, attrs, ins)
-        elif op in CONVERTERS:
-            self._take(node, CONVERTERS[op](node, attrs, self))
+        elif op == "Split":
+            for out, step in split_parts(node, attrs, self):
+                self._take(node, step, out)
         else:
-            raise unsupported(node, self.path, SUPPORTED)
+            self._take(node, CONVERTERS[op](node, attrs, self))
+
+    def _undone_flatten(self, node: Any) -> bool:
+        """Whether Reshape(x, [-1]) is read only by a Gather that puts every element back
+        where it was (indices = arange, of x's shape): how the dynamo exporter writes
+        ``as_strided`` on a graph of fixed batch size 1. The pair is then the identity."""
+        out, target = node.output[0], self.runs(node.input[1])
+        reader = self.reader.get(out)
+        if target is None or [t.tolist() for t in target] != [[-1]] * 2 or self.readers.get(out) != 1 or \
+                reader.op_type != "Gather" or self.static_batch != self.batches[0]:
+            return False
+        indices = self.const(reader, 1, "indices")
+        shape = self.shape(node.input[0])
+        return (indices is not None and indices.shape == shape and
+                any(a.name == "axis" and a.i != 0 for a in reader.attribute) is False and
+                np.array_equal(indices.reshape(-1), np.arange(math.prod(shape))))
 
     def _fold(self, node: Any, compute: Any) -> None:
         try:
@@ -230,11 +266,12 @@ class Loader:
                 raise self.fail(node, "slices the batch axis; gridnn keeps every sample")
             self._take(node, Step((node.input[0],), Slice((slice(None), *index[1][1:]))))
             return
-        if node.op_type == "Reshape" and not attrs.get("allowzero", 0):
+        if node.op_type == "Reshape":
             for i in (0, 1):  # a leading size equal to the batch size is the batch axis
                 target = np.array(args[i][1], np.int64).reshape(-1)
-                if target.size and target[0] in (self.batches[i], self.static_batch):
-                    target[0] = 0
+                if target.size and target[0] and target[0] in (self.batches[i],
+                                                               self.static_batch):
+                    target[0] = self.batches[i]
                 args[i][1] = target
         try:
             outs = [folding.FOLDERS[node.op_type](attrs, args[i]) for i in (0, 1)]
@@ -254,12 +291,13 @@ class Loader:
             step = Step((node.input[0],), Reshape(per_sample))
         self._take(node, step)
 
-    def _take(self, node: Any, step: Step) -> None:
-        """Record a step and compute its output for both batch sizes."""
-        out = node.output[0]
+    def _take(self, node: Any, step: Step, out: str | None = None) -> None:
+        """Record a step for output ``out`` (the node's first by default) and compute it for
+        both batch sizes."""
+        out = out or node.output[0]
         if step.fuse is not None:
             del self.steps[step.fuse]
-            self.names.pop(step.fuse, None)
+            self.taken.discard(self.names.pop(step.fuse, ""))
         runs = []
         for i in (0, 1):
             args = [self.values[n].runs[i] for n in step.inputs]
@@ -287,6 +325,7 @@ class Loader:
         self.steps[out] = step
         if step.layer is not None:
             self.names[out] = self._layer_name(node, step)
+            self.taken.add(self.names[out])
 
     def _layer_name(self, node: Any, step: Step) -> str:
         """A readable, unique child name: the weight's prefix ('layer1.0.conv1.weight' ->
@@ -308,10 +347,12 @@ class Loader:
                     scope.append(part)
             base = ".".join(scope)
         base = re.sub(r"[^0-9A-Za-z]+", "_", base).strip("_") or node.op_type.lower()
-        taken = set(self.names.values())
-        name, k = base, 1
-        while name in taken or hasattr(GraphModule, name):
-            name, k = f"{base}_{k}", k + 1
+        k = self.suffix.get(base, 0)  # the next suffix to try: linear in the node count
+        name = f"{base}_{k}" if k else base
+        while name in self.taken or hasattr(GraphModule, name):
+            k += 1
+            name = f"{base}_{k}"
+        self.suffix[base] = k + 1
         return name
 
     def _finish(self) -> tuple[nn.Module, OnnxInfo]:

@@ -238,8 +238,9 @@ class Loader:
         ``as_strided`` on a graph of fixed batch size 1. The pair is then the identity."""
         out, target = node.output[0], self.runs(node.input[1])
         reader = self.reader.get(out)
-        if target is None or [t.tolist() for t in target] != [[-1]] * 2 or self.readers.get(out) != 1 or \
-                reader.op_type != "Gather" or self.static_batch != self.batches[0]:
+        if target is None or [t.tolist() for t in target] != [[-1]] * 2 or \
+                self.readers.get(out) != 1 or reader.op_type != "Gather" or \
+                self.static_batch != self.batches[0]:
             return False
         indices = self.const(reader, 1, "indices")
         shape = self.shape(node.input[0])

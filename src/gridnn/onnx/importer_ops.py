@@ -58,9 +58,9 @@ def prelu(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
     slope = _float_const(ctx, node, 1, "slope")
     shape = ctx.shape(node.input[0])
     channels = shape[1] if len(shape) > 1 else 1
-    dims = (1,) * (len(shape) - 1 - slope.ndim) + slope.shape  # as broadcast on (C, *S)
-    if slope.size > 1 and (len(dims) != len(shape) - 1 or dims[0] != channels
-                           or math.prod(dims[1:]) != 1):
+    dims = (1,) * (len(shape) - slope.ndim) + slope.shape  # as broadcast on (N, C, *S)
+    if slope.size > 1 and (len(dims) != len(shape) or dims[1] != channels
+                           or math.prod(dims) != channels):
         raise ctx.fail(node, f"has a slope of shape {slope.shape}; gridnn's PReLU takes one "
                              f"slope or one per channel ({channels})")
     layer = nn.PReLU(slope.size)

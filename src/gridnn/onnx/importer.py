@@ -39,7 +39,14 @@ def _float(value: Any) -> float:
 
 
 def _set(param: Any, value: np.ndarray) -> None:
-    param.data[...] = value
+    """Give a new layer its weight from the file: the array itself where it fits (weights are
+    read once, into their own arrays), else a copy into the layer's."""
+    value = np.asarray(value)
+    if value.dtype == param.data.dtype and value.shape == param.data.shape and \
+            value.flags.c_contiguous and value.flags.writeable:
+        param.data = value
+    else:
+        param.data[...] = value
 
 
 def _padding_arg(pads: list[tuple[int, int]]) -> Any:
@@ -137,7 +144,9 @@ def gemm(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
     w = _float_weight(ctx, node, 1, "weight B")
     if w.ndim != 2:
         raise ctx.fail(node, f"has a {w.ndim}-D weight; expected 2-D")
-    w = (w if int(attrs.get("transB", 0)) else w.T) * np.float32(attrs.get("alpha", 1.0))
+    w = w if int(attrs.get("transB", 0)) else w.T
+    if attrs.get("alpha", 1.0) != 1:
+        w = w * np.float32(attrs["alpha"])
     layer = nn.Linear(w.shape[1], w.shape[0], bias=len(node.input) > 2 and bool(node.input[2]))
     _set(layer.weight, w)
     if layer.bias is not None:

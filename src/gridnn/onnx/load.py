@@ -74,8 +74,8 @@ class Loader:
         graph = model.graph
         self.values: dict[str, Value] = {}
         total = 0
-        for init in graph.initializer:
-            array = tensor_array(init, model, "initializer")
+        for init, span in zip(graph.initializer, model.spans):
+            array = tensor_array(init, model, "initializer", span)
             total += array.nbytes
             if total > LIMITS.total_bytes:
                 raise DataError(f"{self.path}: the initializers hold more than the "
@@ -398,4 +398,5 @@ def load_model_file(path: str | os.PathLike, input_shape: tuple[int, ...] | None
                     ) -> tuple[nn.Module, OnnxInfo]:
     """(model, info) of an .onnx file: what read-only commands take in place of a run folder
     (``info.input_shape`` is the per-sample input shape, ``info.num_classes`` the classes)."""
-    return Loader(read_model(path), input_shape).run()
+    with nn.init.skipped():  # every weight comes from the file
+        return Loader(read_model(path), input_shape).run()

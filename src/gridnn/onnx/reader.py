@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import math
 import os
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,11 +180,16 @@ def _external_bytes(tensor: Any, model: Model, name: str, nbytes: int) -> bytes:
         raise DataError(f"{path}: {name} declares {nbytes} bytes but its external data entry "
                         f"says offset {offset}, length {length}")
     try:
-        with open(target, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if offset + length > size:
+        # O_NONBLOCK: opening a FIFO (or a device) for reading would wait for a writer forever
+        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise DataError(f"{path}: external data {location!r} of {name} is not a regular "
+                                f"file")
+            if offset + length > info.st_size:
                 raise DataError(f"{path}: {name} needs bytes {offset}..{offset + length} of "
-                                f"{location!r}, which has {size}")
+                                f"{location!r}, which has {info.st_size}")
             f.seek(offset)
             return f.read(length)
     except OSError as e:

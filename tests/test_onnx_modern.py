@@ -176,3 +176,29 @@ def test_loaded_layers_are_gridnn_layers(tmp_path):
     path = tmp_path / "c.onnx"
     _export(_modules()["convnext"]().eval(), path, "torchscript", 17, torch.randn(1, 3, 32, 32))
     assert nn.LayerNorm in {type(m) for m in gx.load(path).modules()}
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_batchnorm_after_conv_is_folded_at_import(tmp_path, bias):
+    rng = np.random.default_rng(1)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1, bias=bias, rng=rng), nn.BatchNorm2d(6),
+                          nn.ReLU(), nn.Identity(),
+                          nn.BatchNorm2d(6))
+    for bn in (model[1], model[4]):
+        bn.running_mean[...] = rng.uniform(-1, 1, 6)
+        bn.running_var[...] = rng.uniform(0.5, 2, 6)
+        bn.weight.data[...] = rng.uniform(0.5, 2, 6)
+        bn.bias.data[...] = rng.uniform(-1, 1, 6)
+    model.eval()
+    gx.export(model, tmp_path / "m.onnx", (3, 8, 8))
+    x = gn.tensor(rng.standard_normal((2, 3, 8, 8)).astype(np.float32))
+    with gn.no_grad():
+        want = model(x).data
+        folded, kept = gx.load(tmp_path / "m.onnx"), gx.load(tmp_path / "m.onnx",
+                                                             fold_batchnorm=False)
+        for loaded in (folded, kept):
+            got = loaded(x).data
+            assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
+    kinds = [type(m) for m in folded]
+    assert kinds == [nn.Conv2d, nn.ReLU, nn.BatchNorm2d]  # the second reads a ReLU: kept
+    assert [type(m) for m in kept].count(nn.BatchNorm2d) == 2

@@ -9,6 +9,7 @@ constants (initializers and folded shape arithmetic) or as computed values. Weig
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from typing import Any
@@ -122,19 +123,39 @@ def batch_norm(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
         raise ctx.fail(node, "is in training mode; gridnn loads the inference form")
     scale, shift, mean, var = (_float_weight(ctx, node, i, what) for i, what in
                                enumerate(("scale", "bias", "mean", "var"), 1))
+    eps = _float(attrs.get("epsilon", 1e-5))
+    folded = _fold_into_conv(ctx, node, scale, shift, mean, var, eps)
+    if folded is not None:
+        return folded
     rank = len(ctx.shape(node.input[0]))
     if rank not in (2, 3, 4) or scale.ndim != 1:
         raise ctx.fail(node, f"normalises a {rank}-D input; gridnn has BatchNorm1d for 2-D "
                              f"and 3-D inputs and BatchNorm2d for 4-D")
     momentum = min(max(1.0 - _float(attrs.get("momentum", 0.9)), 0.0), 1.0)
     cls = nn.BatchNorm2d if rank == 4 else nn.BatchNorm1d
-    layer = cls(len(scale), eps=_float(attrs.get("epsilon", 1e-5)),
-                momentum=_float(momentum))
+    layer = cls(len(scale), eps=eps, momentum=_float(momentum))
     _set(layer.weight, scale)
     _set(layer.bias, shift)
     layer.running_mean[...] = mean
     layer.running_var[...] = var
     return Step((node.input[0],), layer)
+
+
+def _fold_into_conv(ctx: Context, node: Any, scale: np.ndarray, shift: np.ndarray,
+                    mean: np.ndarray, var: np.ndarray, eps: float) -> Step | None:
+    """BatchNorm (eval) after a Conv that only it reads, as one Conv: w' = w * f per filter,
+    b' = (b - mean) * f + shift, f = scale / sqrt(var + eps) (in float64, then float32)."""
+    step = ctx.producer(node.input[0]) if ctx.fold_batchnorm else None
+    conv = step.layer if step is not None else None
+    if not isinstance(conv, (nn.Conv1d, nn.Conv2d)) or scale.shape != (conv.out_channels,):
+        return None
+    f = scale.astype(np.float64) / np.sqrt(var.astype(np.float64) + eps)
+    w = conv.weight.data * f.reshape(-1, *(1,) * (conv.weight.ndim - 1))
+    b = conv.bias.data if conv.bias is not None else np.zeros(conv.out_channels)
+    folded = copy.copy(conv)  # the same geometry; new weight and bias Parameters
+    folded.weight = nn.Parameter(w.astype(np.float32))
+    folded.bias = nn.Parameter(((b - mean) * f + shift).astype(np.float32))
+    return Step(step.inputs, folded, fuse=node.input[0])
 
 
 def gemm(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:

@@ -51,6 +51,8 @@ class OnnxInfo:
     input_name: str
     input_shape: tuple[int, ...]  # one sample, without the batch axis
     output_shape: tuple[int, ...]
+    mean: tuple[float, ...] | None = None  # per-channel input normalisation from the file's
+    std: tuple[float, ...] | None = None  # metadata ('mean', 'std'), where it gives them
 
     @property
     def num_classes(self) -> int:
@@ -69,8 +71,10 @@ class Value:
 class Loader:
     """The state of one load: values, steps taken, and the converters' Context."""
 
-    def __init__(self, model: Model, input_shape: tuple[int, ...] | None) -> None:
+    def __init__(self, model: Model, input_shape: tuple[int, ...] | None,
+                 fold_batchnorm: bool = True) -> None:
         self.model, self.opset, self.path = model, model.opset, model.path
+        self.fold_batchnorm = fold_batchnorm
         graph = model.graph
         self.values: dict[str, Value] = {}
         total = 0
@@ -356,6 +360,20 @@ class Loader:
         self.suffix[base] = k + 1
         return name
 
+    def _metadata_floats(self, key: str) -> tuple[float, ...] | None:
+        """A metadata entry of numbers ('0.485, 0.456, 0.406'), or None if absent."""
+        for prop in self.model.proto.metadata_props:
+            if prop.key == key:
+                try:
+                    values = tuple(float(v) for v in prop.value.replace(",", " ").split())
+                except ValueError:
+                    raise DataError(f"{self.path}: metadata {key!r} is {prop.value[:80]!r}; "
+                                    f"expected numbers, one per channel") from None
+                if not values or not all(map(math.isfinite, values)):
+                    raise DataError(f"{self.path}: metadata {key!r} holds no finite numbers")
+                return values
+        return None
+
     def _finish(self) -> tuple[nn.Module, OnnxInfo]:
         out = self.output_name
         if out not in self.values or not self.values[out].runtime:
@@ -377,13 +395,19 @@ class Loader:
         proto = self.model.proto
         info = OnnxInfo(str(self.path), f"{proto.producer_name} {proto.producer_version}".strip(),
                         self.opset, self.input_name, self.input_shape,
-                        tuple(self.values[out].runs[0].shape[1:]))
+                        tuple(self.values[out].runs[0].shape[1:]),
+                        *(self._metadata_floats(key) for key in ("mean", "std")))
         module.onnx_info = info
         return module, info
 
 
-def load(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None) -> nn.Module:
+def load(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None,
+         fold_batchnorm: bool = True) -> nn.Module:
     """The model in an .onnx file as a gridnn Module (in eval mode; ``train()`` to train on).
+
+    ``fold_batchnorm``: a BatchNormalization right after a Conv (and read by nothing else) is
+    folded into the Conv's weight and bias, which computes the same in eval mode with one
+    layer less; ``False`` keeps it as ``nn.BatchNorm2d`` (to train the loaded model on).
 
     ``input_shape`` (one sample, e.g. (3, 32, 32)) replaces the graph's declared input shape,
     for graphs whose sizes after the batch axis are not fixed. The Module is an
@@ -391,12 +415,12 @@ def load(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None) ->
     ``onnx_info`` (an ``OnnxInfo``) says where it came from. Raises DataError for a file that
     is corrupt, too large, or uses an operator gridnn does not have.
     """
-    return load_model_file(path, input_shape)[0]
+    return load_model_file(path, input_shape, fold_batchnorm)[0]
 
 
-def load_model_file(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None
-                    ) -> tuple[nn.Module, OnnxInfo]:
+def load_model_file(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None,
+                    fold_batchnorm: bool = True) -> tuple[nn.Module, OnnxInfo]:
     """(model, info) of an .onnx file: what read-only commands take in place of a run folder
     (``info.input_shape`` is the per-sample input shape, ``info.num_classes`` the classes)."""
     with nn.init.skipped():  # every weight comes from the file
-        return Loader(read_model(path), input_shape).run()
+        return Loader(read_model(path), input_shape, fold_batchnorm).run()

@@ -32,6 +32,7 @@ class Context(Protocol):
     opset: int
     batches: tuple[int, int]  # the two batch sizes every value is computed at
     static_batch: int | None  # the batch size the file fixes, if it fixes one
+    fold_batchnorm: bool  # fold a BatchNormalization into the Conv before it
 
     def check_size(self, node: Any, shape: tuple[int, ...], what: str) -> None: ...
     def const(self, node: Any, index: int, what: str) -> np.ndarray | None: ...

@@ -178,7 +178,8 @@ def test_residual_graph_is_a_graph_module_with_gridnn_children(tmp_path):
     model, path, shape = exported("resnet", tmp_path, fold=False)
     ops = {n.op_type for n in onnx.load(str(path)).graph.node}
     assert "BatchNormalization" in ops
-    loaded = gx.load(path)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in gx.load(path).modules())  # folded
+    loaded = gx.load(path, fold_batchnorm=False)
     assert isinstance(loaded, gx.GraphModule)
     children = dict(loaded.named_children())
     assert isinstance(children["layer1_conv1"], nn.Conv2d)

@@ -155,7 +155,7 @@ def _fold_into_conv(ctx: Context, node: Any, scale: np.ndarray, shift: np.ndarra
     folded = copy.copy(conv)  # the same geometry; new weight and bias Parameters
     folded.weight = nn.Parameter(w.astype(np.float32))
     folded.bias = nn.Parameter(((b - mean) * f + shift).astype(np.float32))
-    return Step(step.inputs, folded, fuse=node.input[0])
+    return Step(step.inputs, folded, fuse=node.input[0], keep_name=True)
 
 
 def gemm(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:

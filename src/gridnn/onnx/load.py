@@ -300,9 +300,12 @@ class Loader:
         """Record a step for output ``out`` (the node's first by default) and compute it for
         both batch sizes."""
         out = out or node.output[0]
+        kept = None
         if step.fuse is not None:
             del self.steps[step.fuse]
-            self.taken.discard(self.names.pop(step.fuse, ""))
+            kept = self.names.pop(step.fuse, "")
+            if not step.keep_name:
+                self.taken.discard(kept)
         runs = []
         for i in (0, 1):
             args = [self.values[n].runs[i] for n in step.inputs]
@@ -329,7 +332,7 @@ class Loader:
             return
         self.steps[out] = step
         if step.layer is not None:
-            self.names[out] = self._layer_name(node, step)
+            self.names[out] = kept if step.keep_name else self._layer_name(node, step)
             self.taken.add(self.names[out])
 
     def _layer_name(self, node: Any, step: Step) -> str:

@@ -24,6 +24,7 @@ class Step:
     op: str | None = None
     axis: int = 0
     fuse: str | None = None
+    keep_name: bool = False  # the layer keeps the name of the step it absorbs
 
 
 class Context(Protocol):

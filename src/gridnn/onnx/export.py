@@ -253,8 +253,10 @@ def _layer(g: _Graph, layer: Any, x: str, sample: Tensor, where: str) -> tuple[s
     return writers[type(layer)](g, layer, x, shape, where), out_sample
 
 
-def to_proto(model: nn.Module, input_shape: tuple[int, ...], opset: int = 17) -> Any:
-    """The ModelProto of ``model`` for inputs (N, *input_shape), N dynamic."""
+def to_proto(model: nn.Module, input_shape: tuple[int, ...], opset: int = 17,
+             mean: Any = None, std: Any = None) -> Any:
+    """The ModelProto of ``model`` for inputs (N, *input_shape), N dynamic; ``mean`` and
+    ``std`` (per channel) go into the metadata, where ``gridnn predict`` finds them."""
     onnx = onnx_module()
     newest = onnx.defs.onnx_opset_version()
     if not isinstance(opset, int) or not MIN_EXPORT_OPSET <= opset <= newest:
@@ -289,6 +291,12 @@ def to_proto(model: nn.Module, input_shape: tuple[int, ...], opset: int = 17) ->
     proto = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="gridnn",
                                    producer_version=_version())
     proto.ir_version = onnx.helper.find_min_ir_version_for(opsets)
+    stats = {"mean": mean, "std": std}
+    if (mean is None) != (std is None):
+        raise ArgumentError("export: give both `mean` and `std` or neither")
+    if mean is not None:
+        onnx.helper.set_model_props(proto, {k: ",".join(repr(float(v)) for v in np.ravel(a))
+                                            for k, a in stats.items()})
     onnx.checker.check_model(proto)
     return proto
 
@@ -299,8 +307,9 @@ def _version() -> str:
 
 
 def export(model: nn.Module, path: str | os.PathLike, input_shape: tuple[int, ...],
-           opset: int = 17) -> None:
+           opset: int = 17, mean: Any = None, std: Any = None) -> None:
     """Write ``model`` to ``path`` as ONNX for inputs (N, *input_shape), N dynamic; the file
-    is replaced atomically. Raises ArgumentError naming a layer ONNX has no counterpart for."""
-    proto = to_proto(model, input_shape, opset)
+    is replaced atomically. ``mean``/``std``: the per-channel input normalisation, written to
+    the metadata. Raises ArgumentError naming a layer ONNX has no counterpart for."""
+    proto = to_proto(model, input_shape, opset, mean, std)
     atomic_write(path, proto.SerializeToString())

@@ -164,6 +164,12 @@ def test_torch_export_loads_and_matches_onnx_runtime(name, exporter, opset, tmp_
     err = np.abs(got - ref).max() / np.abs(ref).max()
     assert err <= 1e-5, f"{name} ({exporter}, opset {opset}): relative error {err:.2e}"
     assert (got.argmax(1) == ref.argmax(1)).all()
+    # the imported model exports again, and ONNX Runtime runs that file to the same result
+    again = tmp_path / "again.onnx"
+    gx.export(ours, again, tuple(x.shape[1:]), opset=opset)
+    session = ort.InferenceSession(str(again), providers=["CPUExecutionProvider"])
+    second = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    assert np.abs(second - ref).max() <= 1e-5 * np.abs(ref).max()
 
 
 def test_loaded_layers_are_gridnn_layers(tmp_path):

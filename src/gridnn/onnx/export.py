@@ -27,6 +27,8 @@ from ..autograd import no_grad
 from ..errors import ArgumentError
 from ..fileio import atomic_write
 from ..tensor import Tensor
+from . import export_layers
+from .graph import GraphModule, inline
 from .reader import onnx_module
 
 MIN_EXPORT_OPSET = 13  # Softmax over one axis, Unsqueeze/Split with axes as inputs
@@ -215,6 +217,23 @@ def _residual(g: _Graph, block: Any, x: str, shape: tuple[int, ...], where: str,
     return out, block(sample)
 
 
+def _graph_module(g: _Graph, module: GraphModule, x: str, sample: Tensor, where: str
+                  ) -> tuple[str, Tensor]:
+    """A loaded graph written again: its children as layers, its joins as nodes."""
+    values = {module.input_name: (x, sample)}
+    for node in module.nodes:
+        args = [values[n] for n in node.inputs]
+        if node.layer is not None:
+            values[node.output] = _layer(g, getattr(module, node.layer), args[0][0],
+                                         args[0][1], _prefix(where) + node.layer)
+        else:
+            attrs = {"axis": node.axis} if node.op == "Concat" else {}
+            values[node.output] = (g.node(node.op, [a[0] for a in args], where or "graph",
+                                          **attrs), inline(node.op, [a[1] for a in args],
+                                                           node.axis))
+    return values[module.output_name]
+
+
 def _layer(g: _Graph, layer: Any, x: str, sample: Tensor, where: str) -> tuple[str, Tensor]:
     """Write ``layer`` applied to value ``x``; returns (output value name, output sample)."""
     shape = sample.shape
@@ -224,6 +243,8 @@ def _layer(g: _Graph, layer: Any, x: str, sample: Tensor, where: str) -> tuple[s
         return x, sample
     if isinstance(layer, nn.ResidualBlock):
         return _residual(g, layer, x, shape, where, sample)
+    if isinstance(layer, GraphModule):
+        return _graph_module(g, layer, x, sample, where)
     if isinstance(layer, (nn.LocallyConnected1d, nn.LocallyConnected2d)):
         raise ArgumentError(f"export: layer {where!r} ({type(layer).__name__}) has no ONNX "
                             f"counterpart: locally connected layers cannot be exported")
@@ -240,6 +261,9 @@ def _layer(g: _Graph, layer: Any, x: str, sample: Tensor, where: str) -> tuple[s
         return _flatten(g, layer, x, shape, where, out_sample.shape), out_sample
     if isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)):
         return _pool(g, layer, x, shape, where, out_sample.shape), out_sample
+    written = export_layers.write(g, layer, x, shape, where, out_sample.shape)
+    if written is not None:
+        return written, out_sample
     writers = {nn.Conv1d: _conv, nn.Conv2d: _conv, nn.Linear: _linear,
                nn.BatchNorm1d: _batch_norm, nn.BatchNorm2d: _batch_norm,
                nn.AdaptiveAvgPool1d: _adaptive,

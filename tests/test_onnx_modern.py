@@ -1,5 +1,5 @@
 """``gn.onnx.load`` on the op patterns of torchvision's modern classifiers and segmenters, from
-both of PyTorch's exporters (TorchScript, dynamo=False, opset 17; dynamo=True, opset 18 and 20),
+both of PyTorch's exporters (TorchScript, dynamo=False, opsets 17 and 20; dynamo=True, 18 to 20),
 without torchvision: each small module below is written the way torchvision writes the family
 (MobileNetV3's hardswish and squeeze-excitation, ConvNeXt's channels-last LayerNorm and exact
 GELU, ShuffleNet's channel shuffle and split, an FCN/LRASPP head resized back to the input,
@@ -121,7 +121,8 @@ def _modules():
 
 NAMES = ["mobilenet_v3", "convnext", "shufflenet", "segmenter", "segmenter_align_corners",
          "decoder"]
-EXPORTERS = [("torchscript", 17), ("dynamo", 18), ("dynamo", 20)]
+EXPORTERS = [("torchscript", 17), ("torchscript", 20), ("dynamo", 18), ("dynamo", 19),
+             ("dynamo", 20)]
 
 
 def test_torchscript_softplus_elu_silu(tmp_path):

@@ -204,9 +204,53 @@ def matmul(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
     return Step(tuple(node.input[:2]), op="MatMul")
 
 
+def _constant_op(ctx: Context, name: str, op: str, value: float) -> Step | None:
+    """The step computing ``name`` if it is ``op`` with the scalar constant ``value``."""
+    step = ctx.producer(name)
+    layer = step.layer if step is not None else None
+    if isinstance(layer, L.ConstantOp) and layer.op == op and layer.constant.size == 1 and \
+            math.isclose(float(layer.constant.reshape(-1)[0]), value, rel_tol=1e-6):
+        return step
+    return None
+
+
+def _erf_cdf(ctx: Context, name: str) -> tuple[str, tuple[str, ...]] | None:
+    """(x, the names of the steps) when ``name`` is 1 + erf(x / sqrt 2): the exact GELU's
+    exporters write x * 0.5 * that (in either order) instead of one node before opset 20."""
+    add = _constant_op(ctx, name, "Add", 1.0)
+    erf = ctx.producer(add.inputs[0]) if add is not None else None
+    if erf is None or not isinstance(erf.layer, L.Unary) or erf.layer.op != "Erf":
+        return None
+    scale = _constant_op(ctx, erf.inputs[0], "Div", math.sqrt(2)) or \
+        _constant_op(ctx, erf.inputs[0], "Mul", 1 / math.sqrt(2))
+    return (scale.inputs[0], (name, add.inputs[0], erf.inputs[0])) if scale else None
+
+
+def _gelu(ctx: Context, node: Any) -> Step | None:
+    """x * (0.5 * cdf) or (x * cdf) * 0.5, cdf = 1 + erf(x / sqrt 2), as one nn.GELU."""
+    a, b = node.input[:2]
+    for x, other in ((a, b), (b, a)):
+        half = _constant_op(ctx, other, "Mul", 0.5)  # x * (0.5 * cdf)
+        found = _erf_cdf(ctx, half.inputs[0]) if half is not None else None
+        if found is not None and found[0] == x:
+            return Step((x,), nn.GELU(), fuse=(other, *found[1]))
+    join = ctx.producer(a, joins=True) if ctx.const(node, 1, "B") is not None else None
+    if join is not None and join.op == "Mul" and \
+            np.allclose(ctx.const(node, 1, "B"), 0.5):  # (x * cdf) * 0.5
+        for x, cdf in (join.inputs, join.inputs[::-1]):
+            found = _erf_cdf(ctx, cdf)
+            if found is not None and found[0] == x:
+                return Step((x,), nn.GELU(), fuse=(a, *found[1]))
+    return None
+
+
 def arithmetic(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
     _result_shape(ctx, node)
     a, b = ctx.const(node, 0, "A"), ctx.const(node, 1, "B")
+    if node.op_type == "Mul":
+        gelu = _gelu(ctx, node)
+        if gelu is not None:
+            return gelu
     if a is None and b is None:
         return Step(tuple(node.input[:2]), op=node.op_type)
     if node.op_type == "Add" and b is not None:  # MatMul + Add is torch's Linear on 3-D input

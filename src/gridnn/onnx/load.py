@@ -101,6 +101,7 @@ class Loader:
             for name in dict.fromkeys(n for n in node.input if n):
                 self.readers[name] = self.readers.get(name, 0) + 1
                 self.reader[name] = node
+        self.reader_count = dict(self.readers)  # readers counts down as the walk goes
         self.identity_views: set[str] = set()  # Reshape(x, [-1]) that a Gather undoes
         self.steps: dict[str, Step] = {}  # output name -> step, in order
         self.names: dict[str, str] = {}  # output name -> layer name
@@ -167,12 +168,14 @@ class Loader:
         """The shape of a value as seen at batch size 2 (a constant's own shape)."""
         return self.values[name].runs[1].shape
 
-    def producer(self, name: str) -> Step | None:
-        """The step that computed ``name`` when exactly one node reads it (so it may fuse)."""
-        if self.readers.get(name) != 1 or name == self.output_name:
+    def producer(self, name: str, joins: bool = False) -> Step | None:
+        """The step that computed ``name`` when exactly one node reads it (so it may fuse): a
+        layer, or with ``joins`` also an inline join."""
+        if self.reader_count.get(name) != 1 or name == self.output_name:
             return None
         step = self.steps.get(name)
-        return step if step is not None and step.layer is not None else None
+        return step if step is not None and (step.layer is not None or
+                                             joins and step.op is not None) else None
 
     # ---- the walk ----------------------------------------------------------------------------
     def run(self) -> tuple[nn.Module, OnnxInfo]:
@@ -301,9 +304,9 @@ class Loader:
         both batch sizes."""
         out = out or node.output[0]
         kept = None
-        if step.fuse is not None:
-            del self.steps[step.fuse]
-            kept = self.names.pop(step.fuse, "")
+        for fused in (step.fuse,) if isinstance(step.fuse, str) else step.fuse or ():
+            del self.steps[fused]
+            kept = self.names.pop(fused, "")
             if not step.keep_name:
                 self.taken.discard(kept)
         runs = []

@@ -16,14 +16,14 @@ from ..errors import DataError
 @dataclass
 class Step:
     """What a node becomes: a ``layer`` on ``inputs``, an inline ``op`` join, or (neither) an
-    alias of ``inputs[0]``. ``fuse`` names an earlier step this one absorbs (a Pad before a
+    alias of ``inputs[0]``. ``fuse`` names earlier steps this one absorbs (a Pad before a
     Conv, a MatMul before its bias Add): its layer goes and its input becomes this one's."""
 
     inputs: tuple[str, ...]
     layer: nn.Module | None = None
     op: str | None = None
     axis: int = 0
-    fuse: str | None = None
+    fuse: str | tuple[str, ...] | None = None
     keep_name: bool = False  # the layer keeps the name of the step it absorbs
 
 
@@ -41,7 +41,7 @@ class Context(Protocol):
     def shape(self, name: str) -> tuple[int, ...]: ...
     def value_shape(self, name: str) -> tuple[int, ...]: ...
     def runs(self, name: str) -> tuple[np.ndarray, np.ndarray] | None: ...
-    def producer(self, name: str) -> Step | None: ...
+    def producer(self, name: str, joins: bool = False) -> Step | None: ...
     def fail(self, node: Any, problem: str) -> DataError: ...
 
 

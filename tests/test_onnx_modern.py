@@ -209,3 +209,21 @@ def test_batchnorm_after_conv_is_folded_at_import(tmp_path, bias):
     kinds = [type(m) for m in folded]
     assert kinds == [nn.Conv2d, nn.ReLU, nn.BatchNorm2d]  # the second reads a ReLU: kept
     assert [type(m) for m in kept].count(nn.BatchNorm2d) == 2
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v3", "convnext"])
+def test_summary_and_predict_take_the_export(name, tmp_path, capsys):
+    from gridnn import cli
+
+    torch.manual_seed(0)
+    path = tmp_path / f"{name}.onnx"
+    _export(_modules()[name]().eval(), path, "dynamo", 18, torch.randn(1, 3, 32, 32))
+    assert cli.main(["summary", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Total params" in out and ("Hardswish" in out or "GELU" in out)
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((3, 32, 32), np.float32))
+    argv = ["predict", str(path), str(tmp_path / "x.npy"), "--mean", "0.485,0.456,0.406",
+            "--std", "0.229,0.224,0.225", "--top", "2"]
+    assert cli.main(argv) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(str(tmp_path / "x.npy")) and len(line.split()) == 5

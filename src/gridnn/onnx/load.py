@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,13 +29,14 @@ from .layers import Reshape, Slice
 from .reader import (
     LIMITS,
     Model,
+    metadata_floats,
     node_label,
     onnx_module,
     read_model,
     tensor_array,
     topological_nodes,
 )
-from .steps import Step
+from .steps import Step, layer_stem
 
 SUPPORTED = sorted({*CONVERTERS, *folding.FOLDERS, "Constant", "Shape", "Split"})
 
@@ -344,20 +344,7 @@ class Loader:
         'layer1_0_relu'), else the op type."""
         weights = [n for n in node.input[1:] if n in self.values and not self.values[n].runtime
                    and "." in n]
-        if weights:
-            base = weights[0].rsplit(".", 1)[0]
-        else:
-            parts = [p for p in node.name.split("/") if p]
-            if parts and re.fullmatch(re.escape(node.op_type) + r"(_\d+)?", parts[-1]):
-                parts.pop()
-            scope: list[str] = []
-            for part in parts:  # torch repeats the parent's name: /layer1/layer1.0/relu
-                if scope and part.startswith(scope[-1] + "."):
-                    scope[-1] = part
-                else:
-                    scope.append(part)
-            base = ".".join(scope)
-        base = re.sub(r"[^0-9A-Za-z]+", "_", base).strip("_") or node.op_type.lower()
+        base = layer_stem(node, weights[0] if weights else None)
         k = self.suffix.get(base, 0)  # the next suffix to try: linear in the node count
         name = f"{base}_{k}" if k else base
         while name in self.taken or hasattr(GraphModule, name):
@@ -365,20 +352,6 @@ class Loader:
             name = f"{base}_{k}"
         self.suffix[base] = k + 1
         return name
-
-    def _metadata_floats(self, key: str) -> tuple[float, ...] | None:
-        """A metadata entry of numbers ('0.485, 0.456, 0.406'), or None if absent."""
-        for prop in self.model.proto.metadata_props:
-            if prop.key == key:
-                try:
-                    values = tuple(float(v) for v in prop.value.replace(",", " ").split())
-                except ValueError:
-                    raise DataError(f"{self.path}: metadata {key!r} is {prop.value[:80]!r}; "
-                                    f"expected numbers, one per channel") from None
-                if not values or not all(map(math.isfinite, values)):
-                    raise DataError(f"{self.path}: metadata {key!r} holds no finite numbers")
-                return values
-        return None
 
     def _finish(self) -> tuple[nn.Module, OnnxInfo]:
         out = self.output_name
@@ -402,7 +375,7 @@ class Loader:
         info = OnnxInfo(str(self.path), f"{proto.producer_name} {proto.producer_version}".strip(),
                         self.opset, self.input_name, self.input_shape,
                         tuple(self.values[out].runs[0].shape[1:]),
-                        *(self._metadata_floats(key) for key in ("mean", "std")))
+                        *(metadata_floats(self.model, key) for key in ("mean", "std")))
         module.onnx_info = info
         return module, info
 

@@ -111,6 +111,21 @@ def _check_opsets(proto: Any, path: Path, newest: int) -> int:
     return int(opset)
 
 
+def metadata_floats(model: Model, key: str) -> tuple[float, ...] | None:
+    """A metadata entry of numbers ('0.485, 0.456, 0.406'), or None if absent."""
+    for prop in model.proto.metadata_props:
+        if prop.key == key:
+            try:
+                values = tuple(float(v) for v in prop.value.replace(",", " ").split())
+            except ValueError:
+                raise DataError(f"{model.path}: metadata {key!r} is {prop.value[:80]!r}; "
+                                f"expected numbers, one per channel") from None
+            if not values or not all(map(math.isfinite, values)):
+                raise DataError(f"{model.path}: metadata {key!r} holds no finite numbers")
+            return values
+    return None
+
+
 # ---- tensors ---------------------------------------------------------------------------------
 def tensor_array(tensor: Any, model: Model, what: str,
                  span: tuple[int, int] | None = None) -> np.ndarray:

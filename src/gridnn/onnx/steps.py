@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -71,3 +72,23 @@ def auto_pads(ctx: Context, node: Any, attrs: dict[str, Any], kernel: tuple[int,
         small, big = total // 2, total - total // 2
         out.append((small, big) if auto == "SAME_UPPER" else (big, small))
     return out
+
+
+def layer_stem(node: Any, weight: str | None) -> str:
+    """A readable child name for a node's layer (before making it unique): the weight's prefix
+    ('layer1.0.conv1.weight' -> 'layer1_0_conv1'), else the node's scope
+    ('/layer1/layer1.0/relu/Relu' -> 'layer1_0_relu'), else the op type."""
+    if weight is not None:
+        base = weight.rsplit(".", 1)[0]
+    else:
+        parts = [p for p in node.name.split("/") if p]
+        if parts and re.fullmatch(re.escape(node.op_type) + r"(_\d+)?", parts[-1]):
+            parts.pop()
+        scope: list[str] = []
+        for part in parts:  # torch repeats the parent's name: /layer1/layer1.0/relu
+            if scope and part.startswith(scope[-1] + "."):
+                scope[-1] = part
+            else:
+                scope.append(part)
+        base = ".".join(scope)
+    return re.sub(r"[^0-9A-Za-z]+", "_", base).strip("_") or node.op_type.lower()

@@ -110,17 +110,27 @@ def _modules():
         def forward(self, x):
             return self.out(torch.sigmoid(self.up(TF.relu(self.down(x))))) + x.abs().pow(2)
 
+    class Upscaler(tnn.Module):  # sub-pixel convolution: DepthToSpace (CRD), ReduceMax
+        def __init__(self):
+            super().__init__()
+            self.conv, self.shuffle = tnn.Conv2d(3, 12, 3, padding=1), tnn.PixelShuffle(2)
+
+        def forward(self, x):
+            y = self.shuffle(self.conv(x))
+            return y - y.amax(1, keepdim=True) + torch.sqrt(y * y + 1)
+
     class Smooth(tnn.Module):  # the TorchScript exporter writes Softplus; dynamo decomposes it
         def forward(self, x):
             return TF.softplus(x) * TF.elu(x, 0.5) - TF.silu(x)
 
-    return {"smooth": Smooth, "mobilenet_v3": MobileNetV3ish, "convnext": ConvNeXtish,
+    return {"smooth": Smooth, "upscaler": Upscaler, "mobilenet_v3": MobileNetV3ish,
+            "convnext": ConvNeXtish,
             "shufflenet": ShuffleNetish, "segmenter": lambda: Segmenter(False),
             "segmenter_align_corners": lambda: Segmenter(True), "decoder": Decoder}
 
 
 NAMES = ["mobilenet_v3", "convnext", "shufflenet", "segmenter", "segmenter_align_corners",
-         "decoder"]
+         "decoder", "upscaler"]
 EXPORTERS = [("torchscript", 17), ("torchscript", 20), ("dynamo", 18), ("dynamo", 19),
              ("dynamo", 20)]
 

@@ -216,3 +216,9 @@ def test_interpolate_errors():
         F.interpolate(x, 4, mode="linear")
     with pytest.raises(gn.ArgumentError, match="align_corners"):
         F.interpolate(x, 4, align_corners=True)
+
+
+def test_linear_on_channels_last_maps_matches_torch():
+    """ConvNeXt's pointwise layers: Linear on (N, H, W, C), one GEMM over all positions."""
+    x, w, b = _x(2, 3, 4, 5), _x(6, 5), _x(6)
+    check_op(F.linear, TF.linear, x, w, b, label="linear 4-D")

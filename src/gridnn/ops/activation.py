@@ -30,13 +30,16 @@ def _erf_ufunc() -> Any:
     compiled = kernels() is not None
     key = "compiled" if compiled else "python"
     if key not in _ufuncs:
+        ufunc = None
         if compiled:
             import numba
 
-            _ufuncs[key] = numba.vectorize(["float32(float32)", "float64(float64)"],
-                                           cache=True)(_erf_scalar)
-        else:
-            _ufuncs[key] = xp.frompyfunc(math.erf, 1, 1)
+            try:
+                ufunc = numba.vectorize(["float32(float32)", "float64(float64)"],
+                                        cache=True)(_erf_scalar)
+            except RuntimeError:  # no writable place for Numba's cache (see ops/compiled.py)
+                ufunc = None
+        _ufuncs[key] = ufunc if ufunc is not None else xp.frompyfunc(math.erf, 1, 1)
     return _ufuncs[key]
 
 

@@ -26,7 +26,10 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"{weight.shape[1] if weight.ndim == 2 else '?'} "
             f"(input shape {x.shape}, weight shape {weight.shape})"
         )
-    out = x @ weight.T
+    if x.ndim > 2:  # one (M, in) @ (in, out) GEMM: NumPy loops over stacked small products
+        out = (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(*x.shape[:-1], weight.shape[0])
+    else:
+        out = x @ weight.T
     if bias is not None:
         bias = as_float_tensor(bias, "bias", "linear")
         if bias.shape != (weight.shape[0],):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -16,27 +17,32 @@ from ..errors import DataError
 @dataclass
 class Step:
     """What a node becomes: a ``layer`` on ``inputs``, an inline ``op`` join, or (neither) an
-    alias of ``inputs[0]``. ``fuse`` names an earlier step this one absorbs (a Pad before a
+    alias of ``inputs[0]``. ``fuse`` names earlier steps this one absorbs (a Pad before a
     Conv, a MatMul before its bias Add): its layer goes and its input becomes this one's."""
 
     inputs: tuple[str, ...]
     layer: nn.Module | None = None
     op: str | None = None
     axis: int = 0
-    fuse: str | None = None
+    fuse: str | tuple[str, ...] | None = None
+    keep_name: bool = False  # the layer keeps the name of the step it absorbs
 
 
 class Context(Protocol):
     """What converters need from the loader (see ``load.Loader``)."""
 
     opset: int
+    batches: tuple[int, int]  # the two batch sizes every value is computed at
+    static_batch: int | None  # the batch size the file fixes, if it fixes one
+    fold_batchnorm: bool  # fold a BatchNormalization into the Conv before it
 
     def check_size(self, node: Any, shape: tuple[int, ...], what: str) -> None: ...
     def const(self, node: Any, index: int, what: str) -> np.ndarray | None: ...
     def is_runtime(self, name: str) -> bool: ...
     def shape(self, name: str) -> tuple[int, ...]: ...
     def value_shape(self, name: str) -> tuple[int, ...]: ...
-    def producer(self, name: str) -> Step | None: ...
+    def runs(self, name: str) -> tuple[np.ndarray, np.ndarray] | None: ...
+    def producer(self, name: str, joins: bool = False) -> Step | None: ...
     def fail(self, node: Any, problem: str) -> DataError: ...
 
 
@@ -66,3 +72,23 @@ def auto_pads(ctx: Context, node: Any, attrs: dict[str, Any], kernel: tuple[int,
         small, big = total // 2, total - total // 2
         out.append((small, big) if auto == "SAME_UPPER" else (big, small))
     return out
+
+
+def layer_stem(node: Any, weight: str | None) -> str:
+    """A readable child name for a node's layer (before making it unique): the weight's prefix
+    ('layer1.0.conv1.weight' -> 'layer1_0_conv1'), else the node's scope
+    ('/layer1/layer1.0/relu/Relu' -> 'layer1_0_relu'), else the op type."""
+    if weight is not None:
+        base = weight.rsplit(".", 1)[0]
+    else:
+        parts = [p for p in node.name.split("/") if p]
+        if parts and re.fullmatch(re.escape(node.op_type) + r"(_\d+)?", parts[-1]):
+            parts.pop()
+        scope: list[str] = []
+        for part in parts:  # torch repeats the parent's name: /layer1/layer1.0/relu
+            if scope and part.startswith(scope[-1] + "."):
+                scope[-1] = part
+            else:
+                scope.append(part)
+        base = ".".join(scope)
+    return re.sub(r"[^0-9A-Za-z]+", "_", base).strip("_") or node.op_type.lower()

@@ -42,6 +42,13 @@ CONV_CASES = [
     (1, 4, 1, (13,), 6, (5,), (2,), ((2, 2),), (1,), 1, "zeros", True),
     (1, 2, 16, (11,), 8, (3,), (1,), ((1, 1),), (2,), 2, "circular", True),
     (1, 2, 4, (10,), 4, (2,), (3,), ((0, 1),), (1,), 4, "reflect", False),
+    # depthwise (ops/depthwise.py): one image (rows split over threads), strides, dilation
+    (2, 1, 6, (9, 8), 6, (3, 3), (2, 1), ((1, 1), (1, 1)), (1, 2), 6, "zeros", True),
+    (2, 3, 5, (11, 10), 5, (5, 5), (2, 2), ((2, 2), (2, 2)), (1, 1), 5, "zeros", False),
+    (1, 1, 7, (12,), 7, (3,), (1,), ((1, 1),), (1,), 7, "zeros", True),
+    # 1x1 as one product (no columns) and a k x k convolution of one image split by rows
+    (2, 1, 12, (6, 5), 9, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1, "zeros", True),
+    (2, 1, 5, (9, 7), 7, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, "zeros", True),
 ]
 
 
@@ -284,6 +291,49 @@ def test_threaded_matmul_splits_rows_exactly(threads: int) -> None:
     np.testing.assert_allclose(workspace.matmul(a.T, a), a.T @ a, rtol=1e-14, atol=1e-14)
     np.testing.assert_array_equal(workspace.matmul(a[0], b), a[0] @ b)  # 1-D: NumPy's own
     assert workspace.matmul(a[:0], b).shape == (0, 4)
+
+
+def test_threaded_matmul_of_one_row_splits_columns_exactly(threads: int) -> None:
+    """With fewer rows than threads (a batch of one) the columns of b are split instead."""
+    rng = np.random.default_rng(8)
+    a, b = rng.standard_normal((1, 6)), rng.standard_normal((6, 11))
+    np.testing.assert_allclose(workspace.matmul(a, b), a @ b, rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(workspace.matmul(b[:, :1].T, b), b[:, :1].T @ b, rtol=1e-14,
+                               atol=1e-14)
+
+
+# (batch, channels, size, kernel, stride, pads, dilation): depthwise layers of a MobileNet
+DEPTHWISE_CASES = [(1, 8, (10, 9), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
+                   (2, 3, (9, 9), (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1)),
+                   (1, 4, (11, 12), (5, 3), (2, 1), ((2, 0), (1, 1)), (2, 1)),
+                   (3, 5, (13,), (5,), (2,), ((2, 2),), (1,))]
+
+
+@pytest.mark.parametrize("case", DEPTHWISE_CASES, ids=lambda c: str(c).replace(" ", ""))
+def test_depthwise_matches_the_loop_reference(case: tuple[Any, ...], op_path: str,
+                                              threads: int) -> None:
+    """ops/depthwise.py (compiled loop, or NumPy multiply-adds) against reference.conv_ref's
+    loops, forward; its gradients against the plain convolution's (the lecture's einsum)."""
+    from reference import conv_ref
+
+    n, c, size, kernel, stride, pads, dil = case
+    rng = np.random.default_rng(3)
+    x, w, b = (rng.standard_normal((n, c, *size)), rng.standard_normal((c, 1, *kernel)),
+               rng.standard_normal(c))
+    conv = F.conv1d if len(size) == 1 else F.conv2d
+
+    def run(plain: bool) -> list[np.ndarray]:
+        ts = [gn.Tensor(a, requires_grad=True) for a in (x, w, b)]
+        with using(plain_conv=plain):
+            out = conv(*ts, stride=stride, padding=pads, dilation=dil, groups=c)
+        out.backward(np.cos(np.arange(out.size)).reshape(out.shape))
+        return [out.data] + [t.grad for t in ts]
+
+    fast, plain = run(False), run(True)
+    np.testing.assert_allclose(fast[0], conv_ref(x, w, b, stride, pads, dil, c), rtol=1e-12,
+                               atol=1e-12)
+    for got, want in zip(fast, plain):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 def _channels_last(x: np.ndarray) -> np.ndarray:

@@ -7,8 +7,8 @@
     python benchmarks/profile_step.py --inference mobilenet_v2 --batch 1   # eval-mode forward
 
 ``--inference`` times the forward pass of a model of ``gridnn.bench.zoo_shapes`` (torchvision's
-layer shapes, 3x224x224) under ``no_grad``; convolutions are split by kind (depthwise, 1x1,
-k x k, grouped).
+layer shapes) or of an ONNX file (``--inference /work/onnx-zoo/resnet18.onnx``) on 3x224x224
+images under ``no_grad``; convolutions are split by kind (depthwise, 1x1, k x k, grouped).
 
 The step is ``gridnn.bench.steps``'s (the same as ``gridnn bench``'s T cases). Each op's
 forward and backward are wrapped in a timer, which adds a few microseconds per call: compare
@@ -45,7 +45,12 @@ def _step(model: str, sample: tuple[int, ...], batch: int, optimizer: str,
     from gridnn import Tensor, no_grad
     from gridnn.bench.zoo_shapes import MODELS
 
-    net = MODELS[model]()
+    if model.endswith(".onnx"):
+        import gridnn.onnx
+
+        net = gridnn.onnx.load(model).eval()
+    else:
+        net = MODELS[model]()
     x = Tensor(np.random.default_rng(1).standard_normal((batch, 3, 224, 224), np.float32))
 
     def forward() -> None:
@@ -99,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, help="BLAS and gridnn threads (default: all)")
     parser.add_argument("--numpy", action="store_true", help="no compiled loops")
-    parser.add_argument("--inference", choices=("mobilenet_v2", "resnet18"),
-                        help="time this zoo_shapes model's eval forward instead")
+    parser.add_argument("--inference", metavar="MODEL", help="time the eval forward of a "
+                        "zoo_shapes model (mobilenet_v2, resnet18) or an .onnx file instead")
     args = parser.parse_args(argv)
     from threadpoolctl import threadpool_limits
 

@@ -49,6 +49,10 @@ CONV_CASES = [
     # 1x1 as one product (no columns) and a k x k convolution of one image split by rows
     (2, 1, 12, (6, 5), 9, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1, "zeros", True),
     (2, 1, 5, (9, 7), 7, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, "zeros", True),
+    # fewer output rows than filters: columns in the weight's (channel, offset) order
+    (2, 1, 6, (3, 4), 16, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, "zeros", True),
+    (2, 2, 6, (4, 4), 18, (3, 2), (2, 2), ((1, 1), (0, 1)), (1, 1), 3, "reflect", True),
+    (1, 1, 5, (4,), 12, (3,), (1,), ((0, 0),), (1,), 1, "zeros", False),
 ]
 
 

@@ -443,3 +443,24 @@ def test_compiled_loops_fall_back_to_numpy_when_numba_cannot_cache(monkeypatch) 
     np.testing.assert_array_equal(out.data, x.data[:, :, 1::2, 1::2])
     np.testing.assert_array_equal(x.grad[:, :, 1::2, 1::2], 1.0)
     assert x.grad.sum() == out.size
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 4, 6), (2, 4, 7)], ids=["2d", "1d"])
+def test_global_average_pool_and_concat_of_channels_last_memory(shape: tuple[int, ...],
+                                                               threads: int) -> None:
+    """Global average pooling and channel concatenation read a convolution's channels-last
+    output in its own order; results and gradients equal the channels-first arrays' (torch)."""
+    rng = np.random.default_rng(9)
+    x, y = rng.standard_normal(shape), rng.standard_normal((shape[0], 3, *shape[2:]))
+    pool = F.adaptive_avg_pool1d if len(shape) == 3 else F.adaptive_avg_pool2d
+    t_pool = TF.adaptive_avg_pool1d if len(shape) == 3 else TF.adaptive_avg_pool2d
+    for layout in (_channels_last, np.ascontiguousarray):
+        check_op(lambda a: pool(a, 1), lambda a: t_pool(a, 1), layout(x), dtypes=(np.float64,),
+                 label="global average pool")
+        check_op(lambda a, b: F.concat([a, b], axis=1), lambda a, b: torch.cat([a, b], 1),
+                 layout(x), layout(y), dtypes=(np.float64,), label="concat")
+        out = F.concat([gn.Tensor(layout(x)), gn.Tensor(layout(y))], axis=1).data
+        np.testing.assert_array_equal(out, np.concatenate([x, y], axis=1))
+        mean = pool(gn.Tensor(layout(x)), 1).data
+        np.testing.assert_allclose(mean, x.mean(axis=tuple(range(2, x.ndim)), keepdims=True),
+                                   rtol=1e-13, atol=1e-15)

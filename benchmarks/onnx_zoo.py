@@ -154,10 +154,11 @@ def report(results: dict, args: argparse.Namespace) -> str:
             err = {lib: next((r["error"] for r in runs[lib] if "error" in r), "")
                    for lib in runs}
             med = {lib: statistics.median(v) if v else None for lib, v in ms.items()}
-            cells = [_cell(ms[lib]) if ms[lib] else f"fails: {err[lib]}" for lib in LIBRARIES]
+            cells = [_cell(ms[lib]) if ms[lib] else f"fails: {err[lib]}" if runs[lib]
+                     else "not run" for lib in LIBRARIES]
             ratio = [f"{med['gridnn'] / med[lib]:.2f}" if med["gridnn"] and med[lib] else "-"
                      for lib in ("onnxruntime", "torch")]
-            loads = [r["load"] for lib in runs for r in runs[lib]]
+            loads = [r["load"] for lib in runs for r in runs[lib]] or [float("nan")]
             lines.append(f"| {name} | {batch} | {' | '.join(cells)} | {' | '.join(ratio)} | "
                          f"{min(loads):.2f}-{max(loads):.2f} |")
     return "\n".join(lines)

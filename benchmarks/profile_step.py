@@ -43,13 +43,14 @@ def _step(model: str, sample: tuple[int, ...], batch: int, optimizer: str,
 
         return gridnn_call(ModelCase("P", model, sample, batch, True, optimizer))
     from gridnn import Tensor, no_grad
-    from gridnn.bench.zoo_shapes import MODELS
 
     if model.endswith(".onnx"):
         import gridnn.onnx
 
         net = gridnn.onnx.load(model).eval()
     else:
+        from gridnn.bench.zoo_shapes import MODELS
+
         net = MODELS[model]()
     x = Tensor(np.random.default_rng(1).standard_normal((batch, 3, 224, 224), np.float32))
 

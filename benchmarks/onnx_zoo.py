@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -135,7 +136,8 @@ def run_child(args: argparse.Namespace, lib: str, name: str, batch: int) -> dict
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines() or ["(no output)"]
-        return {"error": lines[-1][:200], "load": load}
+        op = re.search(r"operator '(\w+)'", lines[-1])
+        return {"error": f"no {op.group(1)}" if op else lines[-1][:120], "load": load}
     return {**json.loads(done.stdout.strip().splitlines()[-1]), "load": load}
 
 

@@ -153,11 +153,12 @@ def conv_rows(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry) -> A
     win = windows(xpad, kernel, geo.stride, geo.dilation, out_size, 1)  # (N, *O, *k, C)
     win = win.reshape(*win.shape[:-1], g, cg)  # (N, *O, *k, G, C/G)
     p = math.prod(out_size)
-    # Fewer output rows than filters (deep layers, small batches): the weight matrix is the
-    # bigger array, and reordering it to the columns' (kernel offset, channel) order cost more
-    # than the GEMM (9 ms for 512 x 512 x 3 x 3). Then the columns take the weight's order and
-    # the GEMM reads the weight in place, transposed; the bias is added afterwards.
-    channel_major = n * p < k_out
+    # Fewer output rows than filters per group (deep layers, small batches): the weight matrix
+    # (K * C/G * k elements) is bigger than the columns (M * C * k), and reordering it to the
+    # columns' (kernel offset, channel) order cost more than the GEMM (9 ms for 512 x 512 x 3
+    # x 3). Then the columns take the weight's order instead, and the GEMM reads the weight in
+    # place, transposed; the bias is added afterwards.
+    channel_major = n * p < kg
     if channel_major:
         wmat = w.reshape(g, kg, -1).transpose(0, 2, 1)  # (G, f, K/G), a view
     else:

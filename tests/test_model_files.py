@@ -85,6 +85,26 @@ def test_predict_with_an_onnx_file_and_class_names(onnx_file, tmp_path, capsys):
     assert out.strip() == f"{tmp_path / 'x.npy'}: class{probs.argmax()} {probs.max():.3f}"
 
 
+def test_predict_normalises_by_mean_std_flags_or_the_files_metadata(tmp_path, capsys):
+    model = models.build("lenet5", seed=1)
+    model.eval()
+    plain, tagged = tmp_path / "plain.onnx", tmp_path / "tagged.onnx"
+    gn.onnx.export(model, plain, input_shape=(1, 28, 28))
+    gn.onnx.export(model, tagged, input_shape=(1, 28, 28), mean=[0.5], std=[0.25])
+    assert load_model(tagged)[1]["data"]["std"] == [0.25]
+    x = np.random.default_rng(0).random((1, 28, 28)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    probs = gn.functional.softmax(model(gn.tensor((x[None] - 0.5) / 0.25)), dim=1).data[0]
+    want = f"{tmp_path / 'x.npy'}: {probs.argmax()} {probs.max():.3f}"
+    for argv in ([plain, "--mean", "0.5", "--std", "0.25"], [tagged]):
+        code, out, _ = _run(["predict", *argv, tmp_path / "x.npy", "--top", "1"], capsys)
+        assert code == 0 and out.strip() == want
+    code, _, err = _run(["predict", plain, tmp_path / "x.npy", "--mean", "0.5,0.4"], capsys)
+    assert code == 2 and "--mean gives 2 values; the model takes 1 channel " in err
+    code, _, err = _run(["predict", plain, tmp_path / "x.npy", "--std", "a,b"], capsys)
+    assert code == 2 and "--std" in err and err.count("\n") == 1
+
+
 def test_classes_only_for_onnx_and_bad_files_are_one_line(onnx_file, tmp_path, capsys):
     (tmp_path / "bad.onnx").write_bytes(b"\x00" * 10)
     code, _, err = _run(["summary", tmp_path / "bad.onnx"], capsys)

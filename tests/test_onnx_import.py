@@ -178,7 +178,8 @@ def test_residual_graph_is_a_graph_module_with_gridnn_children(tmp_path):
     model, path, shape = exported("resnet", tmp_path, fold=False)
     ops = {n.op_type for n in onnx.load(str(path)).graph.node}
     assert "BatchNormalization" in ops
-    loaded = gx.load(path)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in gx.load(path).modules())  # folded
+    loaded = gx.load(path, fold_batchnorm=False)
     assert isinstance(loaded, gx.GraphModule)
     children = dict(loaded.named_children())
     assert isinstance(children["layer1_conv1"], nn.Conv2d)
@@ -232,17 +233,20 @@ def test_load_model_file_gives_the_input_shape_and_classes(tmp_path):
     assert loaded.onnx_info is info and not loaded.training
 
 
-def test_unsupported_operator_names_op_node_and_supported_list(tmp_path):
+def test_unsupported_operators_are_all_named_at_once(tmp_path):
     helper, tp = onnx.helper, onnx.TensorProto
     graph = helper.make_graph(
         [helper.make_node("Relu", ["x"], ["r"], name="first"),
-         helper.make_node("Erf", ["r"], ["y"], name="my_erf")], "g",
+         helper.make_node("Hardmax", ["r"], ["h"], name="my_hardmax"),
+         helper.make_node("Hardmax", ["h"], ["h2"], name="second_hardmax"),
+         helper.make_node("Round", ["h2"], ["y"], name="my_round")], "g",
         [helper.make_tensor_value_info("x", tp.FLOAT, ["N", 3])],
         [helper.make_tensor_value_info("y", tp.FLOAT, ["N", 3])])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
               tmp_path / "m.onnx")
-    with pytest.raises(gn.DataError, match=r"node 'my_erf' \(Erf\) uses operator 'Erf', which "
-                                           r"gridnn cannot load; supported: .*Conv.*Gemm"):
+    with pytest.raises(gn.DataError, match=r"2 operators gridnn cannot load: Hardmax \(2 nodes, "
+                                           r"first 'my_hardmax' \(Hardmax\)\); Round \(1 node, "
+                                           r"first 'my_round' \(Round\)\); supported: .*Conv.*Gem"):
         gx.load(tmp_path / "m.onnx")
 
 

@@ -46,6 +46,15 @@ def nonnegative_float(text: str) -> float:
     return _checked(text, float, lambda v: 0 <= v < math.inf, "a number >= 0")
 
 
+def floats(text: str) -> tuple[float, ...]:
+    """'0.485,0.456,0.406' (commas or spaces) -> (0.485, 0.456, 0.406); finite numbers only."""
+    def convert(t: str) -> tuple[float, ...]:
+        return tuple(float(v) for v in re.split(r"[\s,]+", t.strip()) if v)
+
+    return _checked(text, convert, lambda v: bool(v) and all(map(math.isfinite, v)),
+                    "numbers separated by commas, such as 0.485,0.456,0.406")
+
+
 def _checked(text: str, convert: Callable[[str], Any], ok: Callable[[Any], bool],
              expected: str) -> Any:
     try:

@@ -127,6 +127,13 @@ def register(sub: Any) -> None:
                    help="for an .onnx model: a text file of class names, one a line")
     p.add_argument("--top", type=argtypes.positive_int, default=3,
                    help="classes to show (default 3)")
+    p.add_argument("--mean", type=argtypes.floats, metavar="M[,M...]",
+                   help="for an .onnx model: per-channel mean subtracted from the [0, 1] pixels "
+                        "(e.g. 0.485,0.456,0.406 for ImageNet; default: the file's metadata "
+                        "'mean', else none)")
+    p.add_argument("--std", type=argtypes.floats, metavar="S[,S...]",
+                   help="for an .onnx model: per-channel std the pixels are divided by (e.g. "
+                        "0.229,0.224,0.225; default: the file's metadata 'std', else none)")
     p.add_argument("--resize", action=argparse.BooleanOptionalAction, default=True,
                    help="scale images to the model's input size (default; --no-resize refuses "
                         "other sizes)")
@@ -209,8 +216,25 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.classes is not None and not is_onnx(args.run):
         raise ArgumentError("--classes names the classes of an .onnx model; a run folder has "
                             "its own")
+    if (args.mean is not None or args.std is not None) and not is_onnx(args.run):
+        raise ArgumentError("--mean/--std normalise the inputs of an .onnx model; a run "
+                            "folder has its own statistics")
     model, config = load_model(args.run, classes=args.classes)
     dcfg = config["data"]
+    channels = dcfg["input_shape"][0]
+    for flag in ("mean", "std"):
+        value = getattr(args, flag)
+        if value is not None:
+            if len(value) not in (1, channels):
+                raise ArgumentError(f"--{flag} gives {len(value)} values; the model takes "
+                                    f"{channels} channel{'s' * (channels != 1)} (give 1 or "
+                                    f"{channels})")
+            if flag == "std" and min(value) <= 0:
+                raise ArgumentError(f"--std must be positive, received {value}")
+            dcfg[flag] = list(value) * (channels // len(value))
+    if (dcfg.get("mean") is None) != (dcfg.get("std") is None):
+        dcfg["mean"] = dcfg.get("mean") or [0.0] * channels
+        dcfg["std"] = dcfg.get("std") or [1.0] * channels
     norm = recipes.normalizer(dcfg)
     names = dcfg.get("class_names") or [str(i) for i in range(dcfg["num_classes"])]
     batch = np.stack([load_input(f, dcfg, resize=args.resize, invert=args.invert)

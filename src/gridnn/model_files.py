@@ -26,7 +26,7 @@ def load_model(path: str | os.PathLike, *, classes: str | os.PathLike | None = N
     """(model in eval mode, config) of a run folder or an ``.onnx`` file. For an ONNX model
     the config is made from the graph: ``data.input_shape`` (C, *S), ``num_classes`` and
     ``class_names`` (from ``classes``, a text file with one name a line, else '0', '1', ...);
-    its inputs are taken as they are (no stored statistics)."""
+    its inputs are normalised by the file's metadata 'mean' and 'std' where it has them."""
     from .checkpoint import load_run
 
     if not is_onnx(path):
@@ -40,8 +40,14 @@ def load_model(path: str | os.PathLike, *, classes: str | os.PathLike | None = N
         raise DataError(f"{path}: its output has shape {info.output_shape} per sample; a "
                         f"classifier's is a vector of class scores")
     names = [str(i) for i in range(n)] if classes is None else read_class_names(classes, n)
+    for key, value in (("mean", info.mean), ("std", info.std)):
+        if value is not None and len(value) not in (1, info.input_shape[0]):
+            raise DataError(f"{path}: metadata {key!r} has {len(value)} values for "
+                            f"{info.input_shape[0]} input channels")
     data = {"name": Path(path).name, "input_shape": list(info.input_shape), "num_classes": n,
-            "class_names": names, "mean": None, "std": None}
+            "class_names": names,
+            **{key: None if v is None else list(v) * (info.input_shape[0] // len(v))
+               for key, v in (("mean", info.mean), ("std", info.std))}}
     return model, {"model": {"name": Path(path).name, "kwargs": {}}, "data": data,
                    "source": {"onnx": str(path), "producer": info.producer,
                               "opset": info.opset}}

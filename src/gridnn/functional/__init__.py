@@ -7,7 +7,27 @@ One module a family: ``conv`` (linear, convolution, locally connected), ``pool``
 they share with the layers.
 """
 
-from .activation import dropout, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh, where
+from .activation import (
+    clip,
+    dropout,
+    elu,
+    erf,
+    gelu,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    leaky_relu,
+    log_softmax,
+    prelu,
+    relu,
+    relu6,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    tanh,
+    where,
+)
 from .checks import (
     as_float_tensor,
     check_padding,
@@ -18,7 +38,9 @@ from .checks import (
     window_geometry,
 )
 from .conv import conv1d, conv2d, linear, locally_connected
+from .conv_transpose import conv_transpose1d, conv_transpose2d
 from .loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss
+from .norm import group_norm, layer_norm
 from .pool import (
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
@@ -28,6 +50,7 @@ from .pool import (
     max_pool1d,
     max_pool2d,
 )
+from .resize import interpolate
 from .shape import concat, pad, stack
 
 __all__ = [
@@ -36,5 +59,7 @@ __all__ = [
     "conv2d", "conv_output_size", "cross_entropy", "dropout", "global_avg_pool", "leaky_relu",
     "linear", "locally_connected", "log_softmax", "max_pool1d", "max_pool2d", "mse_loss",
     "ntuple", "pad", "relu", "resolve_padding", "sigmoid", "softmax", "stack", "tanh", "where",
-    "window_geometry",
+    "window_geometry", "clip", "conv_transpose1d", "conv_transpose2d", "elu", "erf", "gelu",
+    "group_norm", "hardsigmoid", "hardswish", "hardtanh", "interpolate", "layer_norm", "prelu",
+    "relu6", "silu", "softplus",
 ]

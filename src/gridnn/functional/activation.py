@@ -6,6 +6,7 @@ from typing import Any
 
 from .._backend import xp
 from ..errors import ArgumentError
+from ..ops import activation as act
 from ..ops import elementwise as ew
 from ..tensor import Tensor
 from .checks import as_float_tensor
@@ -29,6 +30,78 @@ def sigmoid(x: Tensor) -> Tensor:
 def tanh(x: Tensor) -> Tensor:
     """Element-wise hyperbolic tangent; any shape, same shape out."""
     return as_float_tensor(x, "input", "tanh").tanh()
+
+
+def relu6(x: Tensor) -> Tensor:
+    """min(max(x, 0), 6) element-wise (MobileNet's ReLU6); any shape, same shape out."""
+    return hardtanh(x, 0.0, 6.0)
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """min(max(x, min_val), max_val) element-wise, one op; any shape, same shape out."""
+    return clip(x, min_val, max_val, "hardtanh")
+
+
+def clip(x: Tensor, low: float | None = None, high: float | None = None,
+         op: str = "clip") -> Tensor:
+    """min(max(x, low), high) element-wise (a bound of None is no bound); gradient 1 strictly
+    inside the bounds, 0 outside. Any shape, same shape out."""
+    if low is not None and high is not None and low > high:
+        raise ArgumentError(f"{op}: the lower bound {low} is above the upper bound {high}")
+    return act.Clip.apply(as_float_tensor(x, "input", op), low=low, high=high)
+
+
+def hardsigmoid(x: Tensor) -> Tensor:
+    """clip(x / 6 + 1/2, 0, 1) element-wise; any shape, same shape out."""
+    return act.Hardsigmoid.apply(as_float_tensor(x, "input", "hardsigmoid"))
+
+
+def hardswish(x: Tensor) -> Tensor:
+    """x * hardsigmoid(x) element-wise (MobileNetV3); any shape, same shape out."""
+    return act.Hardswish.apply(as_float_tensor(x, "input", "hardswish"))
+
+
+def silu(x: Tensor) -> Tensor:
+    """x * sigmoid(x) element-wise (swish; EfficientNet); any shape, same shape out."""
+    return act.SiLU.apply(as_float_tensor(x, "input", "silu"))
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x), Phi the standard normal CDF via erf (approximate='none', exact) or its tanh
+    approximation (approximate='tanh'); any shape, same shape out."""
+    if approximate not in ("none", "tanh"):
+        raise ArgumentError(f"gelu: `approximate` must be 'none' or 'tanh', received "
+                            f"approximate={approximate!r}")
+    return act.GELU.apply(as_float_tensor(x, "input", "gelu"), approximate=approximate)
+
+
+def erf(x: Tensor) -> Tensor:
+    """The error function element-wise; any shape, same shape out."""
+    return act.Erf.apply(as_float_tensor(x, "input", "erf"))
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """x where x > 0, else alpha * (e**x - 1); any shape, same shape out."""
+    return act.ELU.apply(as_float_tensor(x, "input", "elu"), alpha=float(alpha))
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e**(beta x)) / beta, and x where beta x > threshold; any shape, same out."""
+    if beta == 0:
+        raise ArgumentError("softplus: `beta` must be non-zero, received beta=0")
+    return act.Softplus.apply(as_float_tensor(x, "input", "softplus"), beta=float(beta),
+                              threshold=float(threshold))
+
+
+def prelu(x: Tensor, weight: Tensor) -> Tensor:
+    """x where x > 0, else weight * x: ``weight`` (C,) one slope per channel (axis 1), or (1,)
+    one for all. x (N, C, *) -> same shape."""
+    x, weight = as_float_tensor(x, "input", "prelu"), as_float_tensor(weight, "weight", "prelu")
+    channels = x.shape[1] if x.ndim > 1 else 1
+    if weight.ndim != 1 or weight.shape[0] not in (1, channels):
+        raise ArgumentError(f"prelu: `weight` must have shape (1,) or ({channels},) for input "
+                            f"shape {x.shape}, received {weight.shape}")
+    return act.PReLU.apply(x, weight)
 
 
 def softmax(x: Tensor, dim: int = -1) -> Tensor:

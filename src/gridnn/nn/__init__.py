@@ -10,9 +10,26 @@ Every layer with weights takes ``rng=`` (a numpy Generator) for its initialisati
 """
 
 from . import init
-from .activation import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .activation import (
+    ELU,
+    GELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    PReLU,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
 from .conv import Conv1d, Conv2d
+from .conv_transpose import ConvTranspose1d, ConvTranspose2d
 from .dropout import Dropout
+from .layer_norm import GroupNorm, LayerNorm
 from .linear import Flatten, Identity, Linear
 from .local import LocallyConnected1d, LocallyConnected2d
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
@@ -27,6 +44,7 @@ from .pool import (
     MaxPool2d,
 )
 from .residual import ResidualBlock
+from .upsample import Upsample
 
 __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "BCEWithLogitsLoss",
@@ -34,5 +52,6 @@ __all__ = [
     "Identity", "LeakyReLU", "Linear", "LoadResult", "MSELoss", "MaxPool1d", "MaxPool2d",
     "LocallyConnected1d", "LocallyConnected2d",
     "Module", "Parameter", "ReLU", "ResidualBlock", "Sequential", "Sigmoid", "Softmax", "Tanh",
-    "init",
+    "init", "ConvTranspose1d", "ConvTranspose2d", "ELU", "GELU", "GroupNorm", "Hardsigmoid",
+    "Hardswish", "Hardtanh", "LayerNorm", "PReLU", "ReLU6", "SiLU", "Softplus", "Upsample",
 ]

@@ -7,7 +7,10 @@ returns it. ``rng`` is a ``numpy.random.Generator``; None draws from a fresh, un
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from .._backend import xp
@@ -16,9 +19,23 @@ from ..tensor import Tensor
 
 __all__ = [
     "calculate_fan_in_and_fan_out", "calculate_gain", "constant_", "kaiming_normal_",
-    "kaiming_uniform_", "normal_", "ones_", "uniform_", "xavier_normal_", "xavier_uniform_",
-    "zeros_",
+    "kaiming_uniform_", "normal_", "ones_", "skipped", "uniform_", "xavier_normal_",
+    "xavier_uniform_", "zeros_",
 ]
+_state = threading.local()
+
+
+@contextlib.contextmanager
+def skipped() -> Iterator[None]:
+    """Layers built inside skip their random initialisation (``uniform_`` and ``normal_`` leave
+    the zeros untouched, which the OS has not even allocated yet): for code that assigns
+    every weight right after, such as ``gridnn.onnx.load``. Per thread."""
+    previous = getattr(_state, "skip", False)
+    _state.skip = True
+    try:
+        yield
+    finally:
+        _state.skip = previous
 
 _LINEAR = ("linear", "identity", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
            "conv_transpose2d", "conv_transpose3d", "sigmoid")
@@ -86,6 +103,8 @@ def uniform_(tensor: Any, a: float = 0.0, b: float = 1.0, *,
     """Fill with U(a, b)."""
     if not a <= b:
         raise ArgumentError(f"uniform_: `a` must be <= `b`, received a={a}, b={b}")
+    if getattr(_state, "skip", False):
+        return tensor
     return _fill(tensor, _rng(rng).uniform(a, b, _array(tensor).shape))
 
 
@@ -94,6 +113,8 @@ def normal_(tensor: Any, mean: float = 0.0, std: float = 1.0, *,
     """Fill with N(mean, std^2)."""
     if std < 0:
         raise ArgumentError(f"normal_: `std` must be non-negative, received std={std}")
+    if getattr(_state, "skip", False):
+        return tensor
     return _fill(tensor, _rng(rng).normal(mean, std, _array(tensor).shape))
 
 

@@ -27,6 +27,8 @@ from ..autograd import no_grad
 from ..errors import ArgumentError
 from ..fileio import atomic_write
 from ..tensor import Tensor
+from . import export_layers
+from .graph import GraphModule, inline
 from .reader import onnx_module
 
 MIN_EXPORT_OPSET = 13  # Softmax over one axis, Unsqueeze/Split with axes as inputs
@@ -215,6 +217,23 @@ def _residual(g: _Graph, block: Any, x: str, shape: tuple[int, ...], where: str,
     return out, block(sample)
 
 
+def _graph_module(g: _Graph, module: GraphModule, x: str, sample: Tensor, where: str
+                  ) -> tuple[str, Tensor]:
+    """A loaded graph written again: its children as layers, its joins as nodes."""
+    values = {module.input_name: (x, sample)}
+    for node in module.nodes:
+        args = [values[n] for n in node.inputs]
+        if node.layer is not None:
+            values[node.output] = _layer(g, getattr(module, node.layer), args[0][0],
+                                         args[0][1], _prefix(where) + node.layer)
+        else:
+            attrs = {"axis": node.axis} if node.op == "Concat" else {}
+            values[node.output] = (g.node(node.op, [a[0] for a in args], where or "graph",
+                                          **attrs), inline(node.op, [a[1] for a in args],
+                                                           node.axis))
+    return values[module.output_name]
+
+
 def _layer(g: _Graph, layer: Any, x: str, sample: Tensor, where: str) -> tuple[str, Tensor]:
     """Write ``layer`` applied to value ``x``; returns (output value name, output sample)."""
     shape = sample.shape
@@ -224,6 +243,8 @@ def _layer(g: _Graph, layer: Any, x: str, sample: Tensor, where: str) -> tuple[s
         return x, sample
     if isinstance(layer, nn.ResidualBlock):
         return _residual(g, layer, x, shape, where, sample)
+    if isinstance(layer, GraphModule):
+        return _graph_module(g, layer, x, sample, where)
     if isinstance(layer, (nn.LocallyConnected1d, nn.LocallyConnected2d)):
         raise ArgumentError(f"export: layer {where!r} ({type(layer).__name__}) has no ONNX "
                             f"counterpart: locally connected layers cannot be exported")
@@ -240,6 +261,9 @@ def _layer(g: _Graph, layer: Any, x: str, sample: Tensor, where: str) -> tuple[s
         return _flatten(g, layer, x, shape, where, out_sample.shape), out_sample
     if isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)):
         return _pool(g, layer, x, shape, where, out_sample.shape), out_sample
+    written = export_layers.write(g, layer, x, shape, where, out_sample.shape)
+    if written is not None:
+        return written, out_sample
     writers = {nn.Conv1d: _conv, nn.Conv2d: _conv, nn.Linear: _linear,
                nn.BatchNorm1d: _batch_norm, nn.BatchNorm2d: _batch_norm,
                nn.AdaptiveAvgPool1d: _adaptive,
@@ -253,8 +277,10 @@ def _layer(g: _Graph, layer: Any, x: str, sample: Tensor, where: str) -> tuple[s
     return writers[type(layer)](g, layer, x, shape, where), out_sample
 
 
-def to_proto(model: nn.Module, input_shape: tuple[int, ...], opset: int = 17) -> Any:
-    """The ModelProto of ``model`` for inputs (N, *input_shape), N dynamic."""
+def to_proto(model: nn.Module, input_shape: tuple[int, ...], opset: int = 17,
+             mean: Any = None, std: Any = None) -> Any:
+    """The ModelProto of ``model`` for inputs (N, *input_shape), N dynamic; ``mean`` and
+    ``std`` (per channel) go into the metadata, where ``gridnn predict`` finds them."""
     onnx = onnx_module()
     newest = onnx.defs.onnx_opset_version()
     if not isinstance(opset, int) or not MIN_EXPORT_OPSET <= opset <= newest:
@@ -289,6 +315,12 @@ def to_proto(model: nn.Module, input_shape: tuple[int, ...], opset: int = 17) ->
     proto = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="gridnn",
                                    producer_version=_version())
     proto.ir_version = onnx.helper.find_min_ir_version_for(opsets)
+    stats = {"mean": mean, "std": std}
+    if (mean is None) != (std is None):
+        raise ArgumentError("export: give both `mean` and `std` or neither")
+    if mean is not None:
+        onnx.helper.set_model_props(proto, {k: ",".join(repr(float(v)) for v in np.ravel(a))
+                                            for k, a in stats.items()})
     onnx.checker.check_model(proto)
     return proto
 
@@ -299,8 +331,9 @@ def _version() -> str:
 
 
 def export(model: nn.Module, path: str | os.PathLike, input_shape: tuple[int, ...],
-           opset: int = 17) -> None:
+           opset: int = 17, mean: Any = None, std: Any = None) -> None:
     """Write ``model`` to ``path`` as ONNX for inputs (N, *input_shape), N dynamic; the file
-    is replaced atomically. Raises ArgumentError naming a layer ONNX has no counterpart for."""
-    proto = to_proto(model, input_shape, opset)
+    is replaced atomically. ``mean``/``std``: the per-channel input normalisation, written to
+    the metadata. Raises ArgumentError naming a layer ONNX has no counterpart for."""
+    proto = to_proto(model, input_shape, opset, mean, std)
     atomic_write(path, proto.SerializeToString())

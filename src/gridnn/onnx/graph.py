@@ -75,6 +75,19 @@ class GraphModule(Module):
                 del values[name]
         return values[self._output_name]
 
+    @property
+    def nodes(self) -> list[Node]:
+        """The walk, in order (read-only use: exporting, drawing)."""
+        return list(self._nodes)
+
+    @property
+    def input_name(self) -> str:
+        return self._input_name
+
+    @property
+    def output_name(self) -> str:
+        return self._output_name
+
     def extra_repr(self) -> str:
         joins = sum(node.layer is None for node in self._nodes)
         return f"{len(self._nodes)} nodes, {joins} inline joins"

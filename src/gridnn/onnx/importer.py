@@ -9,6 +9,7 @@ constants (initializers and folded shape arithmetic) or as computed values. Weig
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,7 @@ from .. import nn
 from ..errors import DataError
 from . import layers as L
 from .import_pool import global_pool, pool, reduce_mean
+from .importer_ops import MODERN
 from .reader import LIMITS, node_label
 from .steps import Context, Step, auto_pads, ints
 
@@ -38,7 +40,14 @@ def _float(value: Any) -> float:
 
 
 def _set(param: Any, value: np.ndarray) -> None:
-    param.data[...] = value
+    """Give a new layer its weight from the file: the array itself where it fits (weights are
+    read once, into their own arrays), else a copy into the layer's."""
+    value = np.asarray(value)
+    if value.dtype == param.data.dtype and value.shape == param.data.shape and \
+            value.flags.c_contiguous and value.flags.writeable:
+        param.data = value
+    else:
+        param.data[...] = value
 
 
 def _padding_arg(pads: list[tuple[int, int]]) -> Any:
@@ -114,19 +123,39 @@ def batch_norm(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
         raise ctx.fail(node, "is in training mode; gridnn loads the inference form")
     scale, shift, mean, var = (_float_weight(ctx, node, i, what) for i, what in
                                enumerate(("scale", "bias", "mean", "var"), 1))
+    eps = _float(attrs.get("epsilon", 1e-5))
+    folded = _fold_into_conv(ctx, node, scale, shift, mean, var, eps)
+    if folded is not None:
+        return folded
     rank = len(ctx.shape(node.input[0]))
     if rank not in (2, 3, 4) or scale.ndim != 1:
         raise ctx.fail(node, f"normalises a {rank}-D input; gridnn has BatchNorm1d for 2-D "
                              f"and 3-D inputs and BatchNorm2d for 4-D")
     momentum = min(max(1.0 - _float(attrs.get("momentum", 0.9)), 0.0), 1.0)
     cls = nn.BatchNorm2d if rank == 4 else nn.BatchNorm1d
-    layer = cls(len(scale), eps=_float(attrs.get("epsilon", 1e-5)),
-                momentum=_float(momentum))
+    layer = cls(len(scale), eps=eps, momentum=_float(momentum))
     _set(layer.weight, scale)
     _set(layer.bias, shift)
     layer.running_mean[...] = mean
     layer.running_var[...] = var
     return Step((node.input[0],), layer)
+
+
+def _fold_into_conv(ctx: Context, node: Any, scale: np.ndarray, shift: np.ndarray,
+                    mean: np.ndarray, var: np.ndarray, eps: float) -> Step | None:
+    """BatchNorm (eval) after a Conv that only it reads, as one Conv: w' = w * f per filter,
+    b' = (b - mean) * f + shift, f = scale / sqrt(var + eps) (in float64, then float32)."""
+    step = ctx.producer(node.input[0]) if ctx.fold_batchnorm else None
+    conv = step.layer if step is not None else None
+    if not isinstance(conv, (nn.Conv1d, nn.Conv2d)) or scale.shape != (conv.out_channels,):
+        return None
+    f = scale.astype(np.float64) / np.sqrt(var.astype(np.float64) + eps)
+    w = conv.weight.data * f.reshape(-1, *(1,) * (conv.weight.ndim - 1))
+    b = conv.bias.data if conv.bias is not None else np.zeros(conv.out_channels)
+    folded = copy.copy(conv)  # the same geometry; new weight and bias Parameters
+    folded.weight = nn.Parameter(w.astype(np.float32))
+    folded.bias = nn.Parameter(((b - mean) * f + shift).astype(np.float32))
+    return Step(step.inputs, folded, fuse=node.input[0], keep_name=True)
 
 
 def gemm(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
@@ -136,7 +165,9 @@ def gemm(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
     w = _float_weight(ctx, node, 1, "weight B")
     if w.ndim != 2:
         raise ctx.fail(node, f"has a {w.ndim}-D weight; expected 2-D")
-    w = (w if int(attrs.get("transB", 0)) else w.T) * np.float32(attrs.get("alpha", 1.0))
+    w = w if int(attrs.get("transB", 0)) else w.T
+    if attrs.get("alpha", 1.0) != 1:
+        w = w * np.float32(attrs["alpha"])
     layer = nn.Linear(w.shape[1], w.shape[0], bias=len(node.input) > 2 and bool(node.input[2]))
     _set(layer.weight, w)
     if layer.bias is not None:
@@ -218,6 +249,8 @@ def clip(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
     low, high = bounds
     if low == 0 and (high is None or high == math.inf):
         return Step((node.input[0],), nn.ReLU())
+    if low == 0 and high == 6:
+        return Step((node.input[0],), nn.ReLU6())
     return Step((node.input[0],), L.Clip(low, high))
 
 
@@ -277,10 +310,20 @@ CONVERTERS: dict[str, Converter] = {
     "ReduceMean": reduce_mean, "Relu": activation, "LeakyRelu": activation,
     "Sigmoid": activation, "Tanh": activation, "Softmax": activation, "Clip": clip,
     "Pad": pad, "Transpose": transpose, "Concat": concat_op, "Identity": alias,
-    "Dropout": alias,
+    "Dropout": alias, **MODERN,
 }
 
 
-def unsupported(node: Any, path: Any, supported: list[str]) -> DataError:
-    return DataError(f"{path}: node {node_label(node)} uses operator {node.op_type!r}, which "
-                     f"gridnn cannot load; supported: {', '.join(sorted(supported))}")
+def unsupported(nodes: list[Any], path: Any, supported: list[str]) -> DataError | None:
+    """One error naming every operator of ``nodes`` gridnn cannot load (how many nodes use
+    it, and the first), or None when there is none."""
+    missing: dict[str, list[Any]] = {}
+    for node in nodes:
+        if node.op_type not in supported:
+            missing.setdefault(node.op_type, []).append(node)
+    if not missing:
+        return None
+    listed = "; ".join(f"{op} ({len(found)} node{'s' if len(found) > 1 else ''}, first "
+                       f"{node_label(found[0])})" for op, found in sorted(missing.items()))
+    return DataError(f"{path}: {len(missing)} operator{'s' if len(missing) > 1 else ''} "
+                     f"gridnn cannot load: {listed}; supported: {', '.join(sorted(supported))}")

@@ -18,16 +18,15 @@ from ..tensor import Tensor
 
 
 class Clip(Module):
-    """min(max(x, low), high), written as low + relu(x - low) - relu(x - high) so that it uses
-    ReLU's gradient; ``high=6, low=0`` is ReLU6. Shape: any -> same."""
+    """min(max(x, low), high) as one op (``F.clip``); Clip(0, 6) loads as ``nn.ReLU6``.
+    Shape: any -> same."""
 
     def __init__(self, low: float | None, high: float | None) -> None:
         super().__init__()
         self.low, self.high = low, high
 
     def forward(self, x: Tensor) -> Tensor:
-        out = x if self.low is None else (x - self.low).relu() + self.low
-        return out if self.high is None else out - (x - self.high).relu()
+        return F.clip(x, self.low, self.high)
 
     def extra_repr(self) -> str:
         return f"min={self.low}, max={self.high}"
@@ -145,3 +144,92 @@ class Mean(Module):
 
     def extra_repr(self) -> str:
         return f"axes={self.axes}, keepdims={self.keepdims}"
+
+
+class HardSigmoid(Module):
+    """clip(alpha * x + beta, 0, 1) for an ONNX HardSigmoid other than PyTorch's (alpha 1/6,
+    beta 1/2, which loads as ``nn.Hardsigmoid``). Shape: any -> same."""
+
+    def __init__(self, alpha: float, beta: float) -> None:
+        super().__init__()
+        self.alpha, self.beta = alpha, beta
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.clip(x * self.alpha + self.beta, 0.0, 1.0)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, beta={self.beta}"
+
+
+_UNARY = {"Erf": F.erf, "Abs": Tensor.abs, "Neg": Tensor.__neg__, "Exp": Tensor.exp,
+          "Log": Tensor.log, "Sqrt": Tensor.sqrt, "Reciprocal": lambda x: 1.0 / x}
+
+
+class Unary(Module):
+    """An element-wise ONNX function: Erf, Abs, Neg, Exp, Log, Sqrt or Reciprocal.
+    Shape: any -> same."""
+
+    def __init__(self, op: str) -> None:
+        super().__init__()
+        if op not in _UNARY:
+            raise ValueError(f"Unary: unknown op {op!r}; expected one of {sorted(_UNARY)}")
+        self.op = op
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _UNARY[self.op](x)
+
+    def extra_repr(self) -> str:
+        return self.op
+
+
+class PowConstant(Module):
+    """x ** exponent for a constant exponent (ONNX Pow). Shape: any -> same."""
+
+    def __init__(self, exponent: float) -> None:
+        super().__init__()
+        self.exponent = exponent
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * x if self.exponent == 2 else x ** self.exponent
+
+    def extra_repr(self) -> str:
+        return f"exponent={self.exponent}"
+
+
+class Reduce(Module):
+    """Max, min or sum over ``axes`` (ONNX ReduceMax / ReduceMin / ReduceSum), keeping them as
+    size 1 if ``keepdims``."""
+
+    def __init__(self, kind: str, axes: Sequence[int], keepdims: bool) -> None:
+        super().__init__()
+        self.kind, self.axes, self.keepdims = kind, tuple(axes), bool(keepdims)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return getattr(x, self.kind)(self.axes, keepdims=self.keepdims)
+
+    def extra_repr(self) -> str:
+        return f"{self.kind}, axes={self.axes}, keepdims={self.keepdims}"
+
+
+class DepthToSpace(Module):
+    """Move blocks of channels into space: (N, C * b * b, H, W) -> (N, C, H * b, W * b); mode
+    'DCR' (depth-column-row, ONNX's default) or 'CRD' (PyTorch's pixel_shuffle)."""
+
+    def __init__(self, blocksize: int, mode: str = "DCR") -> None:
+        super().__init__()
+        if mode not in ("DCR", "CRD") or blocksize < 1:
+            raise ValueError(f"DepthToSpace: mode {mode!r}, blocksize {blocksize}; expected "
+                             f"'DCR' or 'CRD' and a positive blocksize")
+        self.blocksize, self.mode = blocksize, mode
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, c, h, w = x.shape
+        b = self.blocksize
+        if self.mode == "DCR":
+            y = x.reshape(n, b, b, c // (b * b), h, w).permute(0, 3, 4, 1, 5, 2)
+        else:
+            y = x.reshape(n, c // (b * b), b, b, h, w).permute(0, 1, 4, 2, 5, 3)
+        return y.reshape(n, c // (b * b), h * b, w * b)
+
+    def extra_repr(self) -> str:
+        return f"blocksize={self.blocksize}, mode={self.mode!r}"

@@ -25,6 +25,7 @@ from ..tensor import Tensor
 from . import folding
 from .graph import GraphModule, Node, build_module, inline
 from .importer import CONVERTERS, unsupported
+from .importer_ops import split_parts
 from .layers import Reshape, Slice
 from .reader import (
     LIMITS,
@@ -37,7 +38,7 @@ from .reader import (
 )
 from .steps import Step
 
-SUPPORTED = sorted({*CONVERTERS, *folding.FOLDERS, "Constant", "Shape"})
+SUPPORTED = sorted({*CONVERTERS, *folding.FOLDERS, "Constant", "Shape", "Split"})
 
 
 @dataclass
@@ -50,6 +51,8 @@ class OnnxInfo:
     input_name: str
     input_shape: tuple[int, ...]  # one sample, without the batch axis
     output_shape: tuple[int, ...]
+    mean: tuple[float, ...] | None = None  # per-channel input normalisation from the file's
+    std: tuple[float, ...] | None = None  # metadata ('mean', 'std'), where it gives them
 
     @property
     def num_classes(self) -> int:
@@ -68,13 +71,15 @@ class Value:
 class Loader:
     """The state of one load: values, steps taken, and the converters' Context."""
 
-    def __init__(self, model: Model, input_shape: tuple[int, ...] | None) -> None:
+    def __init__(self, model: Model, input_shape: tuple[int, ...] | None,
+                 fold_batchnorm: bool = True) -> None:
         self.model, self.opset, self.path = model, model.opset, model.path
+        self.fold_batchnorm = fold_batchnorm
         graph = model.graph
         self.values: dict[str, Value] = {}
         total = 0
-        for init in graph.initializer:
-            array = tensor_array(init, model, "initializer")
+        for init, span in zip(graph.initializer, model.spans):
+            array = tensor_array(init, model, "initializer", span)
             total += array.nbytes
             if total > LIMITS.total_bytes:
                 raise DataError(f"{self.path}: the initializers hold more than the "
@@ -91,11 +96,16 @@ class Loader:
         self.values[self.input_name] = Value(runs, True)
         self.nodes = topological_nodes(model, set(self.values))
         self.readers: dict[str, int] = {}
+        self.reader: dict[str, Any] = {}  # value -> the (last) node that reads it
         for node in self.nodes:
             for name in dict.fromkeys(n for n in node.input if n):
                 self.readers[name] = self.readers.get(name, 0) + 1
+                self.reader[name] = node
+        self.identity_views: set[str] = set()  # Reshape(x, [-1]) that a Gather undoes
         self.steps: dict[str, Step] = {}  # output name -> step, in order
         self.names: dict[str, str] = {}  # output name -> layer name
+        self.taken: set[str] = set()  # the layer names in use
+        self.suffix: dict[str, int] = {}  # name stem -> next number to try
 
     def _declared_input(self, value: Any, override: tuple[int, ...] | None
                         ) -> tuple[tuple[int, ...], int]:
@@ -147,6 +157,12 @@ class Loader:
     def shape(self, name: str) -> tuple[int, ...]:
         return self.values[name].runs[0].shape
 
+    def runs(self, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """A constant that may depend on the batch size, at both batch sizes (``batches``);
+        None for a computed value."""
+        value = self.values[name]
+        return None if value.runtime else value.runs
+
     def value_shape(self, name: str) -> tuple[int, ...]:
         """The shape of a value as seen at batch size 2 (a constant's own shape)."""
         return self.values[name].runs[1].shape
@@ -161,6 +177,9 @@ class Loader:
     # ---- the walk ----------------------------------------------------------------------------
     def run(self) -> tuple[nn.Module, OnnxInfo]:
         onnx = onnx_module()
+        error = unsupported(self.nodes, self.path, SUPPORTED)
+        if error is not None:
+            raise error
         for node in self.nodes:
             if not node.output or not node.output[0]:
                 raise self.fail(node, "has no output")
@@ -201,15 +220,37 @@ class Loader:
             self._fold(node, lambda i: attrs["value"])
         elif op == "Shape":
             self._fold(node, lambda i: folding.shape_of(attrs, ins[0].runs[i].shape))
+        elif op == "Reshape" and ins[0].runtime and self._undone_flatten(node):
+            self.identity_views.add(node.output[0])
+            self._take(node, Step((node.input[0],)))
+        elif op == "Gather" and node.input[0] in self.identity_views:
+            self._take(node, Step((node.input[0],)))
         elif op in folding.FOLDERS and not any(v is not None and v.runtime for v in ins):
             self._fold(node, lambda i: folding.FOLDERS[op](
                 attrs, [None if v is None else v.runs[i] for v in ins]))
         elif op in folding.SHAPE_ONLY or op == "Slice":
             self._shape_op(node, attrs, ins)
-        elif op in CONVERTERS:
-            self._take(node, CONVERTERS[op](node, attrs, self))
+        elif op == "Split":
+            for out, step in split_parts(node, attrs, self):
+                self._take(node, step, out)
         else:
-            raise unsupported(node, self.path, SUPPORTED)
+            self._take(node, CONVERTERS[op](node, attrs, self))
+
+    def _undone_flatten(self, node: Any) -> bool:
+        """Whether Reshape(x, [-1]) is read only by a Gather that puts every element back
+        where it was (indices = arange, of x's shape): how the dynamo exporter writes
+        ``as_strided`` on a graph of fixed batch size 1. The pair is then the identity."""
+        out, target = node.output[0], self.runs(node.input[1])
+        reader = self.reader.get(out)
+        if target is None or [t.tolist() for t in target] != [[-1]] * 2 or \
+                self.readers.get(out) != 1 or reader.op_type != "Gather" or \
+                self.static_batch != self.batches[0]:
+            return False
+        indices = self.const(reader, 1, "indices")
+        shape = self.shape(node.input[0])
+        return (indices is not None and indices.shape == shape and
+                any(a.name == "axis" and a.i != 0 for a in reader.attribute) is False and
+                np.array_equal(indices.reshape(-1), np.arange(math.prod(shape))))
 
     def _fold(self, node: Any, compute: Any) -> None:
         try:
@@ -230,11 +271,12 @@ class Loader:
                 raise self.fail(node, "slices the batch axis; gridnn keeps every sample")
             self._take(node, Step((node.input[0],), Slice((slice(None), *index[1][1:]))))
             return
-        if node.op_type == "Reshape" and not attrs.get("allowzero", 0):
+        if node.op_type == "Reshape":
             for i in (0, 1):  # a leading size equal to the batch size is the batch axis
                 target = np.array(args[i][1], np.int64).reshape(-1)
-                if target.size and target[0] in (self.batches[i], self.static_batch):
-                    target[0] = 0
+                if target.size and target[0] and target[0] in (self.batches[i],
+                                                               self.static_batch):
+                    target[0] = self.batches[i]
                 args[i][1] = target
         try:
             outs = [folding.FOLDERS[node.op_type](attrs, args[i]) for i in (0, 1)]
@@ -254,12 +296,16 @@ class Loader:
             step = Step((node.input[0],), Reshape(per_sample))
         self._take(node, step)
 
-    def _take(self, node: Any, step: Step) -> None:
-        """Record a step and compute its output for both batch sizes."""
-        out = node.output[0]
+    def _take(self, node: Any, step: Step, out: str | None = None) -> None:
+        """Record a step for output ``out`` (the node's first by default) and compute it for
+        both batch sizes."""
+        out = out or node.output[0]
+        kept = None
         if step.fuse is not None:
             del self.steps[step.fuse]
-            self.names.pop(step.fuse, None)
+            kept = self.names.pop(step.fuse, "")
+            if not step.keep_name:
+                self.taken.discard(kept)
         runs = []
         for i in (0, 1):
             args = [self.values[n].runs[i] for n in step.inputs]
@@ -286,7 +332,8 @@ class Loader:
             return
         self.steps[out] = step
         if step.layer is not None:
-            self.names[out] = self._layer_name(node, step)
+            self.names[out] = kept if step.keep_name else self._layer_name(node, step)
+            self.taken.add(self.names[out])
 
     def _layer_name(self, node: Any, step: Step) -> str:
         """A readable, unique child name: the weight's prefix ('layer1.0.conv1.weight' ->
@@ -308,11 +355,27 @@ class Loader:
                     scope.append(part)
             base = ".".join(scope)
         base = re.sub(r"[^0-9A-Za-z]+", "_", base).strip("_") or node.op_type.lower()
-        taken = set(self.names.values())
-        name, k = base, 1
-        while name in taken or hasattr(GraphModule, name):
-            name, k = f"{base}_{k}", k + 1
+        k = self.suffix.get(base, 0)  # the next suffix to try: linear in the node count
+        name = f"{base}_{k}" if k else base
+        while name in self.taken or hasattr(GraphModule, name):
+            k += 1
+            name = f"{base}_{k}"
+        self.suffix[base] = k + 1
         return name
+
+    def _metadata_floats(self, key: str) -> tuple[float, ...] | None:
+        """A metadata entry of numbers ('0.485, 0.456, 0.406'), or None if absent."""
+        for prop in self.model.proto.metadata_props:
+            if prop.key == key:
+                try:
+                    values = tuple(float(v) for v in prop.value.replace(",", " ").split())
+                except ValueError:
+                    raise DataError(f"{self.path}: metadata {key!r} is {prop.value[:80]!r}; "
+                                    f"expected numbers, one per channel") from None
+                if not values or not all(map(math.isfinite, values)):
+                    raise DataError(f"{self.path}: metadata {key!r} holds no finite numbers")
+                return values
+        return None
 
     def _finish(self) -> tuple[nn.Module, OnnxInfo]:
         out = self.output_name
@@ -335,13 +398,19 @@ class Loader:
         proto = self.model.proto
         info = OnnxInfo(str(self.path), f"{proto.producer_name} {proto.producer_version}".strip(),
                         self.opset, self.input_name, self.input_shape,
-                        tuple(self.values[out].runs[0].shape[1:]))
+                        tuple(self.values[out].runs[0].shape[1:]),
+                        *(self._metadata_floats(key) for key in ("mean", "std")))
         module.onnx_info = info
         return module, info
 
 
-def load(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None) -> nn.Module:
+def load(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None,
+         fold_batchnorm: bool = True) -> nn.Module:
     """The model in an .onnx file as a gridnn Module (in eval mode; ``train()`` to train on).
+
+    ``fold_batchnorm``: a BatchNormalization right after a Conv (and read by nothing else) is
+    folded into the Conv's weight and bias, which computes the same in eval mode with one
+    layer less; ``False`` keeps it as ``nn.BatchNorm2d`` (to train the loaded model on).
 
     ``input_shape`` (one sample, e.g. (3, 32, 32)) replaces the graph's declared input shape,
     for graphs whose sizes after the batch axis are not fixed. The Module is an
@@ -349,11 +418,12 @@ def load(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None) ->
     ``onnx_info`` (an ``OnnxInfo``) says where it came from. Raises DataError for a file that
     is corrupt, too large, or uses an operator gridnn does not have.
     """
-    return load_model_file(path, input_shape)[0]
+    return load_model_file(path, input_shape, fold_batchnorm)[0]
 
 
-def load_model_file(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None
-                    ) -> tuple[nn.Module, OnnxInfo]:
+def load_model_file(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None,
+                    fold_batchnorm: bool = True) -> tuple[nn.Module, OnnxInfo]:
     """(model, info) of an .onnx file: what read-only commands take in place of a run folder
     (``info.input_shape`` is the per-sample input shape, ``info.num_classes`` the classes)."""
-    return Loader(read_model(path), input_shape).run()
+    with nn.init.skipped():  # every weight comes from the file
+        return Loader(read_model(path), input_shape, fold_batchnorm).run()

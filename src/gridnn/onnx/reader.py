@@ -12,6 +12,8 @@ from __future__ import annotations
 import heapq
 import math
 import os
+import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from .wire import split_weights
 
 MIN_OPSET = 11  # Pad and Clip take their sizes as inputs from 11 on; older graphs are rare
 
@@ -60,6 +63,7 @@ class Model:
     proto: Any
     path: Path
     opset: int
+    spans: list[tuple[int, int] | None]  # where each initializer's raw_data lies in the file
 
     @property
     def graph(self) -> Any:
@@ -81,14 +85,19 @@ def read_model(path: str | os.PathLike) -> Model:
                         f"ONNX file")
     proto = onnx.ModelProto()
     try:
-        proto.ParseFromString(path.read_bytes())
+        skeleton, spans = split_weights(path)  # the weights stay in the file until read
+        proto.ParseFromString(skeleton)
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the ONNX file ({e.strerror})") from None
     except Exception as e:  # protobuf's DecodeError and friends: the bytes are not a model
         raise DataError(f"{path}: not a valid ONNX file (truncated or corrupt: "
                         f"{type(e).__name__})") from None
+    if len(spans) != len(proto.graph.initializer):
+        raise DataError(f"{path}: not a valid ONNX file (its initializers do not parse)")
     if not proto.HasField("graph") or not proto.graph.node:
         raise DataError(f"{path}: not a valid ONNX file (no graph nodes)")
     opset = _check_opsets(proto, path, onnx.defs.onnx_opset_version())
-    return Model(proto, path, opset)
+    return Model(proto, path, opset, spans)
 
 
 def _check_opsets(proto: Any, path: Path, newest: int) -> int:
@@ -103,9 +112,11 @@ def _check_opsets(proto: Any, path: Path, newest: int) -> int:
 
 
 # ---- tensors ---------------------------------------------------------------------------------
-def tensor_array(tensor: Any, model: Model, what: str) -> np.ndarray:
+def tensor_array(tensor: Any, model: Model, what: str,
+                 span: tuple[int, int] | None = None) -> np.ndarray:
     """A TensorProto's contents as a NumPy array, after checking its declared size against the
-    limit and against the bytes (inline or in an external file) that hold it."""
+    limit and against the bytes (inline, in an external file, or at ``span`` = (offset, length)
+    of the model file: an initializer's raw_data, see ``wire``) that hold it."""
     path = model.path
     name = f"{what} {tensor.name!r}" if tensor.name else what
     if tensor.data_type not in DTYPES:
@@ -120,6 +131,11 @@ def tensor_array(tensor: Any, model: Model, what: str) -> np.ndarray:
     if nbytes > LIMITS.tensor_bytes:
         raise DataError(f"{path}: {name} declares shape {dims} ({nbytes} bytes), over the "
                         f"{LIMITS.tensor_bytes}-byte limit of one tensor")
+    if span is not None:
+        if span[1] != nbytes:
+            raise DataError(f"{path}: {name} declares shape {dims} ({nbytes} bytes) but holds "
+                            f"{span[1]} bytes")
+        return _read_into(path, span[0], nbytes, dtype, dims)
     if tensor.data_location == 1:  # EXTERNAL
         raw = _external_bytes(tensor, model, name, nbytes)
     elif tensor.HasField("raw_data"):
@@ -164,16 +180,36 @@ def _external_bytes(tensor: Any, model: Model, name: str, nbytes: int) -> bytes:
         raise DataError(f"{path}: {name} declares {nbytes} bytes but its external data entry "
                         f"says offset {offset}, length {length}")
     try:
-        with open(target, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if offset + length > size:
+        # O_NONBLOCK: opening a FIFO (or a device) for reading would wait for a writer forever
+        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise DataError(f"{path}: external data {location!r} of {name} is not a regular "
+                                f"file")
+            if offset + length > info.st_size:
                 raise DataError(f"{path}: {name} needs bytes {offset}..{offset + length} of "
-                                f"{location!r}, which has {size}")
+                                f"{location!r}, which has {info.st_size}")
             f.seek(offset)
             return f.read(length)
     except OSError as e:
         raise DataError(f"{path}: cannot read external data {location!r} of {name} "
                         f"({e.strerror})") from None
+
+
+def _read_into(path: Path, offset: int, nbytes: int, dtype: Any, dims: tuple[int, ...]
+               ) -> np.ndarray:
+    """Bytes offset..offset+nbytes of a file read straight into a new array (little-endian in
+    the file, as ONNX stores raw data)."""
+    array = np.empty(dims, dtype)
+    with open(path, "rb") as f:
+        f.seek(offset)
+        got = f.readinto(memoryview(array.reshape(-1)).cast("B")) if nbytes else 0
+    if got != nbytes:
+        raise DataError(f"{path}: the file ended inside a tensor's data")
+    if sys.byteorder == "big" and array.dtype.itemsize > 1:
+        array.byteswap(inplace=True)
+    return array
 
 
 # ---- graph structure -------------------------------------------------------------------------

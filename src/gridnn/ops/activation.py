@@ -1,0 +1,172 @@
+"""Smooth and piecewise activations of modern CNNs (MobileNetV3, EfficientNet, ConvNeXt) and
+``Clip``: element-wise, any shape, each forward beside its backward.
+
+    hardsigmoid(x) = clip(x / 6 + 1/2, 0, 1)        hardswish(x) = x * hardsigmoid(x)
+    silu(x) = x * sigmoid(x)                         elu(x) = x if x > 0 else alpha (e**x - 1)
+    softplus(x) = log(1 + e**(beta x)) / beta        prelu(x) = x if x > 0 else a_c x
+    gelu(x) = x * Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2  (exact)
+            ~ x * (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))) / 2  (approximate='tanh')
+
+``erf`` is the C library's ``erf``: with Numba (the ``fast`` extra) a compiled ufunc, else
+Python's ``math.erf`` per element (same numbers, slower).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .._backend import xp
+from ..autograd import Function
+from .compiled import kernels
+from .elementwise import unbroadcast
+
+Array = Any
+_ufuncs: dict[str, Any] = {}
+
+
+def _erf_ufunc() -> Any:
+    """erf as a ufunc: Numba's compiled one when compiled loops are on and Numba imports."""
+    compiled = kernels() is not None
+    key = "compiled" if compiled else "python"
+    if key not in _ufuncs:
+        if compiled:
+            import numba
+
+            _ufuncs[key] = numba.vectorize(["float32(float32)", "float64(float64)"],
+                                           cache=True)(_erf_scalar)
+        else:
+            _ufuncs[key] = xp.frompyfunc(math.erf, 1, 1)
+    return _ufuncs[key]
+
+
+def _erf_scalar(x: float) -> float:
+    return math.erf(x)
+
+
+def erf(a: Array) -> Array:
+    """The error function element-wise, in ``a``'s dtype."""
+    return _erf_ufunc()(a).astype(a.dtype, copy=False)
+
+
+class Erf(Function):
+    def forward(self, a: Array) -> Array:
+        self.a = a
+        return erf(a)
+
+    def backward(self, g: Array) -> tuple[Array]:
+        return (g * (2 / math.sqrt(math.pi)) * xp.exp(-self.a * self.a),)
+
+
+class Clip(Function):
+    """min(max(x, low), high) (either bound may be None); the gradient passes where x lies
+    strictly inside the bounds. ReLU6 is Clip(0, 6)."""
+
+    def forward(self, a: Array, low: float | None, high: float | None) -> Array:
+        self.inside = xp.ones(a.shape, bool) if low is None else a > low
+        if high is not None:
+            self.inside &= a < high
+        return xp.clip(a, low, high)
+
+    def backward(self, g: Array) -> tuple[Array]:
+        return (g * self.inside,)
+
+
+class Hardsigmoid(Function):
+    def forward(self, a: Array) -> Array:
+        t = a.dtype.type
+        self.a = a
+        return xp.clip(a * t(1 / 6) + t(0.5), 0, 1)
+
+    def backward(self, g: Array) -> tuple[Array]:
+        inside = (self.a > -3) & (self.a < 3)
+        return (g * inside * self.a.dtype.type(1 / 6),)
+
+
+class Hardswish(Function):
+    def forward(self, a: Array) -> Array:
+        t = a.dtype.type
+        self.a = a
+        return a * xp.clip(a * t(1 / 6) + t(0.5), 0, 1)
+
+    def backward(self, g: Array) -> tuple[Array]:
+        a, t = self.a, self.a.dtype.type
+        slope = xp.where(a <= -3, t(0), xp.where(a >= 3, t(1), a * t(1 / 3) + t(0.5)))
+        return (g * slope,)
+
+
+class SiLU(Function):
+    def forward(self, a: Array) -> Array:
+        half = a.dtype.type(0.5)
+        self.a, self.s = a, half * (1 + xp.tanh(half * a))  # sigmoid without overflow
+        return a * self.s
+
+    def backward(self, g: Array) -> tuple[Array]:
+        s = self.s
+        return (g * s * (1 + self.a * (1 - s)),)
+
+
+class GELU(Function):
+    def forward(self, a: Array, approximate: str) -> Array:
+        t = a.dtype.type
+        self.a, self.tanh = a, approximate == "tanh"
+        if self.tanh:
+            self.th = xp.tanh(t(math.sqrt(2 / math.pi)) * (a + t(0.044715) * a * a * a))
+            return t(0.5) * a * (1 + self.th)
+        self.cdf = t(0.5) * (1 + erf(a * t(1 / math.sqrt(2))))
+        return a * self.cdf
+
+    def backward(self, g: Array) -> tuple[Array]:
+        a, t = self.a, self.a.dtype.type
+        if self.tanh:
+            k = t(math.sqrt(2 / math.pi))
+            inner = k * (1 + t(3 * 0.044715) * a * a)
+            return (g * t(0.5) * (1 + self.th + a * (1 - self.th * self.th) * inner),)
+        pdf = t(1 / math.sqrt(2 * math.pi)) * xp.exp(t(-0.5) * a * a)
+        return (g * (self.cdf + a * pdf),)
+
+
+class ELU(Function):
+    def forward(self, a: Array, alpha: float) -> Array:
+        t = a.dtype.type
+        self.pos = a > 0
+        self.neg = t(alpha) * xp.exp(xp.minimum(a, 0))  # alpha e**x where x <= 0
+        return xp.where(self.pos, a, self.neg - t(alpha))
+
+    def backward(self, g: Array) -> tuple[Array]:
+        return (g * xp.where(self.pos, g.dtype.type(1), self.neg),)
+
+
+class Softplus(Function):
+    """log(1 + e**(beta x)) / beta, and x itself where beta x > threshold (as PyTorch)."""
+
+    def forward(self, a: Array, beta: float, threshold: float) -> Array:
+        t = a.dtype.type
+        z = a * t(beta)
+        self.linear, self.z = z > threshold, z
+        soft = (xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))) / t(beta)
+        return xp.where(self.linear, a, soft)
+
+    def backward(self, g: Array) -> tuple[Array]:
+        half = g.dtype.type(0.5)
+        sig = half * (1 + xp.tanh(half * self.z))
+        return (g * xp.where(self.linear, g.dtype.type(1), sig),)
+
+
+class PReLU(Function):
+    """x where x > 0, else weight * x; ``weight`` (C,) per channel of axis 1, or (1,)."""
+
+    def forward(self, a: Array, w: Array) -> Array:
+        shape = (-1,) + (1,) * (a.ndim - 2) if a.ndim > 1 and w.size > 1 else (-1,)
+        self.a, self.w = a, w.reshape(shape) if w.size > 1 else w.reshape(())
+        self.w_shape = w.shape
+        return xp.where(a > 0, a, self.w * a)
+
+    def backward(self, g: Array) -> tuple[Array | None, ...]:
+        pos = self.a > 0
+        gx = xp.where(pos, g, self.w * g) if self.needs_grad[0] else None
+        gw = None
+        if self.needs_grad[1]:
+            gw = unbroadcast(xp.where(pos, 0, g * self.a), xp.shape(self.w))
+            gw = gw.reshape(self.w_shape)
+        return gx, gw

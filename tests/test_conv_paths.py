@@ -294,6 +294,8 @@ def test_threaded_matmul_splits_rows_exactly(threads: int) -> None:
     np.testing.assert_allclose(workspace.matmul(a, b), a @ b, rtol=1e-14, atol=1e-14)
     np.testing.assert_allclose(workspace.matmul(a.T, a), a.T @ a, rtol=1e-14, atol=1e-14)
     np.testing.assert_array_equal(workspace.matmul(a[0], b), a[0] @ b)  # 1-D: NumPy's own
+    c = rng.standard_normal((2, 3, 4, 5)).transpose(0, 2, 1, 3)  # a strided (..., k) operand
+    np.testing.assert_allclose(workspace.matmul(c, b), c @ b, rtol=1e-14, atol=1e-14)
     assert workspace.matmul(a[:0], b).shape == (0, 4)
 
 

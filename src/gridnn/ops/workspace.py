@@ -266,6 +266,10 @@ def matmul(a: Array, b: Array) -> Array:
     the columns of ``b`` when ``a`` has fewer rows than there are threads.
     The slices go through ``np.dot``, which lets go of the GIL for the whole product;
     ``np.matmul`` keeps it through products with a small result, so threads serialise."""
+    if a.ndim > 2 and b.ndim == 2:  # (..., k) @ (k, m), e.g. a Linear on (N, H, W, C): one
+        # product of all rows (np.matmul loops over the leading axes, slowly on a strided view)
+        rows = a.reshape(-1, a.shape[-1])
+        return matmul(rows, b).reshape(*a.shape[:-1], b.shape[1])
     if a.ndim != 2 or b.ndim != 2:
         return xp.matmul(a, b)
     out = xp.empty((a.shape[0], b.shape[1]), dtype=xp.result_type(a, b))

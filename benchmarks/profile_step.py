@@ -4,6 +4,11 @@
     python benchmarks/profile_step.py                       # fashion_cnn, batch 128, AdamW
     python benchmarks/profile_step.py --model resnet_small --sample 3,32,32 --optimizer sgd
     python benchmarks/profile_step.py --threads 1 --numpy   # one thread, NumPy passes only
+    python benchmarks/profile_step.py --inference mobilenet_v2 --batch 1   # eval-mode forward
+
+``--inference`` times the forward pass of a model of ``gridnn.bench.zoo_shapes`` (torchvision's
+layer shapes) or of an ONNX file (``--inference /work/onnx-zoo/resnet18.onnx``) on 3x224x224
+images under ``no_grad``; convolutions are split by kind (depthwise, 1x1, k x k, grouped).
 
 The step is ``gridnn.bench.steps``'s (the same as ``gridnn bench``'s T cases). Each op's
 forward and backward are wrapped in a timer, which adds a few microseconds per call: compare
@@ -24,15 +29,45 @@ def _subclasses(cls: type) -> list[type]:
     return [c for s in cls.__subclasses__() for c in (s, *_subclasses(s))]
 
 
-def profile(model: str, sample: tuple[int, ...], batch: int, optimizer: str, steps: int
-            ) -> tuple[float, dict[str, float]]:
+def _conv_kind(w: Any, geometry: Any) -> str:
+    """'depthwise', 'grouped', '1x1' or 'kxk' for a convolution's weight and geometry."""
+    if geometry.groups > 1:
+        return "depthwise" if w.shape[1] == 1 else "grouped"
+    return "1x1" if all(k == 1 for k in w.shape[2:]) else "kxk"
+
+
+def _step(model: str, sample: tuple[int, ...], batch: int, optimizer: str,
+          inference: bool) -> Any:
+    if not inference:
+        from gridnn.bench.steps import ModelCase, gridnn_call
+
+        return gridnn_call(ModelCase("P", model, sample, batch, True, optimizer))
+    from gridnn import Tensor, no_grad
+
+    if model.endswith(".onnx"):
+        import gridnn.onnx
+
+        net = gridnn.onnx.load(model).eval()
+    else:
+        from gridnn.bench.zoo_shapes import MODELS
+
+        net = MODELS[model]()
+    x = Tensor(np.random.default_rng(1).standard_normal((batch, 3, 224, 224), np.float32))
+
+    def forward() -> None:
+        with no_grad():
+            net(x)
+    return forward
+
+
+def profile(model: str, sample: tuple[int, ...], batch: int, optimizer: str, steps: int,
+            inference: bool = False) -> tuple[float, dict[str, float]]:
     """(median step ms, {'Op.forward': ms per step, ...}) over ``steps`` steps."""
     from gridnn import autograd
     from gridnn._allocator import keep_freed_memory
-    from gridnn.bench.steps import ModelCase, gridnn_call
 
     keep_freed_memory()  # as the gridnn command runs
-    step = gridnn_call(ModelCase("P", model, sample, batch, True, optimizer))
+    step = _step(model, sample, batch, optimizer, inference)
     for _ in range(3):
         step()
     spent: dict[str, float] = collections.defaultdict(float)
@@ -43,7 +78,10 @@ def profile(model: str, sample: tuple[int, ...], batch: int, optimizer: str, ste
             try:
                 return fn(*args, **kwargs)
             finally:
-                spent[key] += time.perf_counter() - start
+                name = key
+                if key == "ConvNd.forward":
+                    name = f"{key}[{_conv_kind(args[2], kwargs['geometry'])}]"
+                spent[name] += time.perf_counter() - start
         return run
 
     for cls in set(_subclasses(autograd.Function)):
@@ -67,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, help="BLAS and gridnn threads (default: all)")
     parser.add_argument("--numpy", action="store_true", help="no compiled loops")
+    parser.add_argument("--inference", metavar="MODEL", help="time the eval forward of a "
+                        "zoo_shapes model (mobilenet_v2, resnet18) or an .onnx file instead")
     args = parser.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
@@ -74,8 +114,10 @@ def main(argv: list[str] | None = None) -> int:
 
     sample = tuple(int(v) for v in args.sample.split(","))
     with threadpool_limits(args.threads, user_api="blas"), using(compiled=not args.numpy):
-        step_ms, ops = profile(args.model, sample, args.batch, args.optimizer, args.steps)
-    print(f"{args.model} batch {args.batch}: step {step_ms:.2f} ms (median of {args.steps})")
+        step_ms, ops = profile(args.inference or args.model, sample, args.batch, args.optimizer,
+                               args.steps, args.inference is not None)
+    print(f"{args.inference or args.model} batch {args.batch}: step {step_ms:.2f} ms "
+          f"(median of {args.steps})")
     for key, ms in sorted(ops.items(), key=lambda kv: -kv[1]):
         if ms >= 0.01:
             print(f"  {key:<32} {ms:7.2f} ms")

@@ -157,3 +157,34 @@ def test_model_twins_share_weights_and_agree(case: steps.ModelCase) -> None:
 def test_peak_memory_reads_the_child_process() -> None:
     assert 5 < measure.peak_memory("gridnn", 1, 2) < 2000
     assert measure.peak_rss_kib() > 1000
+
+
+def test_onnx_zoo_benchmark_times_gridnn_and_onnx_runtime_in_children(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """benchmarks/onnx_zoo.py on a tiny exported CNN: each library's child loads the file and
+    times it; the table has both libraries' times and their ratio (torch needs torchvision's
+    Python, so it is left out here)."""
+    import importlib.util
+
+    import gridnn.onnx
+    from gridnn import nn
+
+    spec = importlib.util.spec_from_file_location(
+        "onnx_zoo", Path(__file__).parents[1] / "benchmarks" / "onnx_zoo.py")
+    zoo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(zoo)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, stride=4), nn.ReLU(),
+                          nn.Conv2d(4, 4, 3, groups=4), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(4, 5))
+    gridnn.onnx.export(model, tmp_path / "tiny.onnx", input_shape=(3, 224, 224))
+    out = tmp_path / "zoo.json"
+    assert zoo.main(["--zoo", str(tmp_path), "--models", "tiny", "--batches", "1",
+                     "--rounds", "1", "--reps", "3", "--libraries", "gridnn,onnxruntime",
+                     "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    row = next(line for line in text.splitlines() if line.startswith("| tiny | 1 |"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert "ms" not in cells[2] and "[" in cells[2] and "[" in cells[3], row  # median [min-max]
+    assert cells[4] == "not run" and float(cells[5]) > 0, row
+    runs = json.loads(out.read_text())["tiny@1"]
+    assert len(runs["gridnn"][0]["ms"]) >= 3 and len(runs["onnxruntime"][0]["ms"]) >= 3

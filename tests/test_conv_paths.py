@@ -42,6 +42,17 @@ CONV_CASES = [
     (1, 4, 1, (13,), 6, (5,), (2,), ((2, 2),), (1,), 1, "zeros", True),
     (1, 2, 16, (11,), 8, (3,), (1,), ((1, 1),), (2,), 2, "circular", True),
     (1, 2, 4, (10,), 4, (2,), (3,), ((0, 1),), (1,), 4, "reflect", False),
+    # depthwise (ops/depthwise.py): one image (rows split over threads), strides, dilation
+    (2, 1, 6, (9, 8), 6, (3, 3), (2, 1), ((1, 1), (1, 1)), (1, 2), 6, "zeros", True),
+    (2, 3, 5, (11, 10), 5, (5, 5), (2, 2), ((2, 2), (2, 2)), (1, 1), 5, "zeros", False),
+    (1, 1, 7, (12,), 7, (3,), (1,), ((1, 1),), (1,), 7, "zeros", True),
+    # 1x1 as one product (no columns) and a k x k convolution of one image split by rows
+    (2, 1, 12, (6, 5), 9, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1, "zeros", True),
+    (2, 1, 5, (9, 7), 7, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, "zeros", True),
+    # fewer output rows than filters: columns in the weight's (channel, offset) order
+    (2, 1, 6, (3, 4), 16, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, "zeros", True),
+    (2, 1, 6, (2, 2), 36, (3, 2), (2, 2), ((1, 1), (0, 1)), (1, 1), 3, "reflect", True),
+    (1, 1, 5, (4,), 12, (3,), (1,), ((0, 0),), (1,), 1, "zeros", False),
 ]
 
 
@@ -283,7 +294,52 @@ def test_threaded_matmul_splits_rows_exactly(threads: int) -> None:
     np.testing.assert_allclose(workspace.matmul(a, b), a @ b, rtol=1e-14, atol=1e-14)
     np.testing.assert_allclose(workspace.matmul(a.T, a), a.T @ a, rtol=1e-14, atol=1e-14)
     np.testing.assert_array_equal(workspace.matmul(a[0], b), a[0] @ b)  # 1-D: NumPy's own
+    c = rng.standard_normal((2, 3, 4, 5)).transpose(0, 2, 1, 3)  # a strided (..., k) operand
+    np.testing.assert_allclose(workspace.matmul(c, b), c @ b, rtol=1e-14, atol=1e-14)
     assert workspace.matmul(a[:0], b).shape == (0, 4)
+
+
+def test_threaded_matmul_of_one_row_splits_columns_exactly(threads: int) -> None:
+    """With fewer rows than threads (a batch of one) the columns of b are split instead."""
+    rng = np.random.default_rng(8)
+    a, b = rng.standard_normal((1, 6)), rng.standard_normal((6, 11))
+    np.testing.assert_allclose(workspace.matmul(a, b), a @ b, rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(workspace.matmul(b[:, :1].T, b), b[:, :1].T @ b, rtol=1e-14,
+                               atol=1e-14)
+
+
+# (batch, channels, size, kernel, stride, pads, dilation): depthwise layers of a MobileNet
+DEPTHWISE_CASES = [(1, 8, (10, 9), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
+                   (2, 3, (9, 9), (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1)),
+                   (1, 4, (11, 12), (5, 3), (2, 1), ((2, 0), (1, 1)), (2, 1)),
+                   (3, 5, (13,), (5,), (2,), ((2, 2),), (1,))]
+
+
+@pytest.mark.parametrize("case", DEPTHWISE_CASES, ids=lambda c: str(c).replace(" ", ""))
+def test_depthwise_matches_the_loop_reference(case: tuple[Any, ...], op_path: str,
+                                              threads: int) -> None:
+    """ops/depthwise.py (compiled loop, or NumPy multiply-adds) against reference.conv_ref's
+    loops, forward; its gradients against the plain convolution's (the lecture's einsum)."""
+    from reference import conv_ref
+
+    n, c, size, kernel, stride, pads, dil = case
+    rng = np.random.default_rng(3)
+    x, w, b = (rng.standard_normal((n, c, *size)), rng.standard_normal((c, 1, *kernel)),
+               rng.standard_normal(c))
+    conv = F.conv1d if len(size) == 1 else F.conv2d
+
+    def run(plain: bool) -> list[np.ndarray]:
+        ts = [gn.Tensor(a, requires_grad=True) for a in (x, w, b)]
+        with using(plain_conv=plain):
+            out = conv(*ts, stride=stride, padding=pads, dilation=dil, groups=c)
+        out.backward(np.cos(np.arange(out.size)).reshape(out.shape))
+        return [out.data] + [t.grad for t in ts]
+
+    fast, plain = run(False), run(True)
+    np.testing.assert_allclose(fast[0], conv_ref(x, w, b, stride, pads, dil, c), rtol=1e-12,
+                               atol=1e-12)
+    for got, want in zip(fast, plain):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 def _channels_last(x: np.ndarray) -> np.ndarray:
@@ -389,3 +445,24 @@ def test_compiled_loops_fall_back_to_numpy_when_numba_cannot_cache(monkeypatch) 
     np.testing.assert_array_equal(out.data, x.data[:, :, 1::2, 1::2])
     np.testing.assert_array_equal(x.grad[:, :, 1::2, 1::2], 1.0)
     assert x.grad.sum() == out.size
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 4, 6), (2, 4, 7)], ids=["2d", "1d"])
+def test_global_average_pool_and_concat_of_channels_last_memory(shape: tuple[int, ...],
+                                                               threads: int) -> None:
+    """Global average pooling and channel concatenation read a convolution's channels-last
+    output in its own order; results and gradients equal the channels-first arrays' (torch)."""
+    rng = np.random.default_rng(9)
+    x, y = rng.standard_normal(shape), rng.standard_normal((shape[0], 3, *shape[2:]))
+    pool = F.adaptive_avg_pool1d if len(shape) == 3 else F.adaptive_avg_pool2d
+    t_pool = TF.adaptive_avg_pool1d if len(shape) == 3 else TF.adaptive_avg_pool2d
+    for layout in (_channels_last, np.ascontiguousarray):
+        check_op(lambda a: pool(a, 1), lambda a: t_pool(a, 1), layout(x), dtypes=(np.float64,),
+                 label="global average pool")
+        check_op(lambda a, b: F.concat([a, b], axis=1), lambda a, b: torch.cat([a, b], 1),
+                 layout(x), layout(y), dtypes=(np.float64,), label="concat")
+        out = F.concat([gn.Tensor(layout(x)), gn.Tensor(layout(y))], axis=1).data
+        np.testing.assert_array_equal(out, np.concatenate([x, y], axis=1))
+        mean = pool(gn.Tensor(layout(x)), 1).data
+        np.testing.assert_allclose(mean, x.mean(axis=tuple(range(2, x.ndim)), keepdims=True),
+                                   rtol=1e-13, atol=1e-15)

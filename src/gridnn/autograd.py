@@ -3,7 +3,8 @@
 Each primitive op is a ``Function`` subclass with ``forward`` (NumPy arrays in, one array out)
 and ``backward`` (the output's gradient in, one gradient per input out) written side by side.
 ``Function.apply`` runs ``forward`` and, when a gradient is needed, links the output ``Tensor``
-to the ``Function`` instance, which keeps its inputs as ``parents``.
+to the ``Function`` instance, which keeps its inputs' graph nodes as ``parents`` (the Functions
+that made them, or leaf tensors; not the intermediate tensors themselves).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class Function:
     so work for unneeded gradients (and arrays saved only for them) can be skipped.
     """
 
-    parents: tuple[Tensor, ...] = ()
+    parents: tuple[Node | None, ...] = ()
     needs_grad: tuple[bool, ...] = ()
 
     def forward(self, *arrays: np.ndarray, **options: Any) -> np.ndarray:
@@ -79,6 +80,18 @@ class Function:
         fn.needs_grad = tuple(record and t.requires_grad for t in inputs)
         out = inputs[0]._wrap(fn.forward(*(t.data for t in inputs), **options), record)
         if record:
-            fn.parents = inputs
+            fn.parents = tuple(node_of(t) if t.requires_grad else None for t in inputs)
             out._fn = fn
         return out
+
+
+Node = Any  # a graph node: a leaf Tensor or the Function that made a tensor
+
+
+def node_of(t: Tensor) -> Node:
+    """The graph node of a tensor: the Function that made it, or the tensor itself (a leaf).
+
+    The graph links Functions, not the tensors between them, so an intermediate result's array
+    lives only as long as the user holds the tensor or a backward keeps it (ReLU its output,
+    convolution its padded input, ...); not just because a later op read it."""
+    return t._fn if t._fn is not None else t

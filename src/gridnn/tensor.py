@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._backend import DEFAULT_DTYPE, xp
-from .autograd import Function
+from .autograd import Function, node_of
 from .errors import ArgumentError, ArgumentTypeError
 
 Axis = int | Sequence[int] | None
@@ -148,47 +148,29 @@ class Tensor:
                 raise ArgumentError(
                     f"backward: grad has shape {grad.shape} but the tensor has shape {self.shape}"
                 )
-        grads: dict[int, Any] = {id(self): grad}
-        for node in self._topological_order():
+        root = node_of(self)
+        grads: dict[int, Any] = {id(root): grad}
+        for node in _topological_order(root):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            fn = node._fn
-            if fn is None:
+            if isinstance(node, Tensor):  # a leaf
                 g = g.astype(node.data.dtype, copy=False)  # a leaf's grad has the leaf's dtype
                 node.grad = g.copy() if node.grad is None else node.grad + g
                 continue
-            if getattr(fn, "released", False):
+            if getattr(node, "released", False):
                 raise ArgumentError(
                     "backward: part of this graph was already freed by an earlier backward(); "
                     "pass retain_graph=True to the first call to backward through it twice"
                 )
-            for parent, pg in zip(fn.parents, fn.backward(g), strict=True):
-                if pg is None or not parent.requires_grad:
+            for parent, pg in zip(node.parents, node.backward(g), strict=True):
+                if pg is None or parent is None:
                     continue
                 key = id(parent)
                 grads[key] = pg if key not in grads else grads[key] + pg
             if not retain_graph:
-                fn.release()
+                node.release()
 
-    def _topological_order(self) -> list[Tensor]:
-        """Nodes reachable from self, each before all of its parents (iterative DFS)."""
-        order: list[Tensor] = []
-        seen = {id(self)}
-        stack: list[tuple[Tensor, bool]] = [(self, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if expanded:
-                order.append(node)
-                continue
-            stack.append((node, True))
-            if node._fn is not None:
-                for parent in node._fn.parents:
-                    if parent.requires_grad and id(parent) not in seen:
-                        seen.add(id(parent))
-                        stack.append((parent, False))
-        order.reverse()
-        return order
 
     # ---- operators ---------------------------------------------------------------------------
     def _lift(self, other: Any) -> Tensor:
@@ -389,3 +371,24 @@ from .ops import elementwise as _ew  # noqa: E402
 from .ops import linalg as _la  # noqa: E402
 from .ops import reduce as _rd  # noqa: E402
 from .ops import shape as _sh  # noqa: E402
+
+
+def _topological_order(root: Any) -> list[Any]:
+    """Graph nodes (Functions and leaf tensors) reachable from ``root``, each before all of its
+    parents (iterative DFS)."""
+    order: list[Any] = []
+    seen = {id(root)}
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        stack.append((node, True))
+        for parent in () if isinstance(node, Tensor) else node.parents:
+            if parent is not None and id(parent) not in seen:
+                seen.add(id(parent))
+                stack.append((parent, False))
+    order.reverse()
+    return order
+

@@ -23,9 +23,11 @@ from typing import Any
 import numpy as np
 
 from ..argtypes import did_you_mean
+from ..autograd import node_of
 from ..errors import ArgumentError
 from ..functional import ntuple, resolve_padding
 from ..nn.trace import trace
+from ..tensor import Tensor
 from .dense import tap_indices
 
 GLOBAL = "global"
@@ -148,23 +150,23 @@ def _parents(calls: list[Any], x: Any) -> list[list[int]]:
     input, following the autograd graph through the adds and reshapes between modules."""
     made_by: dict[int, list[int]] = {}
     for i, call in enumerate(calls):
-        made_by.setdefault(id(call.output), []).append(i)
+        made_by.setdefault(id(node_of(call.output)), []).append(i)
     result = []
     for i, call in enumerate(calls):
         found: set[int] = set()
-        stack, seen = [call.input], set()
+        stack, seen = [node_of(call.input)], set()
         while stack:
-            t = stack.pop()
-            if id(t) in seen:
+            node = stack.pop()
+            if node is None or id(node) in seen:
                 continue
-            seen.add(id(t))
-            earlier = [j for j in made_by.get(id(t), []) if j < i]
+            seen.add(id(node))
+            earlier = [j for j in made_by.get(id(node), []) if j < i]
             if earlier:
                 found.add(max(earlier))
-            elif t is x:
+            elif node is x:
                 found.add(-1)
-            elif t._fn is not None:
-                stack.extend(t._fn.parents)
+            elif not isinstance(node, Tensor):  # a Function: follow its inputs' nodes
+                stack.extend(node.parents)
         result.append(sorted(found))
     return result
 

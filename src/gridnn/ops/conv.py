@@ -48,11 +48,12 @@ from typing import Any
 
 from .._backend import xp
 from ..autograd import Function
+from . import depthwise
 from .compiled import kernels
 from .options import options
 from .shape import pad_array_backward
 from .windows import ConvGeometry, Pads, add_windows, padded_channels_last, windows
-from .workspace import copy_in_slices, parallel_slices, scratch
+from .workspace import copy_in_slices, parallel_slices, scratch, thread_count
 
 Array = Any
 
@@ -74,9 +75,11 @@ def _blocks(n: int, out_size: tuple[int, ...], row_bytes: int) -> list[tuple[Any
             for i in range(n) for s in range(0, out_size[0], step)]
 
 
-def _im2col_blocks(win: Array, ones: bool) -> Iterator[tuple[slice, Array]]:
+def _im2col_blocks(win: Array, ones: bool, channel_major: bool = False
+                   ) -> Iterator[tuple[slice, Array]]:
     """Copy the windows (N, *O, *k, G, C/G) chunk by chunk into one cached column buffer and
-    yield (rows of M, columns (G, rows, f [+ 1])), rows ordered (kernel offset, channel); with
+    yield (rows of M, columns (G, rows, f [+ 1])), columns ordered (kernel offset, channel)
+    (``channel_major``: (channel, kernel offset), the order of the weight's own memory); with
     ``ones`` a last column of ones carries the bias through the GEMM.
 
     With a single input channel the buffer is (G, f [+ 1], rows) and the columns a transposed
@@ -105,6 +108,12 @@ def _im2col_blocks(win: Array, ones: bool) -> Iterator[tuple[slice, Array]]:
                 cols_t = buf[:, :f, :r].reshape(g, *kernel, cg, *part.shape[:1 + nd])
                 xp.copyto(cols_t, part.transpose(order))  # (G, *k, C/G, n', o', *O[1:])
                 yield rows, buf[:, :, :r].transpose(0, 2, 1)
+            elif channel_major:
+                cols = buf[:, :r]
+                order = (2 * nd + 1, *range(nd + 1), 2 * nd + 2, *range(nd + 1, 2 * nd + 1))
+                xp.copyto(cols[..., :f].reshape(g, *part.shape[:1 + nd], cg, *kernel),
+                          part.transpose(order))  # (G, n', o', *O[1:], C/G, *k)
+                yield rows, cols
             else:
                 cols = buf[:, :r]
                 xp.copyto(cols[..., :f].reshape(g, *part.shape[:-2], cg),
@@ -137,20 +146,71 @@ def conv_rows(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry) -> A
     n, c = xpad.shape[0], xpad.shape[-1]
     k_out, kernel, out_size = w.shape[0], w.shape[2:], geo.out_size
     g, cg, kg = geo.groups, c // geo.groups, k_out // geo.groups
+    flat = pointwise_rows(xpad, kernel, geo)
+    if flat is not None:
+        return _pointwise(flat, weight_matrix(w, 1)[0],
+                          None if bias is None else bias.astype(xpad.dtype, copy=False))
     win = windows(xpad, kernel, geo.stride, geo.dilation, out_size, 1)  # (N, *O, *k, C)
     win = win.reshape(*win.shape[:-1], g, cg)  # (N, *O, *k, G, C/G)
-    wmat = weight_matrix(w, g)  # (G, f, K/G); the bias is an extra last row
-    if bias is not None:
-        wmat = xp.concatenate([wmat, bias.astype(xpad.dtype).reshape(g, 1, kg)], axis=1)
     p = math.prod(out_size)
+    # Fewer output rows than filters per group (deep layers, small batches): the weight matrix
+    # (K * C/G * k elements) is bigger than the columns (M * C * k), and reordering it to the
+    # columns' (kernel offset, channel) order cost more than the GEMM (9 ms for 512 x 512 x 3
+    # x 3). Then the columns take the weight's order instead, and the GEMM reads the weight in
+    # place, transposed; the bias is added afterwards.
+    channel_major = n * p < kg
+    if channel_major:
+        wmat = w.reshape(g, kg, -1).transpose(0, 2, 1)  # (G, f, K/G), a view
+    else:
+        wmat = weight_matrix(w, g)  # (G, f, K/G); the bias is an extra last row
+        if bias is not None:
+            wmat = xp.concatenate([wmat, bias.astype(xpad.dtype).reshape(g, 1, kg)], axis=1)
+    ones = bias is not None and not channel_major
     out = xp.empty((n * p, k_out), dtype=xpad.dtype)
     out_grp = out.reshape(n * p, g, kg).transpose(1, 0, 2)  # (G, M, K/G) view
 
     def work(lo: int, hi: int) -> None:
-        for rows, cols in _im2col_blocks(win[lo:hi], bias is not None):
+        for rows, cols in _im2col_blocks(win[lo:hi], ones, channel_major):
             xp.matmul(cols, wmat, out=out_grp[:, lo * p + rows.start:lo * p + rows.stop])
 
-    parallel_slices(n, n * p * wmat.shape[1], work)
+    o0, inner = out_size[0], p // out_size[0] if p else 0
+
+    def work_rows(lo: int, hi: int) -> None:  # units lo..hi of (image, first output axis)
+        for i in range(lo // o0, (hi - 1) // o0 + 1):
+            a, b = max(lo - i * o0, 0), min(hi - i * o0, o0)
+            for rows, cols in _im2col_blocks(win[i:i + 1, a:b], ones, channel_major):
+                base = i * p + a * inner
+                xp.matmul(cols, wmat, out=out_grp[:, base + rows.start:base + rows.stop])
+
+    if n < thread_count() and o0 > 1:  # too few images to go round: split each one's rows
+        parallel_slices(n * o0, n * p * wmat.shape[1], work_rows)
+    else:
+        parallel_slices(n, n * p * wmat.shape[1], work)
+    if channel_major and bias is not None:
+        out += bias.astype(xpad.dtype, copy=False)
+    return out
+
+
+def pointwise_rows(xpad: Array, kernel: tuple[int, ...], geo: ConvGeometry) -> Array | None:
+    """The input (N, *S, C) as its (M, C) matrix of rows when the convolution is a plain
+    product with the weight (1 x 1 kernel, stride 1, one group): its columns are the input
+    itself, so there is nothing to copy. Else None."""
+    if geo.groups == 1 and all(k == 1 for k in kernel) and all(s == 1 for s in geo.stride):
+        return xpad.reshape(-1, xpad.shape[-1])
+    return None
+
+
+def _pointwise(rows: Array, wmat: Array, bias: Array | None) -> Array:
+    """rows (M, C) @ wmat (C, K) [+ bias (K,)], row slices in threads (so one image splits
+    too), the bias added to each slice while it is in cache."""
+    out = xp.empty((rows.shape[0], wmat.shape[1]), dtype=rows.dtype)
+
+    def work(lo: int, hi: int) -> None:
+        xp.dot(rows[lo:hi], wmat, out=out[lo:hi])
+        if bias is not None:
+            out[lo:hi] += bias
+
+    parallel_slices(rows.shape[0], rows.size + wmat.size + out.size, work)
     return out
 
 
@@ -167,7 +227,11 @@ class ConvNd(Function):
     def forward(self, x: Array, w: Array, *bias: Array, geometry: ConvGeometry) -> Array:
         geo = self.geo = geometry
         xpad, owned = padded_channels_last(x, geo.pads, geo.mode, keep=self.needs_grad[1])
-        out = conv_rows(xpad, w, bias[0] if bias else None, geo)
+        self.depthwise = depthwise.is_depthwise(x.shape[1], w.shape[0], w.ndim - 2, geo)
+        if self.depthwise:  # (N, *O, K) channels-last
+            out = depthwise.forward(xpad, w, bias[0] if bias else None, geo)
+        else:
+            out = conv_rows(xpad, w, bias[0] if bias else None, geo)
         self.x_shape, self.kernel = x.shape, w.shape[2:]
         if self.needs_grad[1]:  # the columns are rebuilt from the padded input in backward
             self.xpad, self.xpad_owned = xpad, owned
@@ -177,6 +241,8 @@ class ConvNd(Function):
         return xp.moveaxis(out, -1, 1)  # (N, K, *O)
 
     def backward(self, grad: Array) -> tuple[Array | None, ...]:
+        if self.depthwise:
+            return self._depthwise_backward(grad)
         g = self.geo.groups
         k_out = grad.shape[1]
         m = grad.shape[0] * math.prod(self.geo.out_size)
@@ -201,6 +267,24 @@ class ConvNd(Function):
             scratch().give(g_rows)
         return (gx, gw) if len(self.needs_grad) == 2 else (gx, gw, gb)
 
+    def _depthwise_backward(self, grad: Array) -> tuple[Array | None, ...]:
+        geo = self.geo
+        g_cl = xp.ascontiguousarray(xp.moveaxis(grad, 1, -1))  # (N, *O, C)
+        gx = gw = gb = None
+        if self.needs_grad[1]:
+            gw = depthwise.weight_grad(self.xpad, g_cl, geo, self.kernel)
+        if len(self.needs_grad) == 3 and self.needs_grad[2]:
+            gb = xp.dot(scratch().ones(g_cl.size // g_cl.shape[-1], grad.dtype),
+                        g_cl.reshape(-1, g_cl.shape[-1]))
+        if self.needs_grad[0]:
+            x_shape = self.x_shape
+            pad_shape = (x_shape[0], *(s + lo + hi for s, (lo, hi) in zip(x_shape[2:],
+                                                                           geo.pads)),
+                         x_shape[1])
+            dpad = depthwise.input_grad(g_cl, self.w, geo, pad_shape)
+            gx = xp.moveaxis(_unpad(dpad, ((0, 0), *geo.pads, (0, 0)), geo.mode), -1, 1)
+        return (gx, gw) if len(self.needs_grad) == 2 else (gx, gw, gb)
+
     def _weight_grad(self, g_grp: Array, g_rows: Array | None) -> tuple[Array, Array | None]:
         """(K, C/G, *k): the sum over chunks of columns^T (G, f, rows) @ grad (G, rows, K/G);
         with ``g_rows`` (M, K) also the bias gradient (K,), as ones (rows,) @ grad rows."""
@@ -210,11 +294,14 @@ class ConvNd(Function):
         win = windows(xpad, kernel, geo.stride, geo.dilation, geo.out_size, 1)  # (N,*O,*k,C)
         win = win.reshape(*win.shape[:-1], g, cg)  # (N, *O, *k, G, C/G)
         p, f = math.prod(geo.out_size), math.prod(kernel) * cg
+        flat = pointwise_rows(xpad, kernel, geo)
 
         def work(lo: int, hi: int) -> tuple[Array, Array]:
             gw_part = xp.zeros((g, f, k_out // g), dtype=g_grp.dtype)
             gb_part = xp.zeros(k_out, dtype=g_grp.dtype)
-            for rows, cols in _im2col_blocks(win[lo:hi], False):
+            blocks = (_im2col_blocks(win[lo:hi], False) if flat is None else
+                      [(slice(0, (hi - lo) * p), flat[None, lo * p:hi * p])])
+            for rows, cols in blocks:
                 rows = slice(lo * p + rows.start, lo * p + rows.stop)
                 gw_part += _stacked_product(cols.transpose(0, 2, 1), g_grp[:, rows])
                 if g_rows is not None:

@@ -224,10 +224,32 @@ class AdaptiveAvgPoolNd(Function):
 
     def forward(self, x: Array, out_size: tuple[int, ...]) -> Array:
         self.mats = [adaptive_matrix(n, o, x.dtype) for n, o in zip(x.shape[2:], out_size)]
+        if all(o == 1 for o in out_size):
+            return _global_mean(x)
         return _separable(x, self.mats, 1)
 
     def backward(self, g: Array) -> tuple[Array]:
         return (_separable(g, self.mats, 0),)
+
+
+def _global_mean(x: Array) -> Array:
+    """Mean over all spatial axes, (N, C, *S) -> (N, C, 1, ...), reading x in its own memory
+    order: a convolution's channels-last output is summed row by row (``tensordot`` would copy
+    it to channels-first first)."""
+    n, c, p = x.shape[0], x.shape[1], math.prod(x.shape[2:])
+    x_cl = xp.moveaxis(x, 1, -1)
+    rows = x_cl.reshape(n, p, c) if x_cl.flags.c_contiguous else None
+    out = xp.empty((n, c), dtype=x.dtype)
+
+    def work(lo: int, hi: int) -> None:
+        if rows is not None:
+            xp.add.reduce(rows[lo:hi], axis=1, out=out[lo:hi])
+        else:
+            xp.add.reduce(x[lo:hi].reshape(hi - lo, c, p), axis=2, out=out[lo:hi])
+        out[lo:hi] *= x.dtype.type(1 / p) if p else 0
+
+    parallel_slices(n, x.size, work)
+    return out.reshape(n, c, *(1,) * (x.ndim - 2))
 
 
 def _separable(x: Array, mats: list[Array], side: int) -> Array:

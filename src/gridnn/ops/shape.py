@@ -147,6 +147,12 @@ class Concat(Function):
     def forward(self, *arrays: Array, axis: int) -> Array:
         self.axis = axis
         self.bounds = xp.cumsum([a.shape[axis] for a in arrays])[:-1]
+        if axis == 1 and arrays[0].ndim > 2 and all(
+                xp.moveaxis(a, 1, -1).flags.c_contiguous for a in arrays):
+            # Channels of convolution outputs (channels-last memory): join them channels-last,
+            # in place of a transposing copy of each and another in the next layer.
+            last = xp.concatenate([xp.moveaxis(a, 1, -1) for a in arrays], axis=-1)
+            return xp.moveaxis(last, -1, 1)
         return xp.concatenate(arrays, axis=axis)
 
     def backward(self, g: Array) -> tuple[Array, ...]:

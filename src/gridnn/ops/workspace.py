@@ -192,6 +192,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_threads.forget_after_fork)
 
 
+def thread_count() -> int:
+    """The threads ``parallel_slices`` splits work over (``options().threads``, else as many
+    as the BLAS runs)."""
+    return _threads.count()
+
+
 def parallel_slices(n: int, size: int, work: Callable[[int, int], T]) -> list[T]:
     """``[work(lo, hi), ...]`` over consecutive slices lo:hi of 0..n (images of a batch, rows
     of a matrix), in slice order, run by as many threads as the BLAS has, each thread with a
@@ -256,12 +262,22 @@ def copy_in_slices(src: Array, dst: Array | None = None) -> Array:
 
 def matmul(a: Array, b: Array) -> Array:
     """``a @ b`` (NumPy semantics); for 2-D operands the rows of ``a`` are split over threads
-    (``a`` may be a transposed view: a weight gradient ``x.T @ grad`` splits its rows too).
+    (``a`` may be a transposed view: a weight gradient ``x.T @ grad`` splits its rows too), or
+    the columns of ``b`` when ``a`` has fewer rows than there are threads.
     The slices go through ``np.dot``, which lets go of the GIL for the whole product;
     ``np.matmul`` keeps it through products with a small result, so threads serialise."""
+    if a.ndim > 2 and b.ndim == 2:  # (..., k) @ (k, m), e.g. a Linear on (N, H, W, C): one
+        # product of all rows (np.matmul loops over the leading axes, slowly on a strided view)
+        rows = a.reshape(-1, a.shape[-1])
+        return matmul(rows, b).reshape(*a.shape[:-1], b.shape[1])
     if a.ndim != 2 or b.ndim != 2:
         return xp.matmul(a, b)
     out = xp.empty((a.shape[0], b.shape[1]), dtype=xp.result_type(a, b))
-    parallel_slices(a.shape[0], a.size + b.size + out.size,
-                    lambda lo, hi: xp.dot(a[lo:hi], b, out=out[lo:hi]))
+    size = a.size + b.size + out.size
+    if a.shape[0] < thread_count() <= b.shape[1]:  # too few rows (a batch of 1): split columns
+        def columns(lo: int, hi: int) -> None:
+            out[:, lo:hi] = xp.dot(a, b[:, lo:hi])
+        parallel_slices(b.shape[1], size, columns)
+        return out
+    parallel_slices(a.shape[0], size, lambda lo, hi: xp.dot(a[lo:hi], b, out=out[lo:hi]))
     return out

@@ -11,8 +11,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from selenium.webdriver.common.by import By
-
 from gridnn.studio.registry import Registry
 from studio_server import by_testid, chrome, save_page, start_server, wait_for
 
@@ -29,7 +27,7 @@ def main() -> None:
         for _ in range(5):
             by_testid(driver, "step-next").click()
             time.sleep(0.2)
-        wait_for(driver, lambda: driver.find_element(By.ID, "equation").text.startswith("y5"))
+        wait_for(driver, lambda: by_testid(driver, "equation").text.startswith("y"))
         height = driver.execute_script("return document.body.scrollHeight")
         driver.set_window_size(1440, height + 200)  # + window chrome: no scroll bar
         save_page(driver, OUT)

@@ -37,6 +37,7 @@ def page(tmp_path_factory):
 
 def _open(driver, name: str) -> str:
     driver.get(f"{driver.base}/model.html?id={driver.ids[name]}")
+    wait_for(driver, lambda: driver.execute_script("return document.body.dataset.ready"))
     wait_for(driver, lambda: by_testid(driver, "prediction-top1").text not in ("", "-"))
     wait_for(driver, lambda: driver.find_elements(By.CSS_SELECTOR,
                                                   '[data-testid="feature-map-0-0"]'))
@@ -137,4 +138,25 @@ def test_1d_model_spans_and_strips(page):
     want = receptive_field(model, (1, 40), (2,), layer="6")
     seen = np.flatnonzero(want.mask)
     assert box.get_attribute("data-size") == str(seen.max() - seen.min() + 1)
+    assert console_errors(page) == []
+
+
+def test_mount_model_builds_the_page_inside_any_element(page):
+    """mountModel(root, api, modelId) draws a second model page inside a plain <div>, with
+    its own prediction, beside the page's own; it adds no document-wide ids."""
+    _open(page, "digits-run")
+    ids_before = page.execute_script("return document.querySelectorAll('[id]').length")
+    got = page.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        (async () => {
+          const {mountModel} = await import("/model.js");
+          const {api} = await import("/common.js");
+          const root = document.createElement("div");
+          document.body.append(root);
+          await mountModel(root, api, arguments[0]);
+          done([root.querySelector('[data-testid="prediction-top1"]').textContent,
+                document.querySelectorAll('[data-testid="prediction-top1"]').length,
+                document.querySelectorAll("[id]").length]);
+        })();""", page.ids["mnist1d_cnn"])
+    assert got[0] not in ("", "-") and got[1] == 2 and got[2] == ids_before
     assert console_errors(page) == []

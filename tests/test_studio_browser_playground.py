@@ -39,7 +39,8 @@ def grid(driver, prefix: str, attribute: str | None = None) -> np.ndarray:
     values = {}
     for cell in cells:
         i, j = map(int, cell.get_attribute("data-testid")[len(prefix) + 1:].split("-"))
-        text = cell.get_attribute("value") if attribute == "value" else cell.text
+        text = (cell.get_attribute("value") if attribute == "value"
+                else cell.find_element(By.CSS_SELECTOR, ".val").text)
         values[i, j] = float(text)
     rows, cols = max(i for i, _ in values) + 1, max(j for _, j in values) + 1
     assert len(values) == rows * cols
@@ -54,7 +55,8 @@ def output_when(driver, shape: tuple[int, int]) -> np.ndarray:
     """Wait until the first output map has `shape`, then read it."""
     def ready():
         cells = driver.find_elements(By.CSS_SELECTOR, '[data-testid^="output-cell-"]')
-        if len(cells) != shape[0] * shape[1] or not all(c.text for c in cells):
+        if len(cells) != shape[0] * shape[1] or not all(c.get_attribute("data-value")
+                                                         for c in cells):
             return None
         out = grid(driver, "output-cell")
         return out if out.shape == shape else None
@@ -74,7 +76,8 @@ def expected(driver, stride: int) -> np.ndarray:
 def test_page_loads_without_console_errors(page):
     assert console_errors(page) == []
     assert page.title == "gridnn studio: convolution playground"
-    assert by_testid(page, "count-mlp").text == "144"  # the default: lecture input and kernel
+    # The lecture's case on arrival: 4x4 input, 2x2 kernel, stride 2.
+    wait_for(page, lambda: counts(page) == ("64", "16", "4"))
 
 
 def test_lecture_example(page):
@@ -110,9 +113,9 @@ def test_stepping_outlines_the_window_and_writes_the_equation(page):
     by_testid(page, "step-next").click()
     wait_for(page, lambda: by_testid(page, "equation").text.startswith("y2 ="))
     outlined = {c.find_element(By.CSS_SELECTOR, "input").get_attribute("data-testid")
-                for c in page.find_elements(By.CSS_SELECTOR, "#input-grids .cell.win")}
+                for c in page.find_elements(By.CSS_SELECTOR, "[data-part=input-grids] .cell.win")}
     assert outlined == {"input-cell-0-2", "input-cell-0-3", "input-cell-1-2", "input-cell-1-3"}
-    current = page.find_elements(By.CSS_SELECTOR, "#output-grids .cell.current")
+    current = page.find_elements(By.CSS_SELECTOR, "[data-part=output-grids] .cell.current")
     assert [c.get_attribute("data-testid") for c in current] == ["output-cell-0-1"]
     assert "pending" in by_testid(page, "output-cell-1-1").get_attribute("class")
     by_testid(page, "show-all").click()
@@ -124,14 +127,15 @@ def test_hovering_an_output_lights_its_window(page):
     choose(page, "stride", "2")
     output_when(page, (2, 2))
     ActionChains(page).move_to_element(by_testid(page, "output-cell-1-1")).perform()
-    lit = wait_for(page, lambda: page.find_elements(By.CSS_SELECTOR, "#input-grids .cell.lit"))
+    lit = wait_for(page, lambda: page.find_elements(By.CSS_SELECTOR,
+                                                    "[data-part=input-grids] .cell.lit"))
     names = {c.find_element(By.CSS_SELECTOR, "input").get_attribute("data-testid") for c in lit}
     assert names == {"input-cell-2-2", "input-cell-2-3", "input-cell-3-2", "input-cell-3-3"}
     ActionChains(page).move_to_element(by_testid(page, "count-mlp")).perform()
 
 
 def lit_testids(page, panel: str) -> set[str]:
-    cells = page.find_elements(By.CSS_SELECTOR, f"#{panel} .cell.lit")
+    cells = page.find_elements(By.CSS_SELECTOR, f"[data-part={panel}] .cell.lit")
     return {(c.find_elements(By.CSS_SELECTOR, "input") or [c])[0].get_attribute("data-testid")
             for c in cells}
 
@@ -168,7 +172,7 @@ def test_editing_a_cell_recomputes(page):
     cell = by_testid(page, "input-cell-0-0")
     cell.clear()
     cell.send_keys("10\t")
-    wait_for(page, lambda: by_testid(page, "output-cell-0-0").text == "4")
+    wait_for(page, lambda: by_testid(page, "output-cell-0-0").get_attribute("data-value") == "4")
     np.testing.assert_array_equal(grid(page, "output-cell"), expected(page, 1))
     assert by_testid(page, "input-preset").get_attribute("value") == "custom"
     assert console_errors(page) == []
@@ -187,4 +191,40 @@ def test_one_dimensional_input(page):
     ref = gn.functional.conv1d(x[None], w[None], None).data[0]
     out = output_when(page, ref.shape)
     np.testing.assert_allclose(out, ref, atol=5e-4)  # the page prints 3 decimals
+    assert console_errors(page) == []
+
+
+MOUNT_TWO = """
+const done = arguments[arguments.length - 1];
+const {mountPlayground} = await import("/playground.js");
+const {api} = await import("/common.js");
+const calls = [];
+const counted = (path, body) => { calls.push(path); return api(path, body); };
+const a = document.createElement("div"), b = document.createElement("div");
+document.body.append(a, b);
+await Promise.all([
+  mountPlayground(a, counted, {input: [[[1, 2, 3], [4, 5, 6], [7, 8, 9]]],
+                               kernels: [[[[1, 1], [1, 1]]]], bias: [10], stride: 1,
+                               padding: "valid", dilation: 1}),
+  mountPlayground(b, api)]);
+const read = (root, id) => root.querySelector(`[data-testid="${id}"]`);
+done({a: [read(a, "count-mlp").textContent, read(a, "output-cell-0-0").dataset.value],
+      b: [read(b, "count-mlp").textContent, read(b, "output-cell-0-0").dataset.value],
+      calls, ids: document.querySelectorAll("[id]").length});
+"""
+
+
+def test_two_playgrounds_mount_side_by_side_through_the_api_passed(page, tmp_path):
+    """mountPlayground(root, api, initial) builds the page inside `root` only, talks through
+    the `api` it is given and starts from `initial` (the lecture's case without it)."""
+    page.get(page.current_url.split("#")[0])
+    wait_for(page, lambda: page.execute_script("return document.body.dataset.ready"))
+    ids_before = page.execute_script("return document.querySelectorAll('[id]').length")
+    got = page.execute_async_script(f"(async () => {{ {MOUNT_TWO} }})()")
+    x = np.arange(1, 10, dtype=float).reshape(3, 3)
+    y00 = gn.functional.conv2d(x[None, None], np.ones((1, 1, 2, 2)), np.array([10.0])).data
+    assert got["a"] == ["36", str(int(y00[0, 0, 0, 0]))]  # 9 inputs x 4 outputs; 1+2+4+5+10
+    assert got["b"][0] == "64"                             # the lecture's case
+    assert "/api/playground/presets" in got["calls"] and "/api/playground/conv" in got["calls"]
+    assert got["ids"] == ids_before                        # no new document-wide ids
     assert console_errors(page) == []

@@ -78,7 +78,7 @@ def test_lecture_example_stride_1_and_2(client):
 def test_lecture_equation_uses_the_lecture_labels(client):
     info = window(client, [0, 0, 0], input=LECTURE, kernels=LECTURE_KERNEL, stride=2)
     assert info["equation"] == "y1 = w1·x1 + w2·x2 + w3·x5 + w4·x6 + b"
-    assert info["numeric"] == "-5 = 1·1 + 0·2 + 0·5 + (-1)·6 + 0"
+    assert info["numeric"] == "sum = 1·1 + 0·2 + 0·5 + (-1)·6 = -5, + b = -5 + 0 = -5"
     assert [c["product"] for c in info["cells"]] == [1.0, 0.0, 0.0, -6.0]
     assert info["y"] == info["sum"] + info["bias"] == -5.0
 
@@ -195,8 +195,9 @@ def test_presets(client):
     assert kernels["identity"]["data"][1][1] == 1
     # Every preset is accepted by the conv endpoint with a matching kernel.
     for name, preset in presets["inputs"].items():
-        kernel = next(k["data"] for k in kernels.values() if k["dims"] == preset["dims"])
-        answer = conv(client, input=preset["data"], kernels=[[kernel]])
+        kernel = preset.get("kernel") or [next(k["data"] for k in kernels.values()
+                                               if k["dims"] == preset["dims"])]
+        answer = conv(client, input=preset["data"], kernels=[kernel])
         assert answer["dims"] == preset["dims"], name
 
 
@@ -216,7 +217,7 @@ GOOD = {"input": LECTURE, "kernels": LECTURE_KERNEL}
     ({"input": "1,2,3"}, "input"),
     ({"input": None}, "input"),
     ({"kernels": [[[[1] * 8] * 8]]}, "kernels"),                  # side 8 > 7
-    ({"kernels": [[[[1]]]] * 5}, "kernels"),                      # 5 kernels
+    ({"kernels": [[[[1]]]] * 13}, "kernels"),                     # 13 kernels
     ({"kernels": [[[[1]], [[1]]]]}, "kernels"),                   # 2 channels for a 1-channel x
     ({"kernels": [[[1, 2]]]}, "kernels"),                         # 1-D kernel for a 2-D input
     ({"kernels": [[[[1] * 5] * 5]]}, "kernels"),                  # larger than the input

@@ -11,7 +11,6 @@ re-derives the maths. Every limit is checked on the request before an array is a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from starlette.requests import Request
@@ -20,120 +19,28 @@ from starlette.routing import Route
 
 import gridnn as gn
 
-from ..errors import GridnnError
-from ..explain import connection_counts, conv_map, local_map
+from ..explain import connection_counts
 from ..explain.dense import LinearMap, connections, tap_indices, weight_labels
-from .http import ApiError, get_array, get_bool, get_int, get_shape, json_body
-from .playground_presets import input_presets, kernel_presets
+from .http import ApiError, get_int, json_body
+from .playground_presets import channel_examples, input_presets, kernel_presets, start_problem
+from .playground_read import (
+    MAX_CHANNELS,
+    MAX_DILATION,
+    MAX_KERNEL_SIDE,
+    MAX_KERNELS,
+    MAX_LENGTH_1D,
+    MAX_PADDING,
+    MAX_SIDE_2D,
+    MAX_STRIDE,
+    MIN_LENGTH_1D,
+    Problem,
+    linear_map_of,
+    read_problem,
+)
+from .playground_text import counts_said, formula, num, padding_said, wrapped
 
-MAX_CHANNELS, MAX_KERNELS, MAX_KERNEL_SIDE = 3, 4, 7
-MIN_LENGTH_1D, MAX_LENGTH_1D, MAX_SIDE_2D = 3, 64, 32
-MAX_STRIDE, MAX_DILATION, MAX_PADDING = 8, 6, 7
-MAX_VALUE = 1e6
 # The dense matrix is sent (and drawn) only up to this many connections; counts always are.
 MAX_MATRIX_CONNECTIONS = 20_000
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A checked playground request: x (C, *S), kernels (K, C, *k), bias (K,)."""
-
-    x: np.ndarray
-    kernels: np.ndarray
-    bias: np.ndarray
-    stride: int
-    padding: str | int
-    dilation: int
-    share: bool
-
-    @property
-    def dims(self) -> int:
-        return self.x.ndim - 1
-
-
-def _check_values(arr: np.ndarray, field: str) -> None:
-    if arr.size and np.abs(arr).max() > MAX_VALUE:
-        raise ApiError(400, field, f"`{field}` values must be within ±{MAX_VALUE:g}")
-
-
-def _read_input(body: dict) -> np.ndarray:
-    limit = MAX_CHANNELS * max(MAX_SIDE_2D ** 2, MAX_LENGTH_1D)
-    shape = get_shape(body, "input", max_size=limit, ndim=(2, 3))
-    if shape[0] > MAX_CHANNELS:
-        raise ApiError(400, "input", f"`input` has {shape[0]} channels; the limit is "
-                                     f"{MAX_CHANNELS} (shape (C, L) or (C, H, W))")
-    if len(shape) == 2 and not MIN_LENGTH_1D <= shape[1] <= MAX_LENGTH_1D:
-        raise ApiError(400, "input", f"a 1-D `input` must have length {MIN_LENGTH_1D}.."
-                                     f"{MAX_LENGTH_1D}, got {shape[1]}")
-    if len(shape) == 3 and max(shape[1:]) > MAX_SIDE_2D:
-        raise ApiError(400, "input", f"a 2-D `input` must be at most {MAX_SIDE_2D}x"
-                                     f"{MAX_SIDE_2D}, got {shape[1]}x{shape[2]}")
-    x = get_array(body, "input", max_size=limit, ndim=(len(shape),))
-    _check_values(x, "input")
-    return x
-
-
-def _read_kernels(body: dict, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    nd = x.ndim - 1
-    limit = MAX_KERNELS * MAX_CHANNELS * MAX_KERNEL_SIDE ** nd
-    k, c, *size = get_shape(body, "kernels", max_size=limit, ndim=(nd + 2,))
-    if k > MAX_KERNELS:
-        raise ApiError(400, "kernels", f"`kernels` holds {k} kernels; the limit is "
-                                       f"{MAX_KERNELS}")
-    if c != x.shape[0]:
-        raise ApiError(400, "kernels", f"`kernels` must be (K, C, *k) with C = {x.shape[0]} "
-                                       f"input channels, got shape {[k, c, *size]}")
-    if max(size) > MAX_KERNEL_SIDE:
-        raise ApiError(400, "kernels", f"kernel sides must be 1..{MAX_KERNEL_SIDE}, got "
-                                       f"{'x'.join(map(str, size))}")
-    kernels = get_array(body, "kernels", max_size=limit, ndim=(nd + 2,))
-    _check_values(kernels, "kernels")
-    if body.get("bias") is None:
-        return kernels, np.zeros(k)
-    bias = get_array(body, "bias", max_size=MAX_KERNELS, ndim=(1,))
-    if bias.shape != (k,):
-        raise ApiError(400, "bias", f"`bias` must hold one number per kernel ({k}), "
-                                    f"got {bias.size}")
-    _check_values(bias, "bias")
-    return kernels, bias
-
-
-def _read_padding(body: dict) -> str | int:
-    value = body.get("padding", "valid")
-    if value in ("valid", "same"):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_PADDING:
-        raise ApiError(400, "padding", f"`padding` must be 'valid', 'same' or an integer in "
-                                       f"[0, {MAX_PADDING}], got {value!r}")
-    return value
-
-
-def read_problem(body: dict) -> Problem:
-    """Check every field of a playground request (400 ApiError naming the field)."""
-    x = _read_input(body)
-    kernels, bias = _read_kernels(body, x)
-    return Problem(x, kernels, bias, get_int(body, "stride", default=1, lo=1, hi=MAX_STRIDE),
-                   _read_padding(body),
-                   get_int(body, "dilation", default=1, lo=1, hi=MAX_DILATION),
-                   get_bool(body, "share", default=True))
-
-
-def linear_map_of(p: Problem) -> LinearMap:
-    """The layer as gridnn.explain sees it: a conv map, or without sharing the locally
-    connected map whose kernel at every position is a copy of the shared one."""
-    try:
-        if p.share:
-            return conv_map(p.kernels, p.bias, p.x.shape, stride=p.stride, padding=p.padding,
-                            dilation=p.dilation)
-        out = conv_map(p.kernels, None, p.x.shape, stride=p.stride, padding=p.padding,
-                       dilation=p.dilation).out_shape[1:]
-        weight = np.broadcast_to(p.kernels, (*out, *p.kernels.shape))
-        return local_map(weight, p.bias, p.x.shape, stride=p.stride, padding=p.padding,
-                         dilation=p.dilation)
-    except GridnnError as exc:  # e.g. a dilated kernel larger than the padded input
-        raise ApiError(400, "kernels", str(exc)) from None
 
 
 def forward(p: Problem, m: LinearMap) -> np.ndarray:
@@ -169,20 +76,37 @@ def matrix(m: LinearMap) -> dict | None:
             "values": m.weight.ravel()[params].tolist()}
 
 
+def _texts(a: np.ndarray) -> list:
+    """``a`` as nested lists of the page's number texts."""
+    return np.vectorize(num, otypes=[object])(a).tolist() if a.size else []
+
+
 def solve(p: Problem) -> dict:
     """Everything the page draws for one problem, except the per-window details."""
     m = linear_map_of(p)
     counts = connection_counts(m)
     dense = matrix(m)
-    return {
+    y = forward(p, m)
+    _, placed = _taps(m)
+    answer = {
         "dims": p.dims, "share": p.share, "input_shape": list(m.in_shape),
         "output_shape": list(m.out_shape), "stride": list(m.stride),
         "dilation": list(m.dilation), "pads": [list(pair) for pair in m.pads],
-        "output": forward(p, m).tolist(), "counts": counts, "matrix": dense,
+        "output": y.tolist(), "output_text": _texts(y), "counts": counts,
+        "say": counts_said(m, counts), "formula": formula(m),
+        "padding_note": padding_said(m, p.padding, counts),
+        # Per spatial dim and output index: the window's first, last and middle cell on the
+        # padded grid (0 = the first padding cell), so the page can put y under its window.
+        "windows": [[[int(t[o, 0] + lo), int(t[o, -1] + lo), int((t[o, 0] + t[o, -1]) // 2 + lo)]
+                     for o in range(t.shape[0])] for t, (lo, _) in zip(placed, m.pads)],
+        "matrix": dense,
         "matrix_note": None if dense else (
             f"{counts['connections']} connections: too many to draw "
             f"(the limit is {MAX_MATRIX_CONNECTIONS}); the counts above are exact"),
     }
+    if not p.share:  # each position's own kernels, for the page to edit one by one
+        answer["local_kernels"] = m.weight.tolist()
+    return answer
 
 
 def _taps(m: LinearMap) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -195,24 +119,18 @@ def _taps(m: LinearMap) -> tuple[list[np.ndarray], list[np.ndarray]]:
     return read, placed
 
 
-def _fmt(v: float, *, wrap: bool = False) -> str:
-    """A number as the equation shows it; negatives in parentheses inside a sum."""
-    text = f"{v:.4g}"
-    text = "0" if text == "-0" else text
-    return f"({text})" if wrap and text.startswith("-") else text
-
-
 def window(p: Problem, position: list[int]) -> dict:
-    """The window of output (kernel, *o): its cells, the products, the equation y = Σ w·x + b
-    with the weight labels of the dense matrix, and y as gridnn computes it."""
+    """The window of output (kernel, *o): its cells, the products, the sum of each channel's
+    slice, their total, then + b, with the dense matrix's labels, and y as gridnn computes it."""
     m = linear_map_of(p)
     out = m.out_shape
     k, pos = position[0], tuple(position[1:])
     read, placed = _taps(m)
     spatial, c_in = m.in_shape[1:], m.in_shape[0]
     row = k * math.prod(out[1:]) + int(np.ravel_multi_index(pos, out[1:]))
-    cells, terms, numbers, total = [], [], [], 0.0
+    cells, partials, sums, names, numbers = [], [], [], [], []
     for c in range(c_in):
+        terms, values, total = [], [], 0.0
         for tap in np.ndindex(*m.kernel):
             idx = tuple(int(t[o, j]) for t, o, j in zip(read, pos, tap))
             where = [int(t[o, j]) for t, o, j in zip(placed, pos, tap)]
@@ -222,21 +140,37 @@ def window(p: Problem, position: list[int]) -> dict:
             cell = {"channel": c, "tap": list(tap), "at": where, "w": w,
                     "w_label": f"w{w_flat + 1}", "padding": min(idx) < 0}
             if cell["padding"]:
-                cell.update(input=None, x=0.0, x_label=None, product=0.0)
+                cell.update(input=None, x=0.0, x_label=None, product=0.0,
+                            text=f"{num(w)} × pad")
             else:
                 col = c * math.prod(spatial) + int(np.ravel_multi_index(idx, spatial))
                 x = float(p.x[(c, *idx)])
-                cell.update(input=list(idx), x=x, x_label=f"x{col + 1}", product=w * x)
+                cell.update(input=list(idx), x=x, x_label=f"x{col + 1}", product=w * x,
+                            text=f"{num(w)} × {num(x)}")
                 terms.append(f"{cell['w_label']}·{cell['x_label']}")
-                numbers.append(f"{_fmt(w, wrap=True)}·{_fmt(x, wrap=True)}")
+                values.append(f"{wrapped(w)}·{wrapped(x)}")
                 total += w * x
+            cell["product_text"] = num(cell["product"])
             cells.append(cell)
+        sums.append(total)
+        names.extend(terms)
+        numbers.extend(values)
+        if c_in > 1:
+            partials.append(f"channel {c + 1}: " + (" + ".join(values) if values else
+                            "(only padding)") + f" = {num(total)}")
     b_label = "b" if out[0] == 1 else f"b{k + 1}"
     y = float(forward(p, m)[(k, *pos)])
-    bias = float(p.bias[k])
-    return {"position": [k, *pos], "row": row, "cells": cells, "sum": total, "bias": bias,
-            "y": y, "equation": f"y{row + 1} = " + " + ".join([*terms, b_label]),
-            "numeric": f"{_fmt(y)} = " + " + ".join([*numbers, _fmt(bias, wrap=True)])}
+    bias, total = float(p.bias[k]), float(sum(sums))
+    added = (" + ".join(numbers) or "0") if c_in == 1 else " + ".join(map(wrapped, sums))
+    at = ", ".join(str(i + 1) for i in pos)
+    return {"position": [k, *pos], "row": row, "cells": cells, "sums": sums, "sum": total,
+            "bias": bias, "y": y, "partials": partials,
+            "equation": f"y{row + 1} = " + " + ".join([*names, b_label]),
+            "numeric": f"sum = {added} = {num(total)}, + {b_label} = {num(total)} + "
+                       f"{wrapped(bias)} = {num(y)}",
+            "where": f"output y{row + 1} of {math.prod(out)}: map {k + 1}, "
+                     f"{'position' if p.dims == 1 else 'row, column'} {at} (counted from 1), "
+                     f"value {num(y)}"}
 
 
 def _read_position(body: dict, p: Problem, m: LinearMap) -> list[int]:
@@ -274,13 +208,16 @@ async def window_endpoint(request: Request) -> JSONResponse:
 async def presets_endpoint(request: Request) -> JSONResponse:
     """Preset inputs and kernels, and the size limits.
 
-    Answer: {inputs: {name: {label, dims, data}}, kernels: {name: {label, dims, data}},
-    limits: {channels, kernels, kernel_side, length_1d, side_2d, stride, dilation, padding}}.
+    Answer: {inputs: {name: {label, dims, data, kernel?, bias?}}, kernels: {name: {label,
+    dims, data, bias?}}, channel_example: {dims: input preset whose channels and kernel slices
+    differ}, start: the problem the page opens on (the lecture's case), limits: {channels,
+    kernels, kernel_side, length_1d, side_2d, stride, dilation, padding}}.
     """
     limits = {"channels": MAX_CHANNELS, "kernels": MAX_KERNELS, "kernel_side": MAX_KERNEL_SIDE,
               "length_1d": [MIN_LENGTH_1D, MAX_LENGTH_1D], "side_2d": MAX_SIDE_2D,
               "stride": MAX_STRIDE, "dilation": MAX_DILATION, "padding": MAX_PADDING}
     return JSONResponse({"inputs": input_presets(), "kernels": kernel_presets(),
+                         "channel_example": channel_examples(), "start": start_problem(),
                          "limits": limits})
 
 

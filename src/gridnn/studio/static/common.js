@@ -44,17 +44,18 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-/** A number as the pages print it: integers plainly, others with up to 3 decimals. */
+/** A number as the pages print it, the rule of the playground's equations (Python's
+ *  playground_text.num): integers plainly, others rounded to 3 decimals, trailing zeros dropped. */
 export function fmt(value) {
   if (value === null || value === undefined || Number.isNaN(value)) return "";
   if (Number.isInteger(value)) return String(value);
-  const text = Math.abs(value) >= 1000 ? value.toPrecision(4) : value.toFixed(3);
-  const trimmed = text.includes("e") ? text : text.replace(/\.?0+$/, "");
-  return trimmed === "-0" ? "0" : trimmed;
+  const text = value.toFixed(3).replace(/\.?0+$/, "");
+  return text === "-0" ? "0" : text;
 }
 
 /** Fill <nav id="nav"> with the studio title, the playground link and one link per model
- *  the server serves (GET /api/models). `active` is "playground" or a model id. */
+ *  the server serves (GET /api/models): the one place that builds the top bar. `active` is
+ *  "playground" or a model id. */
 export async function renderNav(active) {
   const nav = document.getElementById("nav");
   if (!nav) return;

@@ -1,19 +1,26 @@
 // The dense matrix a convolution equals, drawn on a canvas: one row per output, one column per
-// input, blank where no weight connects them, each weight in its own colour with its label.
+// input, blank where no weight connects them, each weight in its own colour with its label,
+// thick lines between channels (columns) and output maps (rows). Highlights are greys and a
+// dark frame: weight colours are all saturated, so no weight looks highlighted.
 
 import {el, fmt, weightColour} from "./common.js";
 
 const MAX_SIDE = 880;   // the canvas is at most this wide/high (CSS pixels)
 const GUTTER = 34;      // room for the y/x labels
 
+const READABLE = 22;    // cells at least this big keep their labels (the box scrolls instead)
+
 function layout(m) {
-  const cell = Math.max(2, Math.min(30, Math.floor((MAX_SIDE - GUTTER) / Math.max(m.cols, m.rows))));
+  const side = Math.max(m.cols, m.rows);
+  const fit = Math.floor((MAX_SIDE - GUTTER) / side);
+  const cell = Math.max(2, Math.min(30, side <= 96 ? Math.max(READABLE, fit) : fit));
   return {cell, x0: GUTTER, y0: GUTTER, width: GUTTER + cell * m.cols + 1,
           height: GUTTER + cell * m.rows + 1};
 }
 
 /** Draw matrix `m` (the API's sparse entries) on `canvas` and its weights in `legend`;
- *  `lit.rows` / `lit.cols` are highlighted, `lit.step` is the row being explained. */
+ *  `lit.rows` / `lit.cols` are highlighted, `lit.step` is the row being explained,
+ *  `lit.planes` = [input cells per channel, outputs per map] places the channel lines. */
 export function drawMatrix(canvas, legend, m, lit) {
   canvas.hidden = !m;
   if (!m) { legend.replaceChildren(); return; }
@@ -31,11 +38,10 @@ export function drawMatrix(canvas, legend, m, lit) {
   ctx.fillStyle = "#fff";
   ctx.fillRect(x0, y0, cell * m.cols, cell * m.rows);
   const focus = lit.rows.size > 0 || lit.cols.size > 0;
-  for (const r of lit.rows) band(ctx, x0, y0 + r * cell, cell * m.cols, cell, "#fff3c4");
-  for (const c of lit.cols) band(ctx, x0 + c * cell, y0, cell, cell * m.rows, "#fff3c4");
-  if (lit.step !== null && lit.step < m.rows) {
-    band(ctx, x0, y0 + lit.step * cell, cell * m.cols, cell, "#ffe08a");
-  }
+  for (const r of lit.rows) band(ctx, x0, y0 + r * cell, cell * m.cols, cell, "#e3e7ec");
+  for (const c of lit.cols) band(ctx, x0 + c * cell, y0, cell, cell * m.rows, "#e3e7ec");
+  const stepRow = lit.step !== null && lit.step < m.rows;
+  if (stepRow) band(ctx, x0, y0 + lit.step * cell, cell * m.cols, cell, "#cfd5dc");
   if (cell >= 6) {  // faint grid lines where they do not turn into a grey wash
     ctx.strokeStyle = "#eceff3";
     ctx.lineWidth = 1;
@@ -61,6 +67,22 @@ export function drawMatrix(canvas, legend, m, lit) {
   ctx.globalAlpha = 1;
   ctx.strokeStyle = "#9aa5b1";
   ctx.strokeRect(x0 + 0.5, y0 + 0.5, cell * m.cols, cell * m.rows);
+  const [perChannel, perMap] = lit.planes;
+  ctx.strokeStyle = "#1d2733";
+  ctx.lineWidth = 2;
+  ctx.beginPath();
+  for (let c = perChannel; c < m.cols; c += perChannel) {
+    line(ctx, x0 + c * cell, y0 - 6, x0 + c * cell, y0 + m.rows * cell);
+  }
+  for (let r = perMap; r < m.rows; r += perMap) {
+    line(ctx, x0 - 6, y0 + r * cell, x0 + m.cols * cell, y0 + r * cell);
+  }
+  ctx.stroke();
+  if (stepRow) {  // the row being explained: a dark frame
+    ctx.lineWidth = 2.5;
+    ctx.strokeRect(x0 + 1, y0 + lit.step * cell + 1, cell * m.cols - 1, cell - 1);
+  }
+  ctx.lineWidth = 1;
   axisLabels(ctx, m, cell, x0, y0);
   drawLegend(legend, m);
 }

@@ -34,18 +34,37 @@ function cellSize(container, width) {
   return Math.max(16, Math.min(44, Math.floor(room / width) - 2));
 }
 
-function number(value) {
-  const v = Number(String(value).replace(",", "."));
+/** The number typed in `text`, or null: "1,000", "" and "1.2.3" are refused, never read
+ *  as something else. */
+function number(text) {
+  const t = text.trim();
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(t)) return null;
+  const v = Number(t);
   return Number.isFinite(v) ? v : null;
 }
 
-/** One editable number cell: an <input> that reports a finite number on change. */
-function editCell(value, testid, onChange) {
+/** Mark `input` as holding an unusable value (`why`, the message) or clear the mark (null). */
+export function markBad(input, why) {
+  input.classList.toggle("bad", Boolean(why));
+  input.setAttribute("aria-invalid", String(Boolean(why)));
+  if (why) input.dataset.why = why; else delete input.dataset.why;
+}
+
+/** One editable number cell: an <input> that reports a number on change, or stays marked
+ *  (and calls onBad) while its text is not a number. */
+function editCell(value, testid, label, onChange, onBad) {
   const input = el("input", {type: "text", inputmode: "decimal", "data-testid": testid,
-                             value: fmt(value), "aria-label": testid});
+                             value: fmt(value), "aria-label": label});
   input.addEventListener("change", () => {
     const v = number(input.value);
-    if (v === null) input.classList.add("bad"); else { input.classList.remove("bad"); onChange(v); }
+    if (v === null) {
+      const shown = input.value.trim() === "" ? "an empty cell" : `"${input.value.trim()}"`;
+      markBad(input, `${label}: ${shown} is not a number; type one such as 2, -0.5 or 1e-3`);
+      onBad();
+    } else {
+      markBad(input, null);
+      onChange(v);
+    }
   });
   return input;
 }
@@ -58,26 +77,40 @@ function gridBox(width, size, ...cells) {
 }
 
 // ---- input ---------------------------------------------------------------------------------
-export function renderInput(container, state, result, handlers) {
-  const shape = result.input_shape.slice(1);
-  const k = JSON.stringify([result.input_shape, result.pads]);
+/** The editable input with its padding ring: `shape` (C, *S) and `pads` come from the last
+ *  answer (no padding while the settings are refused). Cells are labelled x1.. in the dense
+ *  matrix's order (row by row, channel after channel). */
+export function renderInput(container, state, shape, pads, handlers) {
+  const sp = shape.slice(1);
+  const k = JSON.stringify([shape, pads]);
   if (container.dataset.key !== k) {
     container.dataset.key = k;
     container.cells = [];
-    const {cells, width} = positions(shape, result.pads);
+    const {cells, width} = positions(sp, pads);
     const size = cellSize(container, width);
+    container.cellSide = {size, width};
+    const plane = sp.reduce((a, b) => a * b, 1);
     container.replaceChildren(...state.input.map((channel, c) => {
       const map = new Map();
       container.cells.push(map);
       const nodes = cells.map(({idx, inside, row, col}) => {
         const id = `${row}-${col}`;
         const testid = c === 0 ? `input-cell-${id}` : `input-c${c}-cell-${id}`;
+        const name = inside ? `x${c * plane + idx.reduce((f, i, d) => f * sp[d] + i, 0) + 1}`
+          : "";
         const node = el("div", {class: inside ? "cell" : "cell pad"},
-          inside ? editCell(0, testid, (v) => handlers.onCell(c, idx, v))
+          inside ? editCell(0, testid, name, (v) => handlers.onCell(c, idx, v), handlers.onBad)
             : el("span", {class: "v", text: "0"}),
+          inside ? el("span", {class: "idx", text: name}) : null,
           el("span", {class: "over"}));
-        node.addEventListener("mouseenter", () => handlers.onHover(c, inside ? idx : null));
-        node.addEventListener("mouseleave", () => handlers.onHover(c, null));
+        const at = inside ? idx : null;
+        node.addEventListener("pointerenter", (e) => {
+          if (e.pointerType === "mouse") handlers.onHover(c, at);
+        });
+        node.addEventListener("pointerleave", (e) => {
+          if (e.pointerType === "mouse") handlers.onHover(c, null);
+        });
+        node.addEventListener("focusin", () => handlers.onHover(c, at));  // a tap edits
         map.set(key(idx), node);
         return node;
       });
@@ -88,12 +121,14 @@ export function renderInput(container, state, result, handlers) {
   }
   const scale = maxAbs(state.input.flat(2));
   state.input.forEach((channel, c) => {
-    for (const [k2, node] of container.cells[c]) {
+    for (const [k2, node] of container.cells[c] ?? []) {
       const idx = k2.split(",").map(Number);
       const input = node.querySelector("input");
       if (!input) continue;
       const value = idx.length === 2 ? channel[idx[0]][idx[1]] : channel[idx[0]];
-      if (document.activeElement !== input) input.value = fmt(value);
+      if (document.activeElement !== input && !input.classList.contains("bad")) {
+        input.value = fmt(value);
+      }
       node.style.background = shade(value, scale);
     }
   });
@@ -118,22 +153,25 @@ export function markInput(container, windowInfo, lit) {
 }
 
 // ---- kernels -------------------------------------------------------------------------------
-export function renderKernels(container, state, handlers) {
-  const shape = [state.kernels.length, state.input.length, ...shapeOfKernel(state)];
+/** The kernels' editors: `problem.kernels` (K, C, *k) as shown (with sharing off: those of
+ *  one position, which `problem.where` names), `problem.bias` (K,). */
+export function renderKernels(container, problem, handlers) {
+  const shape = [problem.kernels.length, ...sizeOf(problem.kernels[0])];
   const k = JSON.stringify([shape, handlers.presets.map(([n]) => n)]);
   if (container.dataset.key !== k) {
     container.dataset.key = k;
     container.inputs = [];
-    container.replaceChildren(...state.kernels.map((kernel, kk) => {
-      const select = el("select", {"data-testid": kk === 0 ? "kernel-preset" : `kernel-preset-${kk}`,
-                                   "aria-label": `kernel ${kk + 1} preset`},
+    container.replaceChildren(...problem.kernels.map((kernel, kk) => {
+      const select = el("select", {"data-testid": kk === 0 ? "kernel-preset"
+        : `kernel-preset-${kk}`, "aria-label": `kernel ${kk + 1} preset`},
         el("option", {value: "", text: "preset…"}),
         ...handlers.presets.map(([name, p]) => el("option", {value: name, text: p.label})));
       select.addEventListener("change", () => {
         if (select.value) handlers.onPreset(kk, select.value);
       });
-      const bias = editCell(state.bias[kk], kk === 0 ? "bias" : `bias-${kk}`,
-                            (v) => handlers.onBias(kk, v));
+      const bias = editCell(problem.bias[kk], kk === 0 ? "bias" : `bias-${kk}`,
+                            `bias of kernel ${kk + 1}`, (v) => handlers.onBias(kk, v),
+                            handlers.onBad);
       container.inputs.push({bias, cells: []});
       const channels = kernel.map((slice, c) => {
         const rows = Array.isArray(slice[0]) ? slice : [slice];
@@ -143,7 +181,8 @@ export function renderKernels(container, state, handlers) {
           const idx = Array.isArray(slice[0]) ? [i, j] : [j];
           const testid = kk === 0 && c === 0 ? `kernel-cell-${i}-${j}`
             : `kernel-${kk}-c${c}-cell-${i}-${j}`;
-          const input = editCell(0, testid, (v) => handlers.onCell(kk, c, idx, v));
+          const input = editCell(0, testid, `kernel ${kk + 1} weight`,
+                                 (v) => handlers.onCell(kk, c, idx, v), handlers.onBad);
           container.inputs[kk].cells.push({c, idx, input});
           nodes.push(el("div", {class: "cell"}, input));
         }));
@@ -153,50 +192,78 @@ export function renderKernels(container, state, handlers) {
       });
       return el("div", {class: "kernel"},
         el("div", {class: "kernel-head"}, el("strong", {text: `kernel ${kk + 1}`}), select),
+        el("p", {class: "where muted", "data-testid": kk === 0 ? "kernel-where" : null}),
         el("div", {class: "grids"}, ...channels),
         el("label", {class: "bias"}, "bias ", bias));
     }));
   }
-  state.kernels.forEach((kernel, kk) => {
+  problem.kernels.forEach((kernel, kk) => {
     const scale = maxAbs(kernel.flat(2));
     for (const {c, idx, input} of container.inputs[kk].cells) {
       const value = idx.length === 2 ? kernel[c][idx[0]][idx[1]] : kernel[c][idx[0]];
-      if (document.activeElement !== input) input.value = fmt(value);
+      if (document.activeElement !== input && !input.classList.contains("bad")) {
+        input.value = fmt(value);
+      }
       input.parentElement.style.background = shade(value, scale);
     }
     const bias = container.inputs[kk].bias;
-    if (document.activeElement !== bias) bias.value = fmt(state.bias[kk]);
+    if (document.activeElement !== bias && !bias.classList.contains("bad")) {
+      bias.value = fmt(problem.bias[kk]);
+    }
   });
+  for (const where of container.querySelectorAll(".where")) {
+    where.hidden = !problem.where;
+    where.textContent = problem.where ?? "";
+  }
 }
 
-function shapeOfKernel(state) {
-  const slice = state.kernels[0][0];
-  return Array.isArray(slice[0]) ? [slice.length, slice[0].length] : [slice.length];
+/** [C, *k] of one kernel (C, *k). */
+function sizeOf(kernel) {
+  const slice = kernel[0];
+  return [kernel.length, ...(Array.isArray(slice[0]) ? [slice.length, slice[0].length]
+    : [slice.length])];
 }
 
 // ---- outputs -------------------------------------------------------------------------------
+/** The outputs, labelled y1.. in the dense matrix's order. A 1-D output sits on the padded
+ *  input's columns, each value under the centre of its window (`result.windows`). */
 export function renderOutput(container, result, handlers) {
   const [kernels, ...shape] = result.output_shape;
-  const k = JSON.stringify(result.output_shape);
+  const inputGrid = container.closest(".playground")?.querySelector('[data-part="input-grids"]');
+  const under = shape.length === 1 && inputGrid?.cellSide;
+  const k = JSON.stringify([result.output_shape, under ? [result.windows, under] : null]);
   if (container.dataset.key !== k) {
     container.dataset.key = k;
     container.cells = new Map();
-    const {cells, width} = positions(shape, shape.map(() => [0, 0]));
-    const size = cellSize(container, width);
+    const plane = shape.reduce((a, b) => a * b, 1);
+    let {cells, width} = positions(shape, shape.map(() => [0, 0]));
+    let size = cellSize(container, width);
+    if (under) {  // one column per padded input cell, as in the input grid
+      size = under.size;
+      width = under.width;
+    }
     container.replaceChildren(...Array.from({length: kernels}, (_, kk) => {
       const nodes = cells.map(({idx, row, col}) => {
         const position = [kk, ...idx];
+        const n = kk * plane + idx.reduce((f, i, d) => f * shape[d] + i, 0) + 1;
         const node = el("div", {class: "cell out", "data-testid": kk === 0
-          ? `output-cell-${row}-${col}` : `output-${kk}-cell-${row}-${col}`});
+          ? `output-cell-${row}-${col}` : `output-${kk}-cell-${row}-${col}`},
+          el("span", {class: "val"}), el("span", {class: "idx", text: `y${n}`}));
+        if (under) node.style.gridColumn = String(result.windows[0][col][2] + 1);
         node.addEventListener("click", () => handlers.onClick(position));
-        node.addEventListener("mouseenter", () => handlers.onHover(position));
-        node.addEventListener("mouseleave", () => handlers.onHover(null));
+        node.addEventListener("pointerenter", (e) => {
+          if (e.pointerType === "mouse") handlers.onHover(position);
+        });
+        node.addEventListener("pointerleave", (e) => {
+          if (e.pointerType === "mouse") handlers.onHover(null);
+        });
         container.cells.set(key(position), node);
         return node;
       });
+      const grid = gridBox(width, size, ...nodes);
+      if (under) grid.classList.add("under");
       return el("figure", {class: "channel"},
-        el("figcaption", {text: kernels > 1 ? `map ${kk + 1}` : ""}),
-        gridBox(width, size, ...nodes));
+        el("figcaption", {text: kernels > 1 ? `map ${kk + 1}` : ""}), grid);
     }));
   }
   const scale = maxAbs(result.output.flat(2));
@@ -204,8 +271,18 @@ export function renderOutput(container, result, handlers) {
     const [kk, ...idx] = k2.split(",").map(Number);
     const value = idx.reduce((a, i) => a[i], result.output[kk]);
     node.dataset.value = String(value);
-    node.textContent = fmt(value);
+    node.querySelector(".val").textContent = idx.reduce((a, i) => a[i], result.output_text[kk]);
     node.style.background = shade(value, scale);
+  }
+}
+
+/** No answer to show (the settings were refused): every output cell emptied and greyed. */
+export function clearOutput(container) {
+  for (const node of container.cells?.values() ?? []) {
+    delete node.dataset.value;
+    node.querySelector(".val").textContent = "";
+    node.style.background = "";
+    node.classList.remove("current", "pending", "lit");
   }
 }
 
@@ -230,8 +307,8 @@ export function renderProducts(container, windowInfo, kernelShape) {
     const label = cell.padding ? `${cell.w_label}·pad` : `${cell.w_label}·${cell.x_label}`;
     const node = el("div", {class: cell.padding ? "product pad" : "product"},
       el("span", {class: "label", text: label}),
-      el("span", {text: `${fmt(cell.w)} × ${fmt(cell.x)}`}),
-      el("strong", {text: `= ${fmt(cell.product)}`}));
+      el("span", {text: cell.text}),
+      el("strong", {text: `= ${cell.product_text}`}));
     const weight = Number(cell.w_label.slice(1)) - 1;
     node.style.borderColor = weightColour(weight, 50);
     byChannel.get(cell.channel).push(node);

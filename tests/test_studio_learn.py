@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import csv
 import http.client
+import os
 import subprocess
 import sys
 import threading
 import time
 import tracemalloc
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -285,3 +287,26 @@ def test_stream_sends_figures_and_20_closed_streams_leak_nothing():
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+def test_validation_share_is_evaluated_as_val(client):
+    client.post("/api/learn/start", json={**SMALL, "val_split": 0.2}).raise_for_status()
+    client.post("/api/learn/control", json={"action": "epoch"})
+    state = wait_status(client, "paused")
+    assert state["eval_name"] == "val" and "val_accuracy" in state["history"][0]
+
+
+def test_studio_learn_command_prints_the_learn_page(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "gridnn.studio", "--learn", "--port", "0",
+                             "--no-browser"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().split()[2]
+        assert url.endswith("/learn.html")
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert b"learn_page.js" in response.read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert not list(tmp_path.iterdir())  # nothing written without Save run

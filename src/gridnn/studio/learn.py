@@ -51,9 +51,14 @@ class LearnHub:
         self.closed = False
         self.streams = 0  # event streams open now
         self._bundles: OrderedDict[tuple[str, int], Any] = OrderedDict()
+        self._loading = threading.Lock()
         self._count = 0
 
     def bundle(self, name: str, seed: int) -> Any:
+        with self._loading:  # request threads ask at once; each dataset is loaded once
+            return self._bundle(name, seed)
+
+    def _bundle(self, name: str, seed: int) -> Any:
         key = (name, seed)
         if key not in self._bundles:
             try:
@@ -93,7 +98,7 @@ class LearnHub:
                             f"{config['model']['name']} ({params:,} weights) with batches of "
                             f"{config['train']['batch_size']}")
             self._count += 1
-            self.job = LearnJob(config, bundle, self._count)
+            self.job = LearnJob(config, bundle, self._count, model)
             return self.job
 
     def reset(self) -> None:

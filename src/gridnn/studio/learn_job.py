@@ -60,10 +60,13 @@ class _Remember:
 class LearnJob(training.Callback):
     """A page run: ``play``/``pause``/``step``/``epoch`` drive it, ``stop`` ends it."""
 
-    def __init__(self, config: dict[str, Any], bundle: Any, job_id: int) -> None:
+    def __init__(self, config: dict[str, Any], bundle: Any, job_id: int,
+                 model: Any = None) -> None:
+        """A paused run of ``config`` on ``bundle``; ``model``: the config's model, already
+        built (else it is built here)."""
         self.id, self.config, self.bundle = job_id, config, bundle
         self.name = f"#{job_id} {config['model']['name']} on {config['data']['name']}"
-        self.model = build_model(config, Path(CONFIG_FILE))
+        self.model = model if model is not None else build_model(config, Path(CONFIG_FILE))
         loader, test_loader = make_loaders(bundle, config)
         _, val_set = validation_split(bundle, config)
         self.test_loader = test_loader

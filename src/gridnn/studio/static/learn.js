@@ -47,6 +47,7 @@ export async function mountLearn(root, api, openStream) {
     $("data-note").textContent = missing.map((x) => `${x.name}: ${x.where}`).join("; ");
   }
   $("seed").value = 0;
+  $("val").value = 0;
   $("dropout").value = "";
   $("dropout").placeholder = "model's";
   fillDefaults();
@@ -59,7 +60,7 @@ export async function mountLearn(root, api, openStream) {
       train_size: $("train-size").value === "all" ? null : Number($("train-size").value),
       optimizer: $("optimizer").value, schedule: $("schedule").value, lr: number("lr"),
       batch_size: number("batch"), weight_decay: number("wd"), dropout: number("dropout"),
-      seed: number("seed"), epochs: number("epochs"),
+      seed: number("seed"), epochs: number("epochs"), val_split: number("val") ?? 0,
     };
   }
 
@@ -121,7 +122,7 @@ export async function mountLearn(root, api, openStream) {
     }
   }
   for (const name of ["data", "train-size", "model", "arch", "optimizer", "schedule", "lr",
-                      "batch", "wd", "dropout", "seed", "epochs"]) {
+                      "batch", "wd", "dropout", "seed", "epochs", "val"]) {
     $(name).addEventListener("change", () => {
       if (name === "data") fillDefaults();
       if (name === "model") drawStack();

@@ -57,6 +57,9 @@ export function buildLearn(root) {
         field("weight decay ", input("wd", {step: "any", min: "0"})),
         field("dropout ", input("dropout", {step: "0.05", min: "0", max: "0.9"})),
         field("seed ", input("seed", {min: "0"})),
+        field("validation share ", input("val", {step: "0.05", min: "0", max: "0.5"}),
+              "hold out this share of the training images and evaluate it after each epoch " +
+              "(gridnn train --val-split); 0: the test split is evaluated"),
         field("epochs ", input("epochs", {min: "1", max: "100"})))),
     el("section", {class: "run panel", "aria-label": "controls"},
       el("div", {class: "buttons"},

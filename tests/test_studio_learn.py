@@ -310,3 +310,14 @@ def test_studio_learn_command_prints_the_learn_page(tmp_path):
         proc.terminate()
         proc.wait(timeout=30)
     assert not list(tmp_path.iterdir())  # nothing written without Save run
+
+
+def test_steps_clicked_quickly_all_count(client):
+    client.post("/api/learn/start", json=SMALL).raise_for_status()
+    for _ in range(3):
+        client.post("/api/learn/control", json={"action": "step"})
+    deadline = time.monotonic() + 60
+    while client.get("/api/learn/state").json()["steps"] < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert wait_status(client, "paused")["steps"] == 3

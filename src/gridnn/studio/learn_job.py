@@ -113,8 +113,9 @@ class LearnJob(training.Callback):
                 self.budget, self.to_epoch_end = 0, False
             elif action == "play":
                 self.budget, self.to_epoch_end = math.inf, False
-            elif action == "step":
-                self.budget, self.to_epoch_end = 1, False
+            elif action == "step":  # clicked again before the last one ran: one more
+                pending = self.budget if self.budget != math.inf else 0
+                self.budget, self.to_epoch_end = max(pending, 0) + 1, False
             else:
                 self.budget, self.to_epoch_end = math.inf, True
             if self.budget and self.status != "playing":

@@ -141,7 +141,8 @@ export async function mountLearn(root, api, openStream) {
   async function ensureJob() {
     const wanted = JSON.stringify(settings());
     if (page.job !== null && live() && wanted === page.started) return;
-    await api("/api/learn/reset", {});
+    // replace only this page's own run: another tab's live run gets the server's 409
+    if (page.job !== null) await api("/api/learn/reset", {});
     const snap = await api("/api/learn/start", settings());
     page.job = snap.id;
     page.started = wanted;

@@ -9,8 +9,9 @@ MLP with the same units (``models.stack``), through the same ``train.fit`` run a
 train`` (the dataset's recipe: AdamW, one-cycle). It is smaller than the page's default stack,
 whose MLP form (11M weights on the 12x12 patterns) takes seconds a step on this machine.
 Every run takes about the same number of optimiser steps as the recipe's epochs over the whole
-training set (smaller sets get more epochs), so a small set is not also a short run. Prints one line per run and a table of the
-medians over the seeds: parameters, final train and test accuracy, and the gap.
+training set (smaller sets get more epochs), so a small set is not also a short run. Prints
+one line per run and a table of the medians over the seeds: parameters, final train and test
+accuracy, and the gap.
 """
 
 from __future__ import annotations

@@ -159,7 +159,7 @@ export async function mountLearn(root, api, openStream) {
     try {
       message("");
       if (action !== "pause") await ensureJob();
-      else if (!live()) return;
+      else if (!live()) return message("Nothing is running: press Play, Step or Epoch.");
       await api("/api/learn/control", {action});
     } catch (error) {
       message(error.message, true);
@@ -240,6 +240,10 @@ export async function mountLearn(root, api, openStream) {
 
   async function explain() {
     try {
+      if (!page.snapshot || page.snapshot.steps === 0) {
+        throw new Error("Take at least one step first (Step, or Play then Pause): the panel " +
+                        "explains the gradient of the last step.");
+      }
       const shape = page.snapshot?.kernels?.shape || [];
       const index = [Number($("bp-k").value), Number($("bp-c").value), Number($("bp-i").value)];
       if (shape.length === 4) index.push(Number($("bp-j").value));

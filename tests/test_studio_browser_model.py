@@ -160,3 +160,89 @@ def test_mount_model_builds_the_page_inside_any_element(page):
         })();""", page.ids["mnist1d_cnn"])
     assert got[0] not in ("", "-") and got[1] == 2 and got[2] == ids_before
     assert console_errors(page) == []
+
+
+def test_first_sample_is_marked_and_the_class_scores_are_named(page):
+    _open(page, "digits-run")
+    run = runs.load(page.run_dir)
+    logits = run.logits(run.x_test[:1])[0]
+    right = int(np.argmax(logits)) == int(run.y_test[0])
+    assert by_testid(page, "verdict").text == ("✓ right" if right else "✗ wrong")
+    assert by_testid(page, "sample-label").text.startswith(
+        f"true class: {run.class_names[run.y_test[0]]} (test sample 1 of")
+    last = len(list(run.model.children())) - 1  # the final Linear: one cell per class
+    names = by_testid(page, f"class-names-{last}").text.split()
+    assert names == list(run.class_names)
+    plots = " ".join(p.text for p in page.find_elements(By.CSS_SELECTOR, "svg.plot"))
+    assert "test_loss" in plots and "test_accuracy" in plots  # history.csv has test columns
+    assert console_errors(page) == []
+
+
+def test_an_upload_says_what_was_done_to_it(page, tmp_path):
+    from PIL import Image
+
+    _open(page, "digits-run")
+    pixels = np.full((24, 24), 255, np.uint8)
+    pixels[3:21, 10:14] = 0  # a dark "1" on white paper: the digits are light on dark
+    path = tmp_path / "paper.png"
+    Image.fromarray(pixels).save(path)
+    by_testid(page, "upload").send_keys(str(path))
+    note = wait_for(page, lambda: by_testid(page, "upload-note").text)
+    assert "resized from 24x24 to 8x8" in note and "inverted, as its background is light" in note
+    assert by_testid(page, "verdict").text == ""  # no true class to compare with
+
+
+def _touch_stroke(driver, canvas) -> None:
+    """A finger drawn down the canvas: real touch events through the DevTools protocol."""
+    box = driver.execute_script("const r = arguments[0].getBoundingClientRect();"
+                                "return [r.left, r.top, r.width, r.height]", canvas)
+    x = box[0] + box[2] * 0.3
+    points = [(x, box[1] + box[3] * t) for t in np.linspace(0.15, 0.85, 8)]
+    send = driver.execute_cdp_cmd
+    send("Input.dispatchTouchEvent", {"type": "touchStart",
+                                      "touchPoints": [{"x": points[0][0], "y": points[0][1]}]})
+    for px, py in points[1:]:
+        send("Input.dispatchTouchEvent", {"type": "touchMove",
+                                          "touchPoints": [{"x": px, "y": py}]})
+    send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def test_a_touch_stroke_draws_and_predicts(page):
+    _open(page, "digits-run")
+    by_testid(page, "clear").click()
+    wait_for(page, lambda: by_testid(page, "sample-label").text == "")
+    canvas = by_testid(page, "draw-canvas")
+    page.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+    pixels = "return arguments[0].toDataURL()"
+    blank, before = page.execute_script(pixels, canvas), by_testid(page, "prediction").text
+    _touch_stroke(page, canvas)
+    wait_for(page, lambda: page.execute_script(pixels, canvas) != blank)
+    wait_for(page, lambda: by_testid(page, "prediction").text != before)
+    assert console_errors(page) == []
+
+
+def test_the_input_stays_in_view_when_a_deep_unit_is_selected(page):
+    _open(page, "digits-run")
+    run = runs.load(page.run_dir)
+    out_shape = receptive_field(run.model, run.input_shape).layers[6].output_shape
+    canvas = by_testid(page, "feature-map-6-40")
+    page.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+    _click_map_pixel(page, 6, 40, (1, 1), out_shape)
+    wait_for(page, lambda: "kernel" in by_testid(page, "details").text)
+    for testid in ("draw-canvas", "rf-box"):
+        top, bottom = page.execute_script(
+            "const r = arguments[0].getBoundingClientRect(); return [r.top, r.bottom]",
+            by_testid(page, testid))
+        assert 0 <= top and bottom <= page.execute_script("return innerHeight"), testid
+
+
+def test_at_phone_width_the_model_page_is_no_wider_than_the_window(page):
+    page.set_window_size(420, 900)
+    try:
+        for name in ("digits-run", "mnist1d_cnn"):
+            _open(page, name)
+            width = page.execute_script("return [document.documentElement.scrollWidth, "
+                                        "innerWidth]")
+            assert width[0] <= width[1], name
+    finally:
+        page.set_window_size(1400, 1000)

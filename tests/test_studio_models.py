@@ -130,6 +130,29 @@ def test_predict_upload_matches_gridnn_predict(client, digits_run, tmp_path, cap
     out = client.post(f"/api/models/{client.run_id}/predict", json=body).json()
     got = [(t["name"], f"{t['p']:.3f}") for t in out["top"][:3]]
     assert got == list(zip(printed[::2], printed[1::2]))
+    assert out["changes"] == ["resized from 16x16 to 8x8"]
+
+
+@pytest.mark.parametrize("invert", [False, True])
+def test_upload_says_what_was_done_as_gridnn_predict_does(client, digits_run, tmp_path, capsys,
+                                                          invert):
+    """A dark digit on white paper is inverted (the digits are light on dark) and resized, and
+    the answer lists both changes: the words and the numbers of `gridnn predict`'s note."""
+    from PIL import Image
+
+    pixels = np.zeros((24, 24), np.uint8)
+    pixels[3:21, 10:14] = 255
+    path = tmp_path / "drawn.png"
+    Image.fromarray(255 - pixels if invert else pixels).save(path)
+    capsys.readouterr()
+    assert cli.main(["predict", str(digits_run), str(path), "--top", "1"]) == 0
+    printed = capsys.readouterr()
+    body = {"upload": base64.b64encode(path.read_bytes()).decode(), "filename": "drawn.png"}
+    out = client.post(f"/api/models/{client.run_id}/predict", json=body).json()
+    assert ("inverted" in " ".join(out["changes"])) is invert
+    assert f"{path}: " + "; ".join(out["changes"]) in printed.err
+    name, p = printed.out.split(": ", 1)[1].split()
+    assert (out["top"][0]["name"], f"{out['top'][0]['p']:.3f}") == (name, p)
 
 
 def test_predict_1d_model(client):
@@ -214,7 +237,7 @@ def test_upload_bad_inputs(client):
     Image.fromarray(np.zeros((40, 8), np.uint8)).save(img, format="PNG")
     m1d = f"/api/models/{client.m1d_id}/predict"
     body = {"upload": base64.b64encode(img.getvalue()).decode(), "filename": "a.png"}
-    assert "cannot read PNG/JPEG" in _bad(client.post(m1d, json=body), 400, "upload")
+    assert "not images" in _bad(client.post(m1d, json=body), 400, "upload")  # as gridnn predict
 
 
 # ---- receptive field and kernels ---------------------------------------------------------------

@@ -40,22 +40,39 @@ def load_input(path: str | os.PathLike, data_cfg: dict[str, Any], *, resize: boo
     refuses another size instead) and, with ``invert`` None, inverted when its background is
     the opposite of the training images' (True: always, False: never). ``.npy`` arrays are
     taken as they are and must have the model's shape. DataError naming the file otherwise.
+    What was changed is noted on stderr.
     """
-    from . import data
+    from .data.images import read_file_bytes
 
     path = Path(path)
+    kind = "file" if path.suffix.lower() == ".npy" else "image"
+    x, changes = read_input(read_file_bytes(path, kind), str(path), data_cfg, resize=resize,
+                            invert=invert)
+    if changes:
+        note(f"{path}: " + "; ".join(changes))
+    return x
+
+
+def read_input(raw: bytes, name: str, data_cfg: dict[str, Any], *, resize: bool = True,
+               invert: bool | None = None) -> tuple[np.ndarray, list[str]]:
+    """``load_input`` for the bytes of a file named ``name`` (an upload to the studio): the
+    same conversion, and the list of changes made ("resized from 28x28 to 8x8", "inverted,
+    as ...") instead of a note on stderr."""
+    from . import data
+
+    path = Path(name)
     shape = tuple(data_cfg["input_shape"])
     if path.suffix.lower() == ".npy":
-        return data.load_image(path, channels=shape[0], size=shape[1:])
+        return data.load_image_bytes(raw, name, channels=shape[0], size=shape[1:]), []
     if len(shape) != 3:
         raise DataError(f"{path}: the model takes signals of shape {shape}, not images; give a "
                         f".npy array")
-    channels, size = data.image_header(path)
+    channels, size = data.image_header(path, raw)
     want = tuple(shape[1:])
     if size != want and not resize:
         raise DataError(f"{path} is {size[0]}x{size[1]} but the model takes {want[0]}x{want[1]} "
                         f"images (drop --no-resize to scale it)")
-    x = data.load_image(path, channels=shape[0], size=want)
+    x = data.load_image_bytes(raw, name, channels=shape[0], size=want)
     changes = []
     if channels != shape[0]:
         changes.append("converted to grayscale" if shape[0] == 1 else "converted to RGB")
@@ -71,9 +88,7 @@ def load_input(path: str | os.PathLike, data_cfg: dict[str, Any], *, resize: boo
         changes.append("inverted (--invert)")
     if invert:
         x = 1.0 - x
-    if changes:
-        note(f"{path}: " + "; ".join(changes))
-    return x
+    return x, changes
 
 
 def _tone(level: float) -> str:

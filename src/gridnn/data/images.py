@@ -62,10 +62,10 @@ def _check_size(size: tuple[int, ...] | None) -> tuple[int, ...] | None:
 def _open(path: Path, raw: bytes | None = None):
     """Open a PNG/JPEG (header only) and refuse dimensions its file cannot hold.
 
-    Pillow reads from an in-memory copy (``raw``, else the file read by ``_read_bytes``).
+    Pillow reads from an in-memory copy (``raw``, else the file read by ``read_file_bytes``).
     """
     image_mod = _pil()
-    raw = _read_bytes(path, "image") if raw is None else raw
+    raw = read_file_bytes(path, "image") if raw is None else raw
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", image_mod.DecompressionBombWarning)
@@ -85,10 +85,11 @@ def _open(path: Path, raw: bytes | None = None):
     return im
 
 
-def image_header(path: str | os.PathLike) -> tuple[int, tuple[int, int]]:
+def image_header(path: str | os.PathLike,
+                 raw: bytes | None = None) -> tuple[int, tuple[int, int]]:
     """(channels the file holds: 1 for grayscale modes, else 3; (H, W)) of a PNG/JPEG, read
-    from its header."""
-    with _open(Path(path)) as im:
+    from its header (of ``raw``, the file's bytes, when given: an upload)."""
+    with _open(Path(path), raw) as im:
         return (1 if im.mode in _GRAY_MODES else 3), (im.size[1], im.size[0])
 
 
@@ -116,10 +117,11 @@ def _decode(raw: bytes, path: Path, channels: int, size: tuple[int, int] | None)
     return ToFloat()(pixels)
 
 
-def _read_bytes(path: Path, what: str) -> bytes:
-    """The whole file, refused above MAX_IMAGE_FILE_BYTES. Parsers then read from memory, where
-    a length field claiming gigabytes gets only the bytes that exist (``read(n)`` on a file
-    object reserves n bytes first)."""
+def read_file_bytes(path: Path, what: str) -> bytes:
+    """The whole file (``what``, e.g. "image", names it in errors), refused above
+    MAX_IMAGE_FILE_BYTES. Parsers then read from memory, where a length field claiming
+    gigabytes gets only the bytes that exist (``read(n)`` on a file object reserves n bytes
+    first)."""
     try:
         size = path.stat().st_size
         if size > MAX_IMAGE_FILE_BYTES:
@@ -201,7 +203,7 @@ def load_image(path: str | os.PathLike, *, channels: int,
     or does not fit.
     """
     path = Path(path)
-    raw = _read_bytes(path, "file" if path.suffix.lower() == ".npy" else "image")
+    raw = read_file_bytes(path, "file" if path.suffix.lower() == ".npy" else "image")
     return load_image_bytes(raw, str(path), channels=channels, size=size)
 
 

@@ -27,8 +27,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from .. import data
 from ..errors import DataError
+from ..inputs import read_input
 from . import inspect_data
 from .http import MAX_BODY_BYTES, ApiError, get_array, get_int, json_body
 from .registry import Entry, Registry
@@ -38,8 +38,9 @@ MAX_UPLOAD_CHARS = MAX_BODY_BYTES  # base64 text of the upload, checked before d
 MAX_INPUT_VALUE = 1e6
 
 
-def _input(entry: Entry, body: dict) -> tuple[np.ndarray, int | None]:
-    """The raw sample (C, *S) a predict body names, and its label when it is a test sample."""
+def _input(entry: Entry, body: dict) -> tuple[np.ndarray, int | None, list[str]]:
+    """The raw sample (C, *S) a predict body names, its label when it is a test sample, and
+    what was done to an uploaded picture to fit the model."""
     given = [k for k in ("input", "sample", "upload") if k in body]
     if len(given) != 1:
         raise ApiError(400, "input", f"give exactly one of `input` (an array of shape "
@@ -53,20 +54,21 @@ def _input(entry: Entry, body: dict) -> tuple[np.ndarray, int | None]:
                                          f"{list(shape)}, got {list(x.shape)}")
         if np.abs(x).max() > MAX_INPUT_VALUE:
             raise ApiError(400, "input", f"`input` values must be within ±{MAX_INPUT_VALUE:g}")
-        return x, None
+        return x, None, []
     if given[0] == "sample":
         run = entry.run()
         if not len(run.x_test):
             raise ApiError(404, "sample", f"the test set of {entry.name!r} is not available "
                                           f"here: {entry.dataset_error}")
         index = get_int(body, "sample", lo=0, hi=len(run.x_test) - 1)
-        return run.x_test[index], int(run.y_test[index])
-    return _upload(entry, body), None
+        return run.x_test[index], int(run.y_test[index]), []
+    return _upload(entry, body)
 
 
-def _upload(entry: Entry, body: dict) -> np.ndarray:
-    """An uploaded PNG/JPEG (scaled to the input size) or .npy array (exact shape), through the
-    checks ``gridnn predict`` applies (``data.load_image_bytes``)."""
+def _upload(entry: Entry, body: dict) -> tuple[np.ndarray, None, list[str]]:
+    """An uploaded PNG/JPEG or .npy array through the conversion ``gridnn predict`` applies
+    (``inputs.read_input``: channels converted, resized, a drawing whose background is the
+    opposite of the training images' inverted), with the list of what was done."""
     text, name = body["upload"], body.get("filename")
     if not isinstance(name, str) or Path(name).suffix.lower() not in UPLOAD_SUFFIXES:
         raise ApiError(400, "filename", f"`filename` must be a file name ending in one of "
@@ -78,12 +80,12 @@ def _upload(entry: Entry, body: dict) -> np.ndarray:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise ApiError(400, "upload", "`upload` is not valid base64") from None
-    shape = entry.input_shape
+    dcfg = (entry.config or {}).get("data") or {"input_shape": list(entry.input_shape)}
     try:
-        x = data.load_image_bytes(raw, Path(name).name, channels=shape[0], size=shape[1:])
+        x, changes = read_input(raw, Path(name).name, dcfg)
     except DataError as e:
         raise ApiError(400, "upload", str(e)) from None
-    return x
+    return x, None, changes
 
 
 async def _info(entry: Entry, request: Request) -> JSONResponse:
@@ -99,12 +101,17 @@ async def _predict(entry: Entry, request: Request) -> JSONResponse:
 
     Body: exactly one of ``input`` (nested list of the input shape), ``sample`` (test-set
     index) or ``upload`` (base64 PNG/JPEG/.npy with ``filename``). Returns the top classes with
-    probabilities, the input used, its label (samples) and every layer's feature maps."""
+    probabilities, the input used, its label and whether the top class is it (``right``, for
+    test samples), what was done to an upload to fit the
+    model (``changes``: "resized from 28x28 to 8x8", "inverted, as ...") and every layer's
+    feature maps."""
     body = await json_body(request)
 
     def work() -> dict[str, Any]:
-        x, label = _input(entry, body)
-        return {**inspect_data.predict(entry, x), "label": label}
+        x, label, changes = _input(entry, body)
+        answer = inspect_data.predict(entry, x)
+        right = None if label is None else answer["top"][0]["class"] == label
+        return {**answer, "label": label, "right": right, "changes": changes}
 
     return JSONResponse(await run_in_threadpool(work))
 

@@ -158,7 +158,7 @@ def receptive(entry: Entry, layer: int, channel: int, position: list[int]) -> di
     seen = np.argwhere(rf.mask)
     field = rf.layers[used]
     note = None if used == layer else (f"module {name} runs more than once; this is the "
-                                       f"receptive field of its last call (layer {used})")
+                                       f"receptive field of its last call (layer {used + 1})")
     return {
         "layer": layer, "field_of": used, "note": note, "position": position,
         "count": int(len(seen)),

@@ -36,6 +36,7 @@ from .playground_read import (
     Problem,
     linear_map_of,
     read_problem,
+    widest_kernel,
 )
 from .playground_text import counts_said, formula, num, padding_said, wrapped
 
@@ -95,6 +96,7 @@ def solve(p: Problem) -> dict:
         "output": y.tolist(), "output_text": _texts(y), "counts": counts,
         "say": counts_said(m, counts), "formula": formula(m),
         "padding_note": padding_said(m, p.padding, counts),
+        "kernel_fits": list(widest_kernel(p)),  # the page offers no kernel side beyond these
         # Per spatial dim and output index: the window's first, last and middle cell on the
         # padded grid (0 = the first padding cell), so the page can put y under its window.
         "windows": [[[int(t[o, 0] + lo), int(t[o, -1] + lo), int((t[o, 0] + t[o, -1]) // 2 + lo)]

@@ -1,6 +1,6 @@
 """Preset inputs and kernels of the convolution playground: the lecture's figures, a colour
-picture whose channels differ, and named classic filters (twelve of each common size, one per
-feature map the lecture draws). Each preset is plain data the page loads into its cells."""
+picture whose channels differ, and named classic filters (twelve different 2x2 and 3x3 ones,
+one per feature map the lecture draws). Each preset is plain data the page loads into its cells."""
 
 from __future__ import annotations
 
@@ -83,6 +83,7 @@ def kernel_presets() -> dict[str, dict]:
         "row_sum": _k("Top row sum", [[1, 1], [0, 0]]),
         "col_sum": _k("Left column sum", [[1, 0], [1, 0]]),
         "anti_diag": _k("Anti-diagonal sum", [[0, 1], [1, 0]]),
+        "bottom_right": _k("Bottom-right pick", [[0, 0], [0, 1]]),
         # 3x3: classic image filters
         "identity": _k("Identity 3x3", [[0, 0, 0], [0, 1, 0], [0, 0, 0]]),
         "sobel_x": _k("Sobel x", [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]),

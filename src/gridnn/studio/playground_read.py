@@ -106,6 +106,16 @@ def _read_padding(body: dict) -> str | int:
     return value
 
 
+def widest_kernel(p: Problem) -> tuple[int, ...]:
+    """Per spatial dim, the largest kernel side that fits the input with this padding and
+    dilation ('same' pads as much as any kernel needs)."""
+    if p.padding == "same":
+        return (MAX_KERNEL_SIDE,) * p.dims
+    pad = 0 if p.padding == "valid" else p.padding
+    return tuple(min(MAX_KERNEL_SIDE, (n + 2 * pad - 1) // p.dilation + 1)
+                 for n in p.x.shape[1:])
+
+
 def _check_fits(p: Problem) -> None:
     """Refuse a (dilated) kernel wider than the (padded) input, in the student's words."""
     spatial, kernel = p.x.shape[1:], p.kernels.shape[2:]

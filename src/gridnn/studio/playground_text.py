@@ -28,6 +28,11 @@ def _x(sizes) -> str:
     return "x".join(map(str, sizes))
 
 
+def _kernel(sizes) -> str:
+    """'2x2' for a 2-D kernel, '3-wide' for a 1-D one."""
+    return f"{sizes[0]}-wide" if len(sizes) == 1 else _x(sizes)
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "es" if word.endswith("s") else "s")
 
@@ -36,7 +41,7 @@ def counts_said(m: LinearMap, counts: dict[str, int]) -> dict[str, str]:
     """One plain sentence per count, each with its arithmetic."""
     k_out, c_in = m.out_shape[0], m.in_shape[0]
     positions = math.prod(m.out_shape[1:])
-    kernel = _x(m.kernel)
+    kernel = _kernel(m.kernel)
     window = f"{kernel} window" + (f" on each of {c_in} channels" if c_in > 1 else "")
     taps = c_in * math.prod(m.kernel)
     total = counts["outputs"] * taps
@@ -54,14 +59,15 @@ def counts_said(m: LinearMap, counts: dict[str, int]) -> dict[str, str]:
     slice_ = f"{_x((c_in, *m.kernel))} kernel" if c_in > 1 else f"{kernel} kernel"
     if m.kind == "conv":
         head = (f"one {slice_} shared by every window" if k_out == 1 else
-                f"{k_out} kernels of {_x((c_in, *m.kernel))}, each shared by every window of "
-                f"its map")
+                f"{k_out} kernels of {slice_.removesuffix(' kernel')}, each shared by every "
+                f"window of its map")
         said["parameters"] = (f"{head}: {counts['parameters']} parameters" if k_out == 1 else
                               f"{head}: {k_out} x {taps} = {counts['parameters']} parameters")
     else:
         unused = counts["unused_weights"]
+        own = slice_ if k_out == 1 else _plural(k_out, slice_)
         said["parameters"] = (f"no sharing: each of the {positions} positions has its own "
-                              f"{_plural(k_out, slice_)}: {positions} x {k_out * taps} = "
+                              f"{own}: {positions} x {k_out * taps} = "
                               f"{counts['parameters']} parameters"
                               + (f" ({unused} of them only ever multiply padding)"
                                  if unused else ""))

@@ -12,10 +12,12 @@
 // number shown comes from the JSON API (gridnn); this file only draws.
 import { el } from "./common.js";
 import { buildModel, part } from "./model_layout.js";
+import {
+  MAX_KERNEL_CHANNELS, diverging, showConfusion, showCurves, showFilters,
+} from "./model_run.js";
 
 const INK = 1;           // value a stroke writes into an image input (images are scaled to 0..1)
 const SIGNAL_RANGE = 4;  // a drawn 1-D signal spans -4..4 (MNIST-1D samples are standardised)
-const MAX_KERNEL_CHANNELS = 16;
 
 // ---- colours (display only) ----------------------------------------------------------------
 const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
@@ -26,11 +28,6 @@ const LUT = Array.from({ length: 256 }, (_, i) => {
   return VIRIDIS[k].map((a, c) => Math.round(a + f * (VIRIDIS[k + 1][c] - a)));
 });
 
-function diverging(v, vmax) {  // blue (negative) - white - red (positive)
-  const t = vmax > 0 ? Math.max(-1, Math.min(1, v / vmax)) : 0;
-  const w = Math.round(255 * (1 - Math.abs(t)));
-  return t >= 0 ? `rgb(255,${w},${w})` : `rgb(${w},${w},255)`;
-}
 
 const count = (n) => (n === null || n === undefined ? "-" : Number(n).toLocaleString("en-US"));
 const shapeText = (s) => `(${["N", ...s].join(", ")})`;
@@ -204,7 +201,14 @@ export async function mountModel(root, api, modelId) {
       showPrediction(out);
       showLayers(out.layers);
       $("sample-label").textContent = out.label === null ? ""
-        : `true class: ${state.info.class_names[out.label]}`;
+        : `true class: ${state.info.class_names[out.label]} (test sample ${body.sample + 1} ` +
+          `of ${state.info.samples})`;
+      $("verdict").textContent = out.right === null ? "" : out.right ? "✓ right" : "✗ wrong";
+      $("verdict").className = out.right === null ? "" : out.right ? "right" : "wrong";
+      $("upload-note").hidden = !out.changes.length;
+      $("upload-note").textContent = out.changes.length
+        ? `Your picture, made to look like the training images (as gridnn predict does): ` +
+          `${out.changes.join("; ")}.` : "";
     } catch (err) {
       showError(err);
     } finally {
@@ -223,7 +227,10 @@ export async function mountModel(root, api, modelId) {
     $("prediction-top1").textContent = `${top.name} (${(top.p * 100).toFixed(1)}%)`;
   }
 
-  function layerHeader(info) {
+  /** "layer 3: Conv2d" (counted from 1) and the module's own name, as in its state dict. */
+  const layerName = (index) => `layer ${index + 1}: ${state.info.layers[index].kind}`;
+
+  function layerHeader(info, index) {
     const rf = info.receptive_field;
     const parts = [`output ${shapeText(info.output_shape)}`, `params ${count(info.params)}`];
     if (info.connections !== null) {
@@ -231,7 +238,8 @@ export async function mountModel(root, api, modelId) {
     }
     if (rf.jump.some((j) => j > 0)) parts.push(`receptive field ${rf.size.join("x")}`);
     return el("div", { class: "layer-head" },
-      el("strong", { text: `${info.name} ${info.kind}` }),
+      el("strong", { text: layerName(index) }),
+      el("span", { class: "muted", text: `(module "${info.name}")` }),
       el("span", { text: parts.join(" · ") }));
   }
 
@@ -250,7 +258,7 @@ export async function mountModel(root, api, modelId) {
     layers.forEach((layer) => {
       const info = state.info.layers[layer.index];
       const row = el("div", { class: "layer", "data-testid": `layer-${layer.index}` },
-        layerHeader(info));
+        layerHeader(info, layer.index));
       const maps = el("div", { class: "maps" });
       const bytes = decode(layer.data);
       const shape = layer.map_shape;
@@ -262,7 +270,8 @@ export async function mountModel(root, api, modelId) {
       const tall = shape.length === 2 ? px : 8;
       for (let m = 0; m < layer.maps; m++) {
         const canvas = el("canvas", { "data-testid": `feature-map-${layer.index}-${m}`,
-          class: flat ? "map flat" : "map", title: `${info.name} channel ${m}` });
+          class: flat ? "map flat" : "map",
+          title: flat ? layerName(layer.index) : `${layerName(layer.index)}, channel ${m + 1}` });
         canvas.width = w * px;
         canvas.height = h * tall;
         const ctx = canvas.getContext("2d");
@@ -284,6 +293,15 @@ export async function mountModel(root, api, modelId) {
           });
         }
         maps.append(canvas);
+      }
+      const names = state.info.class_names;
+      if (flat && w === names.length) {  // the class scores: each cell named
+        const row = el("div", { class: "class-names",
+          "data-testid": `class-names-${layer.index}` },
+          ...names.map((n) => el("span", { text: n, title: n })));
+        row.style.gridTemplateColumns = `repeat(${w}, minmax(0, 1fr))`;
+        row.style.width = `${w * px}px`;  // as wide as the strip above, shrinking with it
+        maps.append(row);
       }
       if (info.output_shape[0] > layer.maps && !flat) {
         maps.append(el("span", { class: "muted", text: `first ${layer.maps} of ` +
@@ -339,14 +357,15 @@ export async function mountModel(root, api, modelId) {
   }
 
   function showDetails(rf, channel) {
-    const info = state.info.layers[rf.layer];
-    const span = rf.lo.map((lo, d) => `${lo}..${rf.hi[d]}`).join(", ");
+    const one = (values) => values.map((v) => v + 1);  // shown counted from 1
+    const span = rf.lo.map((lo, d) => `${lo + 1}..${rf.hi[d] + 1}`).join(", ");
     const box = $("details");
     box.replaceChildren(
-      el("p", { text: `${info.name} ${info.kind}, channel ${channel}, position ` +
-        `[${rf.position.join(", ")}]` }),
-      el("p", { "data-testid": "rf-text", text: `sees ${rf.count} input positions, span ${span} ` +
-        `(receptive field ${rf.size.join("x")}, jump ${rf.jump.join("x")})` }));
+      el("p", { text: `${layerName(rf.layer)}, channel ${channel + 1}, position ` +
+        `(${one(rf.position).join(", ")})` }),
+      el("p", { "data-testid": "rf-text", text: `sees ${rf.count} input positions, ` +
+        `${rf.lo.length === 2 ? "rows, columns" : "positions"} ${span} (receptive field ` +
+        `${rf.size.join("x")}, jump ${rf.jump.join("x")})` }));
     if (rf.note) box.append(el("p", { class: "muted", text: rf.note }));
     const k = rf.kernel;
     if (!k) {
@@ -356,110 +375,16 @@ export async function mountModel(root, api, modelId) {
     }
     const flatW = k.weight.flat(3);
     const vmax = Math.max(...flatW.map(Math.abs));
-    box.append(el("p", { text: `made by kernel ${channel} of layer ${k.name} (shape ` +
+    box.append(el("p", { text: `made by kernel ${channel + 1} of ${layerName(k.layer)} (shape ` +
       `${k.shape.join("x")})${k.bias === null ? "" : `, bias ${k.bias.toFixed(3)}`}:` }));
     const grids = el("div", { class: "unit-kernels", "data-testid": "kernel" });
     k.weight.slice(0, MAX_KERNEL_CHANNELS).forEach((w, c) => grids.append(
-      el("figure", {}, kernelGrid(w, vmax), el("figcaption", { text: `in ${c}` }))));
+      el("figure", {}, kernelGrid(w, vmax), el("figcaption", { text: `in ${c + 1}` }))));
     box.append(grids);
     if (k.weight.length > MAX_KERNEL_CHANNELS) {
       box.append(el("p", { class: "muted", text: `first ${MAX_KERNEL_CHANNELS} of ` +
         `${k.weight.length} input channels` }));
     }
-  }
-
-  // ---- filters, curves, confusion ---------------------------------------------------------------
-  function showFilters(filters) {
-    const holder = $("filters");
-    if (!filters.length) {
-      holder.replaceChildren(el("p", { class: "muted", text: "no convolutions" }));
-      return;
-    }
-    holder.replaceChildren(...filters.map((f) => {
-      const [cout, cin, ...k] = f.shape;
-      const [kh, kw] = k.length === 2 ? k : [1, k[0]];
-      const inShown = Math.min(cin, MAX_KERNEL_CHANNELS);
-      const px = Math.max(3, Math.floor(18 / Math.max(kh, kw)));
-      const [cw, ch] = [kw * px + 2, kh * px + 2];  // one kernel and its 2px gap
-      const canvas = el("canvas", { class: "filter-grid", "data-testid": `filters-${f.layer}` });
-      canvas.width = f.shown * cw;
-      canvas.height = inShown * ch;
-      const ctx = canvas.getContext("2d");
-      ctx.fillStyle = "#8a939e";
-      ctx.fillRect(0, 0, canvas.width, canvas.height);
-      const vmax = Math.max(Math.abs(f.lo), Math.abs(f.hi));
-      f.weight.forEach((out, o) => out.slice(0, inShown).forEach((w, c) => {
-        const rows = k.length === 2 ? w : [w];
-        rows.forEach((r, i) => r.forEach((v, j) => {
-          ctx.fillStyle = diverging(v, vmax);
-          ctx.fillRect(o * cw + 1 + j * px, c * ch + 1 + i * px, px, px);
-        }));
-      }));
-      const note = `layer ${f.name}: weight (${f.shape.join(", ")}); columns: ${f.shown} output ` +
-        `channels${f.shown < cout ? ` of ${cout}` : ""}, rows: ${inShown} input channels` +
-        `${inShown < cin ? ` of ${cin}` : ""}; blue < 0 < red (max |w| ${vmax.toFixed(3)})`;
-      return el("figure", { class: "filters" }, el("figcaption", { text: note }), canvas);
-    }));
-  }
-
-  function linePlot(title, series, epochs) {
-    const W = 320, H = 180, L = 44, B = 26, T = 20;
-    const values = series.flatMap((s) => s.values).filter((v) => v !== null);
-    if (!values.length) return el("p", { class: "muted", text: `${title}: -` });
-    let lo = Math.min(...values), hi = Math.max(...values);
-    if (hi === lo) { hi += 0.5; lo -= 0.5; }
-    const e0 = epochs[0], e1 = epochs[epochs.length - 1];
-    const xOf = (e) => L + (e1 === e0 ? (W - L - 10) / 2 : ((e - e0) / (e1 - e0)) * (W - L - 10));
-    const yOf = (v) => T + (1 - (v - lo) / (hi - lo)) * (H - T - B);
-    const ns = "http://www.w3.org/2000/svg";
-    const svg = document.createElementNS(ns, "svg");
-    svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
-    svg.setAttribute("class", "plot");
-    const add = (tag, attrs, text) => {
-      const n = document.createElementNS(ns, tag);
-      for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
-      if (text !== undefined) n.textContent = text;
-      svg.append(n);
-    };
-    add("text", { x: L, y: 13, class: "title" }, title);
-    add("line", { x1: L, y1: H - B, x2: W - 8, y2: H - B, class: "axis" });
-    add("line", { x1: L, y1: T, x2: L, y2: H - B, class: "axis" });
-    add("text", { x: L - 4, y: yOf(hi) + 4, class: "tick end" }, hi.toPrecision(3));
-    add("text", { x: L - 4, y: yOf(lo) + 4, class: "tick end" }, lo.toPrecision(3));
-    add("text", { x: xOf(e0), y: H - 8, class: "tick" }, `epoch ${e0}`);
-    if (e1 !== e0) add("text", { x: xOf(e1), y: H - 8, class: "tick end" }, `${e1}`);
-    series.forEach((s, k) => {
-      const pts = s.values.map((v, i) => (v === null ? null : `${xOf(epochs[i])},${yOf(v)}`))
-        .filter(Boolean);
-      add("polyline", { points: pts.join(" "), class: `line s${k}` });
-      pts.forEach((p) => { const [cx, cy] = p.split(","); add("circle", { cx, cy, r: 2.5,
-        class: `dot s${k}` }); });
-      add("text", { x: W - 10, y: T + 12 + 13 * k, class: `tick end s${k}` }, s.name);
-    });
-    return svg;
-  }
-
-  function showCurves(columns) {
-    const epochs = columns.epoch || [];
-    const pick = (names) => names.filter((n) => columns[n]).map((n) => ({ name: n,
-      values: columns[n] }));
-    $("curves").replaceChildren(
-      linePlot("loss", pick(["train_loss", "val_loss"]), epochs),
-      linePlot("accuracy", pick(["train_accuracy", "val_accuracy"]), epochs));
-  }
-
-  function showConfusion(cm) {
-    const names = cm.class_names;
-    const max = Math.max(1, ...cm.matrix.flat());
-    const table = el("table", { class: "confusion", "data-testid": "confusion" });
-    table.append(el("tr", {}, el("th", { text: "true \\ pred" }),
-      ...names.map((n) => el("th", { text: n }))));
-    cm.matrix.forEach((row, i) => table.append(el("tr", {}, el("th", { text: names[i] }),
-      ...row.map((v, j) => el("td", { class: i === j ? "diag" : "",
-        style: `background:rgba(${i === j ? "31,78,156" : "192,57,43"},${(v / max).toFixed(3)});` +
-          `color:${v / max > 0.55 ? "#fff" : "#111"}`, text: String(v) })))));
-    $("confusion").replaceChildren(table,
-      el("p", { class: "muted", text: `test accuracy ${(cm.accuracy * 100).toFixed(2)}%` }));
   }
 
   // ---- start ------------------------------------------------------------------------------------
@@ -504,12 +429,12 @@ export async function mountModel(root, api, modelId) {
   state.x = blankInput();
   drawInput();
   await predict(info.samples ? { sample: 0 } : { input: state.x });
-  optional(`/api/models/${encodeURIComponent(id)}/filters`, (f) => showFilters(f.filters),
-    "filters", (err) => String(err.message || err));
   const why = (err) => String(err.message || err);
+  optional(`/api/models/${encodeURIComponent(id)}/filters`,
+    (f) => showFilters($("filters"), f.filters, layerName), "filters", why);
   if (info.has_history) {
-    optional(`/api/models/${encodeURIComponent(id)}/curves`, (c) => showCurves(c.columns),
-      "curves", why);
+    optional(`/api/models/${encodeURIComponent(id)}/curves`,
+      (c) => showCurves($("curves"), c.columns), "curves", why);
   } else {
     $("curves").replaceChildren(el("p", { class: "muted", text: {
       zoo: "a zoo model: not trained, no curves",
@@ -517,7 +442,8 @@ export async function mountModel(root, api, modelId) {
     }[info.kind] || "this run has no history.csv" }));
   }
   if (info.samples) {
-    optional(`/api/models/${encodeURIComponent(id)}/confusion`, showConfusion, "confusion", why);
+    optional(`/api/models/${encodeURIComponent(id)}/confusion`,
+      (cm) => showConfusion($("confusion"), cm), "confusion", why);
   } else {
     $("confusion").replaceChildren(el("p", { class: "muted", text: info.dataset_error ||
       "a zoo model: no test set" }));

@@ -46,29 +46,32 @@ const SKELETON = `
     </div>
   </section>
 
+  <div class="model-main">
   <section class="layers-panel" aria-label="layers">
     <h2>Layers <span class="muted">(every layer's output for this input;
       <span data-part="layers-note"></span>colour: low <span class="swatch lo"></span> to high
       <span class="swatch hi"></span>, per layer)</span></h2>
     <div data-part="layers"></div>
   </section>
-</div>
 
-<section aria-label="filters">
-  <h2>Filters of each convolution</h2>
-  <div data-part="filters"></div>
-</section>
+  <!-- in the right-hand column too, so the sticky input stays in view down to the end -->
+  <section aria-label="filters">
+    <h2>Filters of each convolution</h2>
+    <div data-part="filters"></div>
+  </section>
 
-<section class="run-panel" aria-label="training">
-  <div>
-    <h2>Training curves</h2>
-    <div class="curves" data-part="curves"><p class="muted">-</p></div>
+  <section class="run-panel" aria-label="training">
+    <div>
+      <h2>Training curves</h2>
+      <div class="curves" data-part="curves"><p class="muted">-</p></div>
+    </div>
+    <div>
+      <h2>Confusion matrix <span class="muted">(test set; rows: true class)</span></h2>
+      <div class="confusion-wrap" data-part="confusion"><p class="muted">-</p></div>
+    </div>
+  </section>
   </div>
-  <div>
-    <h2>Confusion matrix <span class="muted">(test set; rows: true class)</span></h2>
-    <div class="confusion-wrap" data-part="confusion"><p class="muted">-</p></div>
-  </div>
-</section>`;
+</div>`;
 
 /** Fill `root` with the model page's skeleton (the root gets the class "model-page"). */
 export function buildModel(root) {

@@ -15,45 +15,22 @@
 import {el, fmt} from "./common.js";
 import {drawMatrix, matrixCellAt} from "./playground_matrix.js";
 import {buildPlayground, part} from "./playground_layout.js";
+import {Problem, ravel, range, setAt, shapeOf, unravel} from "./playground_problem.js";
 import {
-  clearOutput, markBad, markInput, markOutput, renderInput, renderKernels, renderOutput, renderProducts,
+  clearOutput, markBad, markInput, markOutput, renderInput, renderKernels, renderOutput,
+  renderProducts,
 } from "./playground_view.js";
 
-// ---- small array helpers (shapes of the editable state, not maths) ----------------------
-const shapeOf = (a) => Array.isArray(a) ? [a.length, ...shapeOf(a[0])] : [];
-/** `a` resized to `shape`: kept where it overlaps, zeros elsewhere. */
-function resize(a, shape) {
-  if (shape.length === 0) return typeof a === "number" ? a : 0;
-  return Array.from({length: shape[0]}, (_, i) =>
-    resize(Array.isArray(a) && i < a.length ? a[i] : undefined, shape.slice(1)));
-}
-function unravel(index, shape) {
-  const out = [];
-  for (let d = shape.length - 1; d >= 0; d--) {
-    out.unshift(index % shape[d]);
-    index = Math.floor(index / shape[d]);
-  }
-  return out;
-}
-const ravel = (idx, shape) => idx.reduce((flat, i, d) => flat * shape[d] + i, 0);
-const range = (lo, hi) => Array.from({length: hi - lo + 1}, (_, i) => lo + i);
 function options(select, values, labels = values) {
   select.replaceChildren(...values.map((v, i) => el("option", {value: v, text: labels[i]})));
-}
-function setAt(array, idx, value) {
-  let a = array;
-  for (const i of idx.slice(0, -1)) a = a[i];
-  a[idx[idx.length - 1]] = value;
 }
 
 /** Build the playground in `root` (see the contract at the top of this file). */
 export async function mountPlayground(root, api, initial) {
   buildPlayground(root);
   const $ = (name) => part(root, name);
-  const state = {
-    dims: 2, input: [], kernels: [], bias: [], stride: 1, padding: "valid", dilation: 1,
-    share: true, local: null, labels: true,
-  };
+  let state = null;     // the Problem being edited
+  let labels = true;    // cells labelled x1.., y1..
   let presets = null;   // GET /api/playground/presets
   let result = null;    // last /conv answer, null while the settings are refused
   let step = null;      // output row being explained, or null: every output shown
@@ -61,81 +38,11 @@ export async function mountPlayground(root, api, initial) {
   let hover = null;     // {row} or {col}: what the pointer points at (or a tap picked)
   let timer = null;     // play
   let requestId = 0;
-
-  // ---- the problem ---------------------------------------------------------------------------
-  const spatial = () => shapeOf(state.input).slice(1);
-  const kernelSize = () => shapeOf(state.kernels).slice(2);
-  const kernelNames = () => Object.keys(presets.kernels)
-    .filter((n) => presets.kernels[n].dims === state.dims);
-  /** A named kernel as (C, *size): its slice on channel 0, the multi-channel example's slices
-   *  (different per channel) on the others, so channels never simply copy channel 1. */
-  function kernelFromPreset(name, size) {
-    const preset = presets.kernels[name];
-    const example = presets.inputs[presets.channel_example[state.dims]].kernel;
-    return state.input.map((_, c) => resize(c === 0 ? preset.data : example[c], size));
-  }
-  /** The i-th new kernel: a named preset of `size` not already in use, else any, resized. */
-  function newKernel(i, size) {
-    const names = kernelNames();
-    const fits = names.filter((n) => shapeOf(presets.kernels[n].data).join() === size.join());
-    const pool = [...fits, ...names.filter((n) => !fits.includes(n))];
-    const name = pool[i % pool.length];
-    return {data: kernelFromPreset(name, size), bias: presets.kernels[name].bias ?? 0, name};
-  }
-  function setProblem(problem) {
-    state.input = structuredClone(problem.input);
-    state.dims = shapeOf(state.input).length - 1;
-    state.kernels = structuredClone(problem.kernels);
-    state.bias = structuredClone(problem.bias ?? state.kernels.map(() => 0));
-    state.stride = problem.stride ?? 1;
-    state.padding = problem.padding ?? "valid";
-    state.dilation = problem.dilation ?? 1;
-    state.local = null;
-  }
-  function loadInputPreset(name) {
-    const preset = presets.inputs[name];
-    const dimsChanged = preset.dims !== state.dims;
-    state.dims = preset.dims;
-    state.input = structuredClone(preset.data);
-    state.local = null;
-    if (preset.kernel) {  // a preset that brings its own kernel (one slice per channel)
-      state.kernels = [structuredClone(preset.kernel)];
-      state.bias = [preset.bias ?? 0];
-      return;
-    }
-    const size = dimsChanged ? shapeOf(presets.kernels[kernelNames()[0]].data) : kernelSize();
-    const k = dimsChanged ? 1 : state.kernels.length;
-    state.kernels = [];
-    state.bias = [];
-    setKernelCount(k, size);
-  }
-  function setKernelCount(k, size = kernelSize()) {
-    const kernels = [], bias = [];
-    for (let i = 0; i < k; i++) {
-      if (i < state.kernels.length) {
-        kernels.push(state.kernels[i]);
-        bias.push(state.bias[i]);
-      } else {
-        const made = newKernel(i, size);
-        kernels.push(made.data);
-        bias.push(made.bias);
-      }
-    }
-    state.kernels = kernels;
-    state.bias = bias;
-    state.local = null;
-  }
-  function body() {
-    const b = {input: state.input, kernels: state.kernels, bias: state.bias,
-               stride: state.stride, padding: state.padding, dilation: state.dilation,
-               share: state.share};
-    if (!state.share && state.local) b.local_kernels = state.local;
-    return b;
-  }
+  let inputShown = null;  // the shape the input's editors show
 
   // ---- controls ------------------------------------------------------------------------------
   function syncControls() {
-    const [rows, cols] = state.dims === 2 ? spatial() : [1, spatial()[0]];
+    const [rows, cols] = state.dims === 2 ? state.spatial() : [1, state.spatial()[0]];
     $("dims").value = String(state.dims);
     $("rows-label").hidden = state.dims === 1;
     $("kh-label").hidden = state.dims === 1;
@@ -150,7 +57,7 @@ export async function mountPlayground(root, api, initial) {
     }
     $("channels").value = String(state.input.length);
     $("kernel-count").value = String(state.kernels.length);
-    const ks = kernelSize();
+    const ks = state.kernelSize();
     $("kh").value = String(state.dims === 2 ? ks[0] : 1);
     $("kw").value = String(ks[ks.length - 1]);
     $("stride").value = String(state.stride);
@@ -158,7 +65,7 @@ export async function mountPlayground(root, api, initial) {
     $("dilation").value = String(state.dilation);
     $("share").checked = state.share;
     $("share-note").textContent = state.share ? "(convolution)" : "(locally connected layer)";
-    $("labels").checked = state.labels;
+    $("labels").checked = labels;
   }
 
   /** A whole number typed into a size box, or null (the box is marked and a message shown). */
@@ -186,47 +93,36 @@ export async function mountPlayground(root, api, initial) {
 
     $("input-preset").addEventListener("change", (e) => {
       if (e.target.value === "custom") return;
-      loadInputPreset(e.target.value);
+      state.loadInputPreset(e.target.value);
       restart();
     });
     $("dims").addEventListener("change", (e) => {
       const name = Object.keys(presets.inputs).find(
         (n) => presets.inputs[n].dims === +e.target.value);
       $("input-preset").value = name;
-      loadInputPreset(name);
+      state.loadInputPreset(name);
       restart();
     });
     const resizeInput = () => {
       const cols = wholeNumber("cols", state.dims === 1 ? "length" : "cols");
       const rows = state.dims === 2 ? wholeNumber("rows", "rows") : 1;
       if (rows === null || cols === null) { changed(); return; }
-      state.input = state.input.map((ch) => state.dims === 2 ? resize(ch, [rows, cols])
-        : resize(ch, [cols]));
-      state.local = null;
+      state.resizeInput(state.dims === 2 ? [rows, cols] : [cols]);
       edited(true);
     };
     $("rows").addEventListener("change", resizeInput);
     $("cols").addEventListener("change", resizeInput);
     $("channels").addEventListener("change", (e) => {
-      const c = +e.target.value;
-      // A new channel is the multi-channel example's channel of that number, so channels
-      // differ (a copy of channel 1 would only multiply the answer).
-      const example = presets.inputs[presets.channel_example[state.dims]];
-      state.input = range(0, c - 1).map((i) => state.input[i] ?? resize(example.data[i],
-                                                                         spatial()));
-      state.kernels = state.kernels.map((k) => range(0, c - 1).map(
-        (i) => k[i] ?? resize(example.kernel[i], kernelSize())));
-      state.local = null;
+      state.setChannels(+e.target.value);  // new channels differ from channel 1
       edited(true);
     });
     $("kernel-count").addEventListener("change", (e) => {
-      setKernelCount(+e.target.value);
+      state.setKernelCount(+e.target.value);
       restart();
     });
     const resizeKernels = () => {
       const size = state.dims === 2 ? [+$("kh").value, +$("kw").value] : [+$("kw").value];
-      state.kernels = state.kernels.map((k) => k.map((ch) => resize(ch, size)));
-      state.local = null;
+      state.resizeKernels(size);
       restart();
     };
     $("kh").addEventListener("change", resizeKernels);
@@ -250,8 +146,8 @@ export async function mountPlayground(root, api, initial) {
       changed();
     });
     $("labels").addEventListener("change", (e) => {
-      state.labels = e.target.checked;
-      root.classList.toggle("no-labels", !state.labels);
+      labels = e.target.checked;
+      root.classList.toggle("no-labels", !labels);
     });
 
     $("step-next").addEventListener("click", () => goTo(step === null ? 0 : step + 1));
@@ -295,10 +191,13 @@ export async function mountPlayground(root, api, initial) {
     const bad = root.querySelector(".bad[data-why]");
     if (bad) { refuse(bad.dataset.why); return; }
     try {
-      const answer = await api("/api/playground/conv", body());
+      const answer = await api("/api/playground/conv", state.body());
       if (id !== requestId) return;
       result = answer;
-      if (!state.share) state.local = answer.local_kernels;
+      if (!state.share) {
+        state.local = answer.local_kernels;
+        state.localShape = answer.output_shape;
+      }
       showError(null);
       if (step !== null && step >= rowCount()) step = rowCount() - 1;
       drawEditors();
@@ -321,7 +220,7 @@ export async function mountPlayground(root, api, initial) {
       const id = requestId;
       const position = unravel(step, result.output_shape);
       try {
-        const answer = await api("/api/playground/window", {...body(), position});
+        const answer = await api("/api/playground/window", {...state.body(), position});
         if (id !== requestId) return;
         windowInfo = answer;
       } catch (error) {
@@ -340,14 +239,20 @@ export async function mountPlayground(root, api, initial) {
     $("error").hidden = false;
     $("error").textContent = message;
     root.classList.add("refused");
+    // The input's editors follow a new shape (without padding: none was computed); a grid of
+    // the same shape is kept as it is, with any cell still marked as not a number.
     const lim = presets.limits;
-    if (Math.max(...spatial()) <= Math.max(lim.side_2d, lim.length_1d[1])) {
-      drawInput(spatial().map(() => [0, 0]));
+    const shape = shapeOf(state.input).slice(0, state.dims + 1);
+    if (JSON.stringify(shape) !== inputShown
+        && Math.max(...state.spatial()) <= Math.max(lim.side_2d, lim.length_1d[1])) {
+      drawInput(state.spatial().map(() => [0, 0]));
     }
+    markInput($("input-grids"), null, []);
     clearOutput($("output-grids"));
     $("window-panel").hidden = true;
     for (const name of ["count-mlp", "count-sparse", "count-params", "say-mlp", "say-sparse",
-                        "say-params", "say-bias", "formula", "position", "output-shape"]) {
+                        "say-params", "say-bias", "matrix-hint", "formula", "position",
+                        "output-shape", "input-shape"]) {
       $(name).textContent = "";
     }
     $("padding-note").hidden = true;
@@ -362,32 +267,18 @@ export async function mountPlayground(root, api, initial) {
   const rowCount = () => result.output_shape.reduce((a, b) => a * b, 1);
 
   // ---- drawing -------------------------------------------------------------------------------
-  /** The (C, *k) weights the kernel panel edits for kernel `k`: shared, or those of the
-   *  stepped position (position y1 before any step) when sharing is off. */
-  function editedKernel(k) {
-    if (state.share || !state.local) return state.kernels[k];
-    const at = unravel(step ?? 0, result.output_shape).slice(1);
-    return at.reduce((a, i) => a[i], state.local)[k];
-  }
+  const editedKernel = (k) => state.editedKernel(k, step ?? 0);
   function drawEditors() {
-    const here = !state.share && state.local && result
-      ? `y${ravel([0, ...unravel(step ?? 0, result.output_shape).slice(1)],
-                  result.output_shape) + 1}` : null;
+    const here = !state.share && state.local
+      ? `y${ravel([0, ...unravel(step ?? 0, state.localShape).slice(1)],
+                  state.localShape) + 1}` : null;
     renderKernels($("kernel-grids"), {
       kernels: state.kernels.map((_, k) => editedKernel(k)), bias: state.bias,
       where: here ? `at the position of ${here} only (step to edit another)` : null,
     }, {
       onCell: (k, c, idx, value) => { setAt(editedKernel(k)[c], idx, value); changed(); },
       onBias: (k, value) => { state.bias[k] = value; changed(); },
-      onPreset: (k, name) => {
-        const size = k === 0 ? shapeOf(presets.kernels[name].data) : kernelSize();
-        // The first kernel's preset sets the kernel size of all.
-        state.kernels = state.kernels.map((kk, i) => i === k ? kernelFromPreset(name, size)
-          : kk.map((ch) => resize(ch, size)));
-        state.bias[k] = presets.kernels[name].bias ?? 0;
-        state.local = null;
-        restart();
-      },
+      onPreset: (k, name) => { state.setKernelPreset(k, name); restart(); },
       onBad: changed,
       presets: Object.entries(presets.kernels).filter(([, p]) => p.dims === state.dims),
     });
@@ -418,6 +309,7 @@ export async function mountPlayground(root, api, initial) {
     const padded = inShape[inShape.length - 1] + result.pads[result.pads.length - 1][0]
       + result.pads[result.pads.length - 1][1];
     $("stage").classList.toggle("wide", state.dims === 1 || padded > 12);
+    $("stage").classList.toggle("one-d", state.dims === 1);
     drawInput(result.pads);
     renderOutput($("output-grids"), result, {
       onClick: (position) => { stopPlay(); goTo(ravel(position, result.output_shape)); },
@@ -432,7 +324,7 @@ export async function mountPlayground(root, api, initial) {
       : windowInfo.where;
     $("window-panel").hidden = !windowInfo;
     if (windowInfo) {
-      renderProducts($("products"), windowInfo, kernelSize());
+      renderProducts($("products"), windowInfo, state.kernelSize());
       $("partials").replaceChildren(...windowInfo.partials.map(
         (text) => el("li", {text})));
       $("partials").hidden = windowInfo.partials.length === 0;
@@ -448,6 +340,7 @@ export async function mountPlayground(root, api, initial) {
   /** The input's editors; `pads` from the answer (none while the settings are refused). */
   function drawInput(pads) {
     const shape = shapeOf(state.input).slice(0, state.dims + 1);
+    inputShown = JSON.stringify(shape);
     renderInput($("input-grids"), state, shape, pads, {
       onCell: (c, idx, value) => { setAt(state.input[c], idx, value); edited(); },
       onHover: (c, idx) => setHover(idx ? {col: ravel([c, ...idx], shape)} : null),
@@ -484,6 +377,12 @@ export async function mountPlayground(root, api, initial) {
     $("say-bias").textContent = say.biases;
     $("matrix-hint").textContent = say.matrix;
     $("formula").textContent = result.formula.join("\n");
+    // Kernel sides that cannot fit the (padded, dilated) input are not offered.
+    const fits = result.kernel_fits;
+    const [hFit, wFit] = fits.length === 2 ? fits : [1, fits[0]];
+    for (const [name, fit] of [["kh", hFit], ["kw", wFit]]) {
+      for (const option of $(name).options) option.disabled = +option.value > fit;
+    }
     $("padding-note").hidden = !result.padding_note;
     $("padding-note").textContent = result.padding_note ?? "";
   }
@@ -506,12 +405,13 @@ export async function mountPlayground(root, api, initial) {
   }
 
   presets = await api("/api/playground/presets");
+  state = new Problem(presets);
   setupControls();
   setupMatrixPointer();
   if (initial) {
-    setProblem(initial);
+    state.set(initial);
   } else {
-    setProblem(presets.start);
+    state.set(presets.start);
     $("input-preset").value = presets.start.input_preset;
   }
   if (initial) $("input-preset").value = "custom";

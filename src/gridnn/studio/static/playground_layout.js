@@ -14,6 +14,8 @@ const SKELETON = `
     <label><span data-part="cols-name">cols</span> <input data-part="cols"
       data-testid="input-cols" type="number" min="1" inputmode="numeric"></label>
     <label>channels <select data-part="channels" data-testid="channels"></select></label>
+    <label class="switch" title="label the cells x1.. and y1.. as the dense matrix does"><input
+      data-part="labels" data-testid="index-toggle" type="checkbox" checked> indices</label>
   </fieldset>
   <fieldset>
     <legend>Kernels</legend>
@@ -32,11 +34,6 @@ const SKELETON = `
       checked> share weights <span class="muted" data-part="share-note">(convolution)</span>
       </label>
     <div class="formula" data-part="formula" data-testid="output-formula"></div>
-  </fieldset>
-  <fieldset>
-    <legend>Show</legend>
-    <label class="switch"><input data-part="labels" data-testid="index-toggle"
-      type="checkbox" checked> indices x1.. y1..</label>
   </fieldset>
 </section>
 <p class="error" role="alert" data-part="error" data-testid="playground-error" hidden></p>
@@ -74,7 +71,7 @@ const SKELETON = `
 <section class="panel window-panel" data-part="window-panel" hidden>
   <h2>This output: each slice of the window &times; kernel, summed, plus bias</h2>
   <div class="grids" data-part="products"></div>
-  <ol class="partials" data-part="partials" data-testid="channel-sums"></ol>
+  <ul class="partials" data-part="partials" data-testid="channel-sums"></ul>
   <p class="equation" data-part="equation" data-testid="equation"></p>
   <p class="equation numbers" data-part="numeric" data-testid="equation-numbers"></p>
 </section>

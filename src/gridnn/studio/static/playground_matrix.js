@@ -38,16 +38,17 @@ export function drawMatrix(canvas, legend, m, lit) {
   ctx.fillStyle = "#fff";
   ctx.fillRect(x0, y0, cell * m.cols, cell * m.rows);
   const focus = lit.rows.size > 0 || lit.cols.size > 0;
-  for (const r of lit.rows) band(ctx, x0, y0 + r * cell, cell * m.cols, cell, "#e3e7ec");
-  for (const c of lit.cols) band(ctx, x0 + c * cell, y0, cell, cell * m.rows, "#e3e7ec");
+  for (const r of lit.rows) band(ctx, x0, y0 + r * cell, cell * m.cols, cell, "#e6e6e6");
+  for (const c of lit.cols) band(ctx, x0 + c * cell, y0, cell, cell * m.rows, "#e6e6e6");
   const stepRow = lit.step !== null && lit.step < m.rows;
-  if (stepRow) band(ctx, x0, y0 + lit.step * cell, cell * m.cols, cell, "#cfd5dc");
+  if (stepRow) band(ctx, x0, y0 + lit.step * cell, cell * m.cols, cell, "#cccccc");
   if (cell >= 6) {  // faint grid lines where they do not turn into a grey wash
     ctx.strokeStyle = "#eceff3";
     ctx.lineWidth = 1;
     ctx.beginPath();
-    for (let r = 0; r <= m.rows; r++) line(ctx, x0, y0 + r * cell, x0 + m.cols * cell, y0 + r * cell);
-    for (let c = 0; c <= m.cols; c++) line(ctx, x0 + c * cell, y0, x0 + c * cell, y0 + m.rows * cell);
+    const [right, bottom] = [x0 + m.cols * cell, y0 + m.rows * cell];
+    for (let r = 0; r <= m.rows; r++) line(ctx, x0, y0 + r * cell, right, y0 + r * cell);
+    for (let c = 0; c <= m.cols; c++) line(ctx, x0 + c * cell, y0, x0 + c * cell, bottom);
     ctx.stroke();
   }
   ctx.textAlign = "center";
@@ -100,7 +101,7 @@ function line(ctx, x1, y1, x2, y2) {
 function axisLabels(ctx, m, cell, x0, y0) {
   ctx.fillStyle = "#52606d";
   ctx.font = "11px system-ui, sans-serif";
-  const every = Math.ceil(24 / cell);  // keep labels from overlapping
+  const every = Math.ceil(20 / cell);  // keep labels from overlapping
   ctx.textAlign = "right";
   for (let r = 0; r < m.rows; r += every) ctx.fillText(`y${r + 1}`, x0 - 4, y0 + (r + 0.5) * cell);
   ctx.textAlign = "center";

@@ -10,7 +10,8 @@ const key = (idx) => idx.join(",");
 function shade(value, scale) {
   if (!scale || !value) return "";
   const t = Math.min(1, Math.abs(value) / scale);
-  return value > 0 ? `rgba(230, 126, 34, ${0.08 + 0.62 * t})` : `rgba(52, 120, 200, ${0.08 + 0.62 * t})`;
+  const alpha = 0.08 + 0.62 * t;
+  return value > 0 ? `rgba(230, 126, 34, ${alpha})` : `rgba(52, 120, 200, ${alpha})`;
 }
 const maxAbs = (values) => values.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 

@@ -199,10 +199,12 @@ def test_bad_input_answers_400_naming_the_field(client):
                         ({"layers": []}, "layers"), ({"layers": [{"size": 3}]}, "layers"),
                         ({"layers": [{"kernel": 7}] * 4}, "layers"),
                         ({"connect": "shared"}, "connect"), ({"epochs": 1000}, "epochs"),
-                        ({"train_size": 3}, "train_size"), ({"dropout": 0.95}, "dropout")]:
-        response = client.post("/api/learn/start", json={"data": "digits", **body})
-        assert response.status_code == 400, (body, response.text)
-        assert response.json()["field"] == field, body
+                        ({"train_size": 3}, "train_size"), ({"dropout": 0.95}, "dropout"),
+                        ({"model": "lenet5", "dropout": 0.2}, "model")]:
+        for path in ("/api/learn/start", "/api/learn/params"):
+            response = client.post(path, json={"data": "digits", **body})
+            assert response.status_code == 400, (body, response.text)
+            assert response.json()["field"] == field, body
     assert client.post("/api/learn/start", content=b"[1]").status_code == 400
     assert client.post("/api/learn/control", json={"action": "play"}).status_code == 404
     client.post("/api/learn/start", json=SMALL)

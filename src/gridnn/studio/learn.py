@@ -29,7 +29,6 @@ from starlette.routing import Route
 
 from .. import data as datasets
 from .. import models
-from ..checkpoint import CONFIG_FILE, build_model
 from ..errors import GridnnError
 from ..explain.summary import summary
 from ..nn.trace import trace
@@ -87,10 +86,7 @@ class LearnHub:
             if self.job is not None and self.job.live:
                 raise ApiError(409, None, f"a learn job is running ({self.job.name}, "
                                           f"{self.job.status}); reset it first")
-            try:
-                model = build_model(config, CONFIG_FILE)  # sized before the job copies it
-            except GridnnError as exc:
-                raise ApiError(400, "model", str(exc)) from None
+            model = build(config)
             _, calls = trace(model, shape)
             activations = sum(c.output.data.size for c in calls)
             params = sum(p.data.size for p in model.parameters())
@@ -113,6 +109,15 @@ class LearnHub:
         self.reset()
 
 
+def build(config: dict[str, Any]) -> Any:
+    """The config's model; 400 naming the model when its factory refuses the settings."""
+    spec = config["model"]
+    try:
+        return models.build(spec["name"], **spec["kwargs"])
+    except GridnnError as exc:
+        raise ApiError(400, "model", str(exc)) from None
+
+
 def param_counts(hub: LearnHub, settings: ls.Settings) -> dict[str, Any]:
     """The stack's parameters as conv, local and mlp (gn.summary's totals when the model fits
     the memory budget; the count from the shapes otherwise), or the zoo model's."""
@@ -129,7 +134,7 @@ def param_counts(hub: LearnHub, settings: ls.Settings) -> dict[str, Any]:
             cfg = {**config, "model": {**config["model"], "kwargs": {
                 **config["model"]["kwargs"], **({"connect": kind} if estimate is not None
                                                 else {})}}}
-            total = summary(build_model(cfg, CONFIG_FILE), shape).total_params
+            total = summary(build(cfg), shape).total_params
         counts[kind] = {"params": int(total if fits else estimate), "fits": fits}
     return {"counts": counts, "input_shape": list(shape), "classes": bundle.num_classes,
             "train_images": len(bundle.train), "test_images": len(bundle.test),

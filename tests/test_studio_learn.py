@@ -323,3 +323,17 @@ def test_steps_clicked_quickly_all_count(client):
         time.sleep(0.05)
     time.sleep(0.3)
     assert wait_status(client, "paused")["steps"] == 3
+
+
+def test_pause_while_playing_always_pauses(client):
+    """A pause landing between the worker's check and its wait used to leave it waiting with
+    the status 'playing' (the page's Pause then seemed to hang)."""
+    client.post("/api/learn/start", json={**SMALL, "epochs": 100}).raise_for_status()
+    rng = np.random.default_rng(0)
+    for _ in range(15):
+        client.post("/api/learn/control", json={"action": "play"})
+        time.sleep(float(rng.uniform(0.0, 0.05)))
+        client.post("/api/learn/control", json={"action": "pause"})
+        steps = wait_status(client, "paused", timeout=20)["steps"]
+        time.sleep(0.05)
+        assert client.get("/api/learn/state").json()["steps"] == steps

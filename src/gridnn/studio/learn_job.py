@@ -207,13 +207,18 @@ class LearnJob(training.Callback):
                 self.status = "paused"
             self._publish()
         with self.cond:
-            if self.budget <= 0 and not self.stopping and self.state.epoch < self.epochs:
+            waited = False
+            while self.budget <= 0 and not self.stopping and self.state.epoch < self.epochs:
+                if self.status != "paused":  # the pause came after the check above
+                    self.status = "paused"
+                    self._publish()
+                waited = True
                 self.busy.release()
                 try:
-                    while self.budget <= 0 and not self.stopping:
-                        self.cond.wait()
+                    self.cond.wait()
                 finally:
                     self.busy.acquire()
+            if waited:
                 self.status = "playing"
             if self.stopping:
                 raise StopRequestedError

@@ -662,7 +662,7 @@ def test_unknown_names_and_bad_arguments():
 def test_available_datasets_lists_every_name_with_a_hint(tmp_path):
     write_cifar_folder(tmp_path / "cifar10", n=2)
     rows = {name: (ok, where) for name, ok, where in available_datasets(tmp_path)}
-    assert list(rows) == ["digits", "mnist", "fashion-mnist", "mnist1d", "cifar10"]
+    assert list(rows) == ["digits", "mnist", "fashion-mnist", "mnist1d", "cifar10", "patterns"]
     assert rows["cifar10"] == (True, str(tmp_path / "cifar10"))
     assert rows["mnist"][0] is False and "downloaded on first use" in rows["mnist"][1]
     assert rows["digits"][0] is True

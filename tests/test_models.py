@@ -21,6 +21,7 @@ DEFAULT_PARAMETERS = {
     "mlp": 15_210,
     "mnist1d_cnn": 44_874,
     "resnet_small": 78_042,
+    "stack": 9_930,
 }
 
 

@@ -101,6 +101,8 @@ def register(sub: Any) -> None:
                    help="hold out a stratified, seeded share F of the training data and "
                         "evaluate it after every epoch (default 0: the test split is evaluated "
                         "after every epoch, and the output says 'test')")
+    p.add_argument("--train-size", type=argtypes.positive_int, metavar="N",
+                   help="train on a stratified, seeded N of the training images (default: all)")
     p.add_argument("--image-size", metavar="HxW",
                    help="resize the images of a --data folder to HxW (default: their size, or "
                         "the most common one when sizes differ)")
@@ -162,7 +164,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume:
         given = [f"--{k.replace('_', '-')}" for k in ("data", "model", "seed", "out", "val_split",
-                                                      "image_size", "sync_bn",
+                                                      "train_size", "image_size", "sync_bn",
                                                       *recipes.TRAIN_KEYS)
                  if getattr(args, k) is not None]
         if given:
@@ -181,6 +183,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = recipes.new_config(bundle, data_name, data_dir=args.data_dir, model=args.model,
                                     seed=args.seed, val_split=args.val_split or 0.0,
                                     image_size=size, sync_bn=bool(args.sync_bn),
+                                    train_size=args.train_size,
                                     **{k: getattr(args, k) for k in recipes.TRAIN_KEYS})
         run_dir = runfolder.create(Path(args.out) if args.out else None, config)
     bars = not args.no_progress and sys.stderr.isatty()

@@ -32,6 +32,9 @@ from .nn import (
     Dropout,
     Flatten,
     Linear,
+    LocallyConnected1d,
+    LocallyConnected2d,
+    MaxPool1d,
     MaxPool2d,
     Module,
     ReLU,
@@ -39,10 +42,10 @@ from .nn import (
     Sequential,
     Tanh,
 )
-from .nn._checks import number_in, positive_int
+from .nn._checks import number_in, one_of, positive_int
 
 __all__ = ["MODELS", "build", "default_input_shape", "digits_cnn", "fashion_cnn", "lenet5",
-           "mlp", "mnist1d_cnn", "resnet_small"]
+           "mlp", "mnist1d_cnn", "resnet_small", "stack"]
 
 Rng = xp.random.Generator
 
@@ -276,6 +279,85 @@ def resnet_small(*, in_channels: int = 3, input_size: int | Sequence[int] = 32,
     return Sequential(*layers)
 
 
+class _Maps(Module):
+    """(N, C * prod(S)) -> (N, C, *S): a dense layer's units laid out as a conv layer's maps."""
+
+    def __init__(self, shape: Sequence[int]) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: Any) -> Any:
+        return x.reshape(x.shape[0], *self.shape)
+
+
+CONNECTS = ("conv", "local", "mlp")
+STACK_KEYS = ("channels", "kernel", "stride", "padding", "dilation", "pool")
+DEFAULT_STACK = ({"channels": 16, "kernel": 3, "padding": 1},
+                 {"channels": 32, "kernel": 3, "padding": 1, "pool": 2})
+
+
+def stack(*, in_channels: int = 1, input_size: int | Sequence[int] = (8, 8),
+          num_classes: int = 10, layers: Sequence[dict[str, int]] = DEFAULT_STACK,
+          hidden: Sequence[int] = (),
+          connect: str = "conv", dropout: float = 0.0, seed: int | None = None,
+          rng: Rng | None = None) -> Sequential:
+    """The learn page's editable stack: per entry of ``layers`` ({channels, kernel, stride=1,
+    padding=0, dilation=1, pool=1}) a layer of ``channels`` maps, ReLU and a pool x pool max
+    pool (1: none); then Flatten, Linear(h) -> ReLU per ``hidden`` width, Dropout, Linear.
+
+    ``connect`` says how each layer's output units see its input: 'conv' shares one kernel over
+    all windows (Conv1d/2d), 'local' keeps the windows but gives every position its own kernel
+    (LocallyConnected1d/2d), 'mlp' connects every input to every output unit (Linear, its
+    outputs laid out as the same maps): the lecture's three-way comparison on one stack.
+    Input (N, in_channels, *input_size) -> (N, num_classes); an int ``input_size`` is the
+    length of a signal, a pair the height and width of an image.
+    """
+    owner = "stack"
+    rng = _generator(seed, rng, owner)
+    one_of(connect, CONNECTS, "connect", owner)
+    nd = len(input_size) if isinstance(input_size, (tuple, list)) else 1
+    size = _size(input_size, nd, owner)
+    c = positive_int(in_channels, "in_channels", owner)
+    p = number_in(dropout, "dropout", owner, 0.0, 1.0, high_open=True)
+    conv, local, pool = (Conv1d, LocallyConnected1d, MaxPool1d) if nd == 1 else \
+        (Conv2d, LocallyConnected2d, MaxPool2d)
+    out: list[Module] = []
+    for i, spec in enumerate(layers):
+        if not isinstance(spec, dict) or set(spec) - set(STACK_KEYS) or "channels" not in spec:
+            raise ArgumentError(f"{owner}: layers[{i}] must be a dict with `channels` and some "
+                                f"of {STACK_KEYS[1:]}, received {spec!r}")
+        k, s, d, pl = (positive_int(spec.get(key, 1), f"layers[{i}].{key}", owner)
+                       for key in ("kernel", "stride", "dilation", "pool"))
+        pad = spec.get("padding", 0)
+        width = positive_int(spec["channels"], f"layers[{i}].channels", owner)
+        new = tuple((n + 2 * pad - d * (k - 1) - 1) // s + 1 for n in size) \
+            if isinstance(pad, int) and pad >= 0 else (0,)
+        if min(new) < 1 or min(n // pl for n in new) < 1:
+            raise ArgumentError(f"{owner}: layers[{i}] ({spec}) leaves no output from a "
+                                f"{'x'.join(map(str, size))} input (padding must be an int >= 0)")
+        geometry = {"stride": s, "padding": pad, "dilation": d, "rng": rng}
+        if connect == "conv":
+            out.append(conv(c, width, k, **geometry))
+        elif connect == "local":
+            out.append(local(c, width, size, k, **geometry))
+        else:
+            out += [Flatten(), Linear(c * math.prod(size), width * math.prod(new), rng=rng),
+                    _Maps((width, *new))]
+        out.append(ReLU())
+        if pl > 1:
+            out.append(pool(pl))
+        c, size = width, tuple(n // pl for n in new)
+    features = c * math.prod(size)
+    out.append(Flatten())
+    for width in _widths(hidden, 0, "hidden", owner):
+        out += [Linear(features, width, rng=rng), ReLU()]
+        features = width
+    if p:
+        out.append(Dropout(p, rng=rng))
+    out.append(Linear(features, positive_int(num_classes, "num_classes", owner), rng=rng))
+    return Sequential(*out)
+
+
 # ---- registry --------------------------------------------------------------------------------
 MODELS: dict[str, Callable[..., Module]] = {
     "digits_cnn": digits_cnn,
@@ -284,6 +366,7 @@ MODELS: dict[str, Callable[..., Module]] = {
     "mlp": mlp,
     "mnist1d_cnn": mnist1d_cnn,
     "resnet_small": resnet_small,
+    "stack": stack,
 }
 
 
@@ -316,5 +399,5 @@ def default_input_shape(name: str, **kwargs: Any) -> tuple[int, ...]:
     channels = kwargs.get("in_channels", params["in_channels"].default)
     size = kwargs.get("input_size", params["input_size"].default)
     if isinstance(size, int):
-        size = (size,) if name in ("mlp", "mnist1d_cnn") else (size, size)
+        size = (size,) if name in ("mlp", "mnist1d_cnn", "stack") else (size, size)
     return (channels, *size)

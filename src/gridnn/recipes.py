@@ -39,6 +39,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     "cifar10": {"model": "resnet_small", "epochs": 30, "batch_size": 128, "lr": 3e-3,
                 "optimizer": "adamw", "weight_decay": 5e-4, "schedule": "onecycle",
                 "augment": True},
+    "patterns": {"model": "stack", "epochs": 15, "batch_size": 32, "lr": 3e-3,
+                 "optimizer": "adamw", "weight_decay": 1e-4, "schedule": "onecycle",
+                 "augment": False},
     "*": {"model": None, "epochs": 10, "batch_size": 64, "lr": 1e-3, "optimizer": "adam",
           "weight_decay": 0.0, "schedule": "cosine", "augment": False},
 }
@@ -83,6 +86,7 @@ def input_kwargs(input_shape: Sequence[int]) -> dict[str, Any]:
 def new_config(bundle: Any, data_name: str, *, data_dir: str | None = None,
                model: str | None = None, seed: int | None = None, val_split: float = 0.0,
                image_size: Sequence[int] | None = None, sync_bn: bool = False,
+               train_size: int | None = None, model_kwargs: dict[str, Any] | None = None,
                **overrides: Any) -> dict[str, Any]:
     """The config of a new run on ``bundle`` (a loaded dataset named ``data_name``): the model
     (default: the recipe's, else ``default_model`` for the input shape), the hyper-parameters
@@ -90,7 +94,9 @@ def new_config(bundle: Any, data_name: str, *, data_dir: str | None = None,
     dataset's recipe. ``val_split``: the share of the training split held out for validation
     (0: the test split is evaluated after every epoch). ``image_size``: (H, W) the images of
     a folder were resized to. ``sync_bn``: under MPI, BatchNorm statistics of the global batch
-    (SyncBatchNorm). Stored as config.json (see ``checkpoint.load_config``).
+    (SyncBatchNorm). ``train_size``: train on that many of the training images (a seeded
+    stratified subset; None: all). ``model_kwargs``: more arguments for the model factory (the
+    layers of a ``stack``). Stored as config.json (see ``checkpoint.load_config``).
     """
     unknown = sorted(set(overrides) - set(TRAIN_KEYS))
     if unknown:
@@ -98,6 +104,7 @@ def new_config(bundle: Any, data_name: str, *, data_dir: str | None = None,
                             f"{', '.join(TRAIN_KEYS)}")
     if not 0.0 <= val_split < 1.0:
         raise ArgumentError(f"`val_split` must be in [0, 1), received val_split={val_split!r}")
+    _check_train_size(train_size, ArgumentError)
     defaults = recipe(bundle.name)
     model_name = model or defaults["model"] or default_model(bundle.input_shape)
     check_model_name(model_name)
@@ -109,7 +116,7 @@ def new_config(bundle: Any, data_name: str, *, data_dir: str | None = None,
     shape = [int(s) for s in bundle.input_shape]
     given = input_kwargs(shape)
     kwargs = {"in_channels": given["in_channels"], "num_classes": int(bundle.num_classes),
-              "input_size": given["input_size"], "seed": int(seed)}
+              "input_size": given["input_size"], "seed": int(seed), **(model_kwargs or {})}
     return {
         "model": {"name": model_name, "kwargs": kwargs},
         "data": {"name": data_name, "data_dir": data_dir, "input_shape": shape,
@@ -119,8 +126,16 @@ def new_config(bundle: Any, data_name: str, *, data_dir: str | None = None,
                  if bundle.class_names is not None else None,
                  "mean": _floats(bundle.mean), "std": _floats(bundle.std),
                  "border": _border(bundle.train.x)},
-        "train": {**hp, "seed": seed, "val_split": float(val_split), "sync_bn": bool(sync_bn)},
+        "train": {**hp, "seed": seed, "val_split": float(val_split), "sync_bn": bool(sync_bn),
+                  **({"train_size": int(train_size)} if train_size is not None else {})},
     }
+
+
+def _check_train_size(value: Any, error: type[Exception]) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or
+                              value < 1):
+        raise error(f"`train_size` must be a positive int (a number of training images) or "
+                    f"absent, received train_size={value!r}")
 
 
 def _border(x: np.ndarray) -> float | None:
@@ -180,16 +195,24 @@ def train_transform(data_cfg: dict[str, Any], augment: bool) -> Any:
 
 def validation_split(bundle: Any, config: dict[str, Any]) -> tuple[Any, Any]:
     """(samples to train on, validation samples or None): with ``train.val_split`` F > 0, a
-    stratified share F of the training split (seeded by the run's seed) is held out."""
+    stratified share F of the training split (seeded by the run's seed) is held out; with
+    ``train.train_size`` n, a stratified n of the rest (all when fewer) are trained on."""
     from . import data
 
     share = config["train"].get("val_split") or 0.0
-    if not share:
-        return bundle.train, None
-    train = bundle.train
-    keep, held = data.stratified_split(train.y, share, config["train"]["seed"])
-    return data.ArrayDataset(train.x[keep], train.y[keep]), \
-        data.ArrayDataset(train.x[held], train.y[held])
+    size = config["train"].get("train_size")
+    _check_train_size(size, DataError)
+    train, held_out = bundle.train, None
+    if share:
+        keep, held = data.stratified_split(train.y, share, config["train"]["seed"])
+        train, held_out = data.ArrayDataset(train.x[keep], train.y[keep]), \
+            data.ArrayDataset(train.x[held], train.y[held])
+    if size is not None and size < len(train):
+        # ceil((size - 0.5) / N * N) is size whatever the float rounding
+        _, subset = data.stratified_split(train.y, (size - 0.5) / len(train),
+                                          config["train"]["seed"])
+        train = data.ArrayDataset(train.x[subset], train.y[subset])
+    return train, held_out
 
 
 def make_loaders(bundle: Any, config: dict[str, Any], batch_size: int | None = None) -> tuple:

@@ -34,6 +34,7 @@ from .cifar import CIFAR10_TEST_FILE, CIFAR10_TRAIN_FILES, load_cifar10_arrays
 from .dataset import DatasetBundle, make_bundle, stratified_split
 from .idx import read_idx
 from .images import load_image_folder
+from .patterns import load_patterns
 from .transforms import ToFloat
 
 DIGITS_TEST_FRACTION = 0.2
@@ -290,16 +291,17 @@ DATASETS: dict[str, Callable[[str | os.PathLike | None, int], DatasetBundle]] = 
         list(IDX_SOURCES["fashion-mnist"].class_names)),
     "mnist1d": lambda data_dir, seed: load_mnist1d(data_dir),
     "cifar10": lambda data_dir, seed: load_cifar10(data_dir),
+    "patterns": lambda data_dir, seed: load_patterns(seed),
 }
 
 
 def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike | None = None,
                  seed: int = 0, image_size: tuple[int, int] | None = None) -> DatasetBundle:
     """Load a dataset by name (``digits``, ``mnist``, ``fashion-mnist``, ``mnist1d``,
-    ``cifar10``) or from a folder: CIFAR-10 batches, four IDX files, or ``<class>/*.png|jpg``
-    images. Samples are float32 (N, C, H, W) or (N, C, L), labels int64; ``seed`` fixes the
-    train/test split of datasets that have none (digits, image folders; 0 gives the standard
-    split).
+    ``cifar10``, ``patterns``) or from a folder: CIFAR-10 batches, four IDX files, or
+    ``<class>/*.png|jpg`` images. Samples are float32 (N, C, H, W) or (N, C, L), labels int64;
+    ``seed`` fixes the train/test split of datasets that have none (digits, image folders; 0
+    gives the standard split) and draws the generated ``patterns``.
 
     ``image_size`` (H, W) resizes the images of a folder (by default they keep their size, or
     take the most common one when sizes differ); named datasets refuse it.
@@ -378,4 +380,5 @@ def available_datasets(data_dir: str | os.PathLike | None = None
     else:
         rows.append(("cifar10", False, f"download cifar-10-python.tar.gz from {CIFAR10_URL} "
                                        f"and extract it into {cache_dir()}"))
+    rows.append(("patterns", True, "generated (a local pattern at a random position)"))
     return rows

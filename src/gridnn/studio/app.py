@@ -29,7 +29,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import inspect as model_inspect
-from . import playground
+from . import learn, playground
 from .http import MAX_BODY_BYTES, ApiError
 from .openapi import openapi
 
@@ -177,8 +177,10 @@ def create_app(registry: Any, *, host: str = "127.0.0.1", port: int = 8000) -> S
         return JSONResponse(openapi(api_routes, f"http://{host}:{port}",
                                     [e["id"] for e in registry.entries()]))
 
+    learn_hub = learn.LearnHub()  # one training job per server
     api_routes: list[BaseRoute] = [
         *playground.routes(),
+        *learn.routes(learn_hub),
         *model_inspect.routes(registry),
         Route("/api/models", models, methods=["GET"]),
         Route("/api/openapi.json", schema, methods=["GET"]),
@@ -186,4 +188,5 @@ def create_app(registry: Any, *, host: str = "127.0.0.1", port: int = 8000) -> S
     app = Starlette(routes=[*api_routes, Mount("/", app=Pages(api_routes))], exception_handlers={
         ApiError: _api_error, HTTPException: _http_error, Exception: _server_error})
     app.add_middleware(GuardMiddleware, host=host, port=port)
+    app.state.learn = learn_hub  # its job stops when the server does (learn_hub.shutdown())
     return app

@@ -53,6 +53,7 @@ def cmd_studio(args: argparse.Namespace) -> int:
     app = create_app(registry, host=args.host, port=port)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     url = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}/"
+    url += "learn.html" if args.learn else ""
     names = ", ".join(e["name"] for e in registry.entries()) or "none"
     print(f"gridnn studio: {url}  (models: {names}; Ctrl+C stops)", flush=True)
     if not args.no_browser:
@@ -60,6 +61,7 @@ def cmd_studio(args: argparse.Namespace) -> int:
     try:
         uvicorn_server(app).run(sockets=[sock])
     finally:
+        app.state.learn.shutdown()
         sock.close()
     return 0
 
@@ -75,4 +77,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1, this machine only)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.add_argument("--learn", action="store_true",
+                   help="open the learn page (train a small CNN live) instead of the playground")
     p.set_defaults(func=cmd_studio)

@@ -46,7 +46,8 @@ def serve_in_background(registry: Any, *, timeout: float = 20.0
 
     sock = listen("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    server = uvicorn_server(create_app(registry, host="127.0.0.1", port=port))
+    app = create_app(registry, host="127.0.0.1", port=port)
+    server = uvicorn_server(app)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
@@ -58,6 +59,7 @@ def serve_in_background(registry: Any, *, timeout: float = 20.0
         time.sleep(0.02)
 
     def stop() -> None:
+        app.state.learn.shutdown()  # the learn job's worker, and its event streams
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()

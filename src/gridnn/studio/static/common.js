@@ -53,15 +53,17 @@ export function fmt(value) {
   return text === "-0" ? "0" : text;
 }
 
-/** Fill <nav id="nav"> with the studio title, the playground link and one link per model
- *  the server serves (GET /api/models): the one place that builds the top bar. `active` is
- *  "playground" or a model id. */
+/** Fill <nav id="nav"> with the studio title, the playground and learn links and one link per
+ *  model the server serves (GET /api/models): the one place that builds the top bar. `active`
+ *  is "playground", "learn" or a model id. */
 export async function renderNav(active) {
   const nav = document.getElementById("nav");
   if (!nav) return;
   nav.replaceChildren(el("span", {class: "brand", text: "gridnn studio"}),
     el("a", {href: "/", class: active === "playground" ? "active" : null,
-             text: "Convolution playground"}));
+             text: "Convolution playground"}),
+    el("a", {href: "/learn.html", class: active === "learn" ? "active" : null,
+             "data-testid": "nav-learn", text: "Learn"}));
   const models = await api("/api/models");
   if (models.length === 0) {
     nav.append(el("span", {class: "muted", text: "no models (gridnn studio RUN_OR_MODEL)"}));

@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 import jupytext
-from browser import chrome
-from lab_server import JupyterLab, run_all_cells, write_notebook
 from selenium.webdriver.common.by import By
-from studio_server import wait_for
 
+from browser import chrome
 from gridnn.cli import main as gridnn_command
+from lab_server import JupyterLab, run_all_cells, write_notebook
+from studio_server import wait_for
 
 DOCS = Path(__file__).parent
 

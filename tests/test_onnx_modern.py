@@ -237,3 +237,27 @@ def test_summary_and_predict_take_the_export(name, tmp_path, capsys):
     assert cli.main(argv) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith(str(tmp_path / "x.npy")) and len(line.split()) == 5
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v3", "convnext"])
+def test_studio_opens_the_export(name, tmp_path):
+    """The model page's API on both families: ConvNeXt's axis permutations leave receptive
+    fields untraceable, which the page is told (not a 500); predictions and filters work."""
+    from gridnn.studio import inspect_data
+    from gridnn.studio.registry import Registry
+
+    torch.manual_seed(0)
+    path = tmp_path / f"{name}.onnx"
+    _export(_modules()[name]().eval(), path, "dynamo", 18, torch.randn(1, 3, 32, 32))
+    entry = Registry.from_sources([str(path)], runs_dir=None).get("o0-" + name.replace("_", "-"))
+    info = inspect_data.model_info(entry)
+    traced = [layer["receptive_field"] is not None for layer in info["layers"]]
+    if name == "convnext":
+        assert not any(traced) and "spatial shape" in info["receptive_field_error"]
+    else:
+        assert all(traced) and info["receptive_field_error"] is None
+    x = np.random.default_rng(0).random((3, 32, 32), np.float32)
+    answer = inspect_data.predict(entry, x)
+    assert answer["top"] and sum(c["p"] for c in answer["top"]) <= 1 + 1e-6
+    assert len(answer["layers"]) == len(info["layers"])
+    assert inspect_data.filters(entry)

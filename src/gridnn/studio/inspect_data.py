@@ -18,6 +18,7 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..autograd import no_grad
+from ..errors import ArgumentError
 from ..explain import receptive_field
 from ..explain.summary import summary
 from ..nn.trace import trace
@@ -52,12 +53,17 @@ def _ints(values: Any) -> list[int]:
 
 def model_info(entry: Entry) -> dict[str, Any]:
     """The entry's listing plus one row per layer call (``gridnn.summary``) with its receptive
-    field (``gridnn.explain.receptive_field``: size, jump, start per spatial dim)."""
+    field (``gridnn.explain.receptive_field``: size, jump, start per spatial dim; None for
+    every layer, with ``receptive_field_error`` saying why, when the model's windows cannot be
+    traced, e.g. through a layer that permutes its axes as ConvNeXt's LayerNorm does)."""
     with entry.lock:
         model = entry.model()
         table = summary(model, entry.input_shape)
-        fields = receptive_field(model, entry.input_shape).layers
         calls = layer_calls(entry)
+        try:
+            fields, rf_error = receptive_field(model, entry.input_shape).layers, None
+        except ArgumentError as e:
+            fields, rf_error = [None] * len(calls), str(e)
     layers = []
     for i, (row, call, rf) in enumerate(zip(table.rows, calls, fields)):
         kernel = getattr(call.module, "kernel_size", None)
@@ -66,13 +72,13 @@ def model_info(entry: Entry) -> dict[str, Any]:
             "output_shape": list(row.output_shape), "params": row.params,
             "connections": row.connections, "mlp_weights": row.mlp_weights,
             "kernel_size": _ints(np.atleast_1d(kernel)) if kernel is not None else None,
-            "receptive_field": {"size": _ints(rf.size), "jump": _ints(rf.jump),
-                                "start": _ints(rf.start)},
+            "receptive_field": None if rf is None else {
+                "size": _ints(rf.size), "jump": _ints(rf.jump), "start": _ints(rf.start)},
         })
     info = {**entry.listing(), "class_names": entry.class_names, "layers": layers,
             "total_params": table.total_params, "total_connections": table.total_connections,
             "total_mlp_weights": table.total_mlp_weights, "samples": 0, "metrics": {},
-            "has_history": False, "dataset_error": None}
+            "has_history": False, "dataset_error": None, "receptive_field_error": rf_error}
     if entry.kind == "run" and entry.state == "finished":
         run = entry.run()
         info.update(samples=len(run.x_test), metrics=run.metrics,
@@ -157,7 +163,11 @@ def receptive(entry: Entry, layer: int, channel: int, position: list[int]) -> di
     # ReLU) is answered for its last call, and the answer says so
     used = max(i for i, c in enumerate(calls) if c.name == name)
     with entry.lock:
-        rf = receptive_field(entry.model(), entry.input_shape, tuple(position), layer=name)
+        try:
+            rf = receptive_field(entry.model(), entry.input_shape, tuple(position), layer=name)
+        except ArgumentError as e:
+            raise ApiError(409, "layer", f"the receptive fields of this model cannot be "
+                                         f"traced: {e}") from None
         kernel = producing_kernel(calls, layer, channel)
     seen = np.argwhere(rf.mask)
     field = rf.layers[used]

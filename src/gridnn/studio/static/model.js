@@ -236,7 +236,7 @@ export async function mountModel(root, api, modelId) {
     if (info.connections !== null) {
       parts.push(`connections ${count(info.connections)} (as MLP: ${count(info.mlp_weights)})`);
     }
-    if (rf.jump.some((j) => j > 0)) parts.push(`receptive field ${rf.size.join("x")}`);
+    if (rf && rf.jump.some((j) => j > 0)) parts.push(`receptive field ${rf.size.join("x")}`);
     return el("div", { class: "layer-head" },
       el("strong", { text: layerName(index) }),
       el("span", { class: "muted", text: `(module "${info.name}")` }),

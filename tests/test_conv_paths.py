@@ -396,10 +396,13 @@ def test_batchnorm_over_many_rows_matches_torch(dtype: Any, threads: int) -> Non
     np.testing.assert_allclose(bn.running_mean, twin.running_mean.numpy(), rtol=1e-5)
 
 
-def test_single_blas_holds_the_blas_at_one_thread_and_restores_it() -> None:
+def test_single_blas_holds_the_blas_at_one_thread_and_restores_it(monkeypatch) -> None:
     """The BLAS thread switch (OpenBLAS's own calls, or threadpoolctl's) agrees with
     threadpoolctl's view: one thread inside, the previous count after, also on an error."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
+    # the switches are found once, on first use: find them again, so that a BLAS loaded since
+    # (scipy's, which Numba's import brings in) is among them, as it is in threadpoolctl's view
+    monkeypatch.setattr(workspace._threads, "blas", None)
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
         def counts() -> list[int]:
             return [lib["num_threads"] for lib in threadpoolctl.threadpool_info()

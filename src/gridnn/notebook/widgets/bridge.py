@@ -3,21 +3,27 @@
 ``Bridge.call(method, path, body)`` sends one request to the studio's own ASGI app
 (``gridnn.studio.app.create_app``) through Starlette's in-process test client, so a widget's
 numbers come from exactly the code that answers the studio's web page: there is no second
-implementation, and no socket is opened. ``page_modules()`` reads the studio's static
-JavaScript (and its stylesheet) at run time for the widget's front end to import.
+implementation, and no socket is opened. ``Bridge.stream(path, on_data)`` reads one of its
+Server-Sent Events routes (the learn page's figures) in a thread, the same way.
+``page_modules()`` reads the studio's static JavaScript (and its stylesheet) at run time for
+the widget's front end to import.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ...studio.app import STATIC, create_app
 from ...studio.registry import Registry
 
-ORIGIN = "http://127.0.0.1:8000"  # the Host the app's guard admits; no socket is opened
+HOST = "127.0.0.1:8000"
+ORIGIN = f"http://{HOST}"  # the Host the app's guard admits; no socket is opened
 MAX_BODY_BYTES = 8 << 20
 
 
@@ -56,8 +62,84 @@ class Bridge:
             answer = {"error": f"{response.status_code} (not JSON)", "field": None}
         return response.status_code, answer
 
+    def stream(self, path: Any, on_data: Callable[[str], None]) -> EventStream:
+        """Read the event stream at ``path`` (an /api/ route) in a thread; ``on_data`` gets
+        each event's data. Close it with ``.close()``."""
+        if not isinstance(path, str) or not path.startswith("/api/"):
+            raise ValueError(f"widgets stream only the studio's /api/ paths, received "
+                             f"{str(path)[:80]!r}")
+        return EventStream(self.client.app, path, on_data)
+
     def close(self) -> None:
+        """Stop the app's learn job, if any, and its streams."""
+        hub = getattr(self.client.app.state, "learn", None)
+        if hub is not None:
+            hub.shutdown()
         self.client.close()
+
+
+class EventStream:
+    """One Server-Sent Events route of the studio app read in a thread of this process: each
+    event's ``data`` goes to ``on_data`` as it is sent. ``close()`` tells the route its client
+    went away (an ASGI ``http.disconnect``, as a closing browser tab would), which ends it."""
+
+    def __init__(self, app: Any, path: str, on_data: Callable[[str], None]) -> None:
+        self.app, self.path, self.on_data = app, path, on_data
+        self.status: int | None = None
+        self._stop = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._gone: asyncio.Event | None = None
+        self.thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True,
+                                       name=f"gridnn-stream {path}")
+        self.thread.start()
+
+    async def _serve(self) -> None:
+        self._gone, self._loop = asyncio.Event(), asyncio.get_running_loop()
+        if self._stop.is_set():  # closed before the loop existed
+            return
+        asked = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal asked
+            if not asked:
+                asked = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await self._gone.wait()
+            return {"type": "http.disconnect"}
+
+        pending = ""
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal pending
+            if message["type"] == "http.response.start":
+                self.status = message["status"]
+            elif message["type"] == "http.response.body" and self.status == 200:
+                pending += message.get("body", b"").decode("utf-8")
+                while "\n\n" in pending:  # one event per blank-line-ended block
+                    block, pending = pending.split("\n\n", 1)
+                    data = [line[5:].removeprefix(" ") for line in block.split("\n")
+                            if line.startswith("data:")]
+                    if data:
+                        self.on_data("\n".join(data))
+
+        path, _, query = self.path.partition("?")
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+                 "query_string": query.encode(), "root_path": "",
+                 "headers": [(b"host", HOST.encode())], "client": ("127.0.0.1", 0),
+                 "server": ("127.0.0.1", 8000)}
+        await self.app(scope, receive, send)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """End the stream and wait (up to ``timeout`` s) for its thread."""
+        self._stop.set()
+        loop, gone = self._loop, self._gone
+        if loop is not None and gone is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(gone.set)
+            except RuntimeError:  # the loop ended on its own meanwhile
+                pass
+        self.thread.join(timeout)
 
 
 def page_modules(static: Path = STATIC) -> tuple[dict[str, str], str]:

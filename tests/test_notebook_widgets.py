@@ -154,3 +154,38 @@ def test_learn_without_a_front_end_shows_the_default_stack_s_weights() -> None:
     data = data[0] if isinstance(data, tuple) else data
     assert base64.b64decode(data["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
     w.close()
+
+
+def test_a_learn_stream_the_studio_ends_is_asked_again_as_an_eventsource_would(
+        monkeypatch) -> None:
+    import json
+    import queue
+
+    from gridnn.studio import learn as learn_routes
+
+    monkeypatch.setattr(learn_routes, "STREAM_SECONDS", 0.2)  # the studio ends streams fast
+    w = gn.notebook.learn()
+    events: queue.Queue = queue.Queue()
+    w.send = events.put
+    w.handle({"kind": "stream-open", "id": 1, "path": "/api/learn/stream"})
+    stream = w.streams[1]
+    stream.retry = 0.05  # before the route's own `retry: 1000` arrives
+    first = events.get(timeout=30)
+    assert json.loads(first["data"]) == {"id": None, "status": "none"}
+    assert stream.retry == 1.0  # the route's retry field, read
+    again = events.get(timeout=30)  # the route ended after 0.2 s; asked again 1 s later
+    assert again == first
+    started = ask(w, "/api/learn/start", {"data": "digits", "epochs": 1, "train_size": 200})
+    while (snap := json.loads(events.get(timeout=30)["data"]))["id"] is None:
+        pass
+    assert snap["id"] == started["json"]["id"]
+    w.handle({"kind": "stream-open", "id": 2, "path": "/api/learn/nowhere"})
+    refused = events.get(timeout=30)
+    while refused["kind"] == "stream-event":  # stream 1 goes on meanwhile
+        refused = events.get(timeout=30)
+    assert refused == {"kind": "stream-error", "id": 2,
+                       "error": "/api/learn/nowhere answered 404"}
+    w.streams[2].thread.join(5)
+    assert not w.streams[2].thread.is_alive()  # a refusal is not asked again
+    w.close()
+    assert not stream.thread.is_alive() and w.bridge.client.app.state.learn.streams == 0

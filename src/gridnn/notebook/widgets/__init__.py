@@ -73,7 +73,9 @@ class Studio(anywidget.AnyWidget):
             old.close()
         try:
             self.streams[id_] = self.bridge.stream(
-                path, lambda data: self.send({"kind": "stream-event", "id": id_, "data": data}))
+                path, lambda data: self.send({"kind": "stream-event", "id": id_, "data": data}),
+                lambda status: self.send({"kind": "stream-error", "id": id_,
+                                          "error": f"{path} answered {status}"}))
         except ValueError as exc:
             return {"kind": "stream-error", "id": id_, "error": str(exc)}
         return None

@@ -62,13 +62,15 @@ class Bridge:
             answer = {"error": f"{response.status_code} (not JSON)", "field": None}
         return response.status_code, answer
 
-    def stream(self, path: Any, on_data: Callable[[str], None]) -> EventStream:
+    def stream(self, path: Any, on_data: Callable[[str], None],
+               on_refusal: Callable[[int], None] | None = None) -> EventStream:
         """Read the event stream at ``path`` (an /api/ route) in a thread; ``on_data`` gets
-        each event's data. Close it with ``.close()``."""
+        each event's data, ``on_refusal`` the status if the route refuses. Close it with
+        ``.close()``."""
         if not isinstance(path, str) or not path.startswith("/api/"):
             raise ValueError(f"widgets stream only the studio's /api/ paths, received "
                              f"{str(path)[:80]!r}")
-        return EventStream(self.client.app, path, on_data)
+        return EventStream(self.client.app, path, on_data, on_refusal)
 
     def close(self) -> None:
         """Stop the app's learn job, if any, and its streams."""
@@ -79,13 +81,18 @@ class Bridge:
 
 
 class EventStream:
-    """One Server-Sent Events route of the studio app read in a thread of this process: each
-    event's ``data`` goes to ``on_data`` as it is sent. ``close()`` tells the route its client
-    went away (an ASGI ``http.disconnect``, as a closing browser tab would), which ends it."""
+    """One Server-Sent Events route of the studio app read in a thread of this process, as an
+    EventSource reads it: each event's ``data`` goes to ``on_data`` as it is sent, and when
+    the route ends on its own (the studio ends a stream after a while) it is asked again after
+    the route's ``retry`` delay; a refusal (not 200) ends it and calls ``on_refusal(status)``.
+    ``close()`` tells the route its
+    client went away (an ASGI ``http.disconnect``, as a closing browser tab would)."""
 
-    def __init__(self, app: Any, path: str, on_data: Callable[[str], None]) -> None:
-        self.app, self.path, self.on_data = app, path, on_data
+    def __init__(self, app: Any, path: str, on_data: Callable[[str], None],
+                 on_refusal: Callable[[int], None] | None = None) -> None:
+        self.app, self.path, self.on_data, self.on_refusal = app, path, on_data, on_refusal
         self.status: int | None = None
+        self.retry = 1.0  # seconds before asking again; the route's `retry:` field sets it
         self._stop = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._gone: asyncio.Event | None = None
@@ -95,8 +102,18 @@ class EventStream:
 
     async def _serve(self) -> None:
         self._gone, self._loop = asyncio.Event(), asyncio.get_running_loop()
-        if self._stop.is_set():  # closed before the loop existed
-            return
+        while not self._stop.is_set():  # (a close before the loop existed ends it here)
+            await self._connect()
+            if self.status != 200 and self.on_refusal is not None:
+                self.on_refusal(int(self.status or 500))
+            if self.status != 200 or self._stop.is_set():
+                return
+            try:
+                await asyncio.wait_for(self._gone.wait(), self.retry)
+            except TimeoutError:
+                pass
+
+    async def _connect(self) -> None:
         asked = False
 
         async def receive() -> dict[str, Any]:
@@ -117,8 +134,12 @@ class EventStream:
                 pending += message.get("body", b"").decode("utf-8")
                 while "\n\n" in pending:  # one event per blank-line-ended block
                     block, pending = pending.split("\n\n", 1)
-                    data = [line[5:].removeprefix(" ") for line in block.split("\n")
+                    lines = block.split("\n")
+                    data = [line[5:].removeprefix(" ") for line in lines
                             if line.startswith("data:")]
+                    for line in lines:
+                        if line.startswith("retry:") and line[6:].strip().isdigit():
+                            self.retry = int(line[6:]) / 1000
                     if data:
                         self.on_data("\n".join(data))
 

@@ -4,8 +4,9 @@
 
 writes docs/notebook-tutorial.png (tutorial 1, run top to bottom: the stride-2 output, the
 library's own convolution read in place), docs/notebook-playground.png (the playground
-widget on the lecture's example, stepped to its fifth output) and docs/notebook-inside.png
-(the model page widget of a digits run trained for the picture). JupyterLab runs on
+widget on the lecture's example, stepped to its fifth output), docs/notebook-inside.png
+(the model page widget of a digits run trained for the picture) and docs/notebook-learn.png
+(the live training page widget after one epoch of its default digits stack). JupyterLab runs on
 127.0.0.1 with a token in a temporary folder and is shut down at the end.
 """
 
@@ -55,7 +56,7 @@ def main() -> None:
                     "--out", str(root / "digits")])
     write_notebook(root / "widgets.ipynb",
                    "import gridnn.notebook\ngridnn.notebook.playground()",
-                   "gridnn.notebook.inside('digits')")
+                   "gridnn.notebook.inside('digits')", "gridnn.notebook.learn()")
     lab = JupyterLab(root)
     driver = chrome()
     try:
@@ -85,6 +86,16 @@ def main() -> None:
         scroll_to(driver, inside)
         driver.save_screenshot(str(DOCS / "notebook-inside.png"))
         print("wrote docs/notebook-inside.png")
+        learn = widget(driver, 2).shadow_root
+        part = lambda name: learn.find_element(  # noqa: E731
+            By.CSS_SELECTOR, f'[data-testid="learn-{name}"]')
+        driver.execute_script("arguments[0].click()", part("epoch"))
+        wait_for(driver, lambda: part("status").text == "paused"
+                 and int(part("steps").text) > 0, 180)
+        time.sleep(1)
+        scroll_to(driver, part("steps"))
+        driver.save_screenshot(str(DOCS / "notebook-learn.png"))
+        print("wrote docs/notebook-learn.png")
     finally:
         driver.quit()
         lab.stop()

@@ -1,7 +1,9 @@
 """The playground widget in a real JupyterLab and Notebook 7: a notebook running
 ``gridnn.notebook.playground()`` is opened in headless Chromium; the widget shows the lecture's
 example (a 3x3 output of -5, read back from the page), and editing a kernel weight changes the
-output to what gridnn computes; the model page of a run opens in the next cell. The server
+output to what gridnn computes; the model page of a run opens in the next cell, and the live
+training page in the third trains one step when Step is pressed (its counter moves from the
+kernel's event stream). The server
 listens on 127.0.0.1 with a token and is shut down by the test."""
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ def lab(request, tmp_path):
                  "--out", str(tmp_path / "run")]) == 0
     write_notebook(tmp_path / "widget.ipynb",
                    "import gridnn.notebook\ngridnn.notebook.playground()",
-                   f"gridnn.notebook.inside({str(tmp_path / 'run')!r})")
+                   f"gridnn.notebook.inside({str(tmp_path / 'run')!r})",
+                   "gridnn.notebook.learn()")
     server = JupyterLab(tmp_path, app=request.param)
     try:
         yield server
@@ -88,6 +91,16 @@ def test_the_playground_widget_runs_the_lecture_example_in_jupyter(lab, tmp_path
             By.CSS_SELECTOR, '[data-testid="prediction-top1"]').text.strip("- "), 30)
         run = gn.open_run(tmp_path / "run")
         assert top1.split()[0] == run.class_names[int(run.logits(run.x_test[:1]).argmax())]
+        # the third cell: the learn page; Step trains one batch in the kernel, and the counter
+        # moves when the kernel's event stream brings the new figures
+        learn = wait_for(driver, lambda: widget_root(driver, 2), 60)
+        counter = learn.find_element(By.CSS_SELECTOR, '[data-testid="learn-steps"]')
+        assert counter.text.strip() in ("", "0")
+        step = learn.find_element(By.CSS_SELECTOR, '[data-testid="learn-step"]')
+        driver.execute_script("arguments[0].click()", step)
+        wait_for(driver, lambda: counter.text.strip() == "1", 60)
+        loss = learn.find_element(By.CSS_SELECTOR, '[data-testid="learn-loss"]').text
+        assert np.isfinite(float(loss)), loss
         errors = [e["message"] for e in driver.get_log("browser")
                   if e["level"] == "SEVERE" and "gridnn" in e["message"]]
         assert errors == []

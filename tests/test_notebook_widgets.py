@@ -99,3 +99,92 @@ def test_inside_serves_a_run_through_the_studio_registry(tmp_path) -> None:
     zoo = gn.notebook.inside("lenet5")
     assert ask(zoo, "/api/models")["json"][0]["kind"] == "zoo"
     assert zoo.picture().axes  # no test set: the first layer's filters
+
+
+def test_learn_trains_through_the_bridge_and_streams_its_figures_until_closed() -> None:
+    import queue
+
+    w = gn.notebook.learn()
+    assert w.entry == {"module": "learn.js", "export": "mountLearn", "args": [], "stream": True}
+    events: queue.Queue = queue.Queue()
+    w.send = events.put  # what the front end would receive
+    hub = w.bridge.client.app.state.learn
+
+    def next_event(predicate):
+        while True:
+            msg = events.get(timeout=30)
+            assert msg["kind"] == "stream-event" and msg["id"] == 3
+            snap = __import__("json").loads(msg["data"])
+            if predicate(snap):
+                return snap
+
+    assert w.handle({"kind": "stream-open", "id": 3, "path": "/api/learn/stream"}) is None
+    assert next_event(lambda s: True) == {"id": None, "status": "none"}  # no job yet
+    assert hub.streams == 1
+    small = {"data": "digits", "epochs": 1, "seed": 7, "train_size": 200}
+    started = ask(w, "/api/learn/start", small, id_=4)
+    assert started["status"] == 200 and started["json"]["status"] == "ready"
+    job_id = started["json"]["id"]
+    assert next_event(lambda s: s["id"] == job_id)["steps"] == 0
+    assert ask(w, "/api/learn/control", {"action": "step"})["status"] == 200
+    stepped = next_event(lambda s: s["steps"] == 1)
+    assert stepped["id"] == job_id and stepped["points"][-1]["step"] == 1
+    assert np.isfinite(stepped["points"][-1]["loss"])
+
+    assert w.handle({"kind": "stream-close", "id": 3}) is None
+    assert hub.streams == 0 and not w.streams
+    assert w.handle({"kind": "stream-open", "id": 5, "path": "/etc/passwd"}) == {
+        "kind": "stream-error", "id": 5, "error": "widgets stream only the studio's /api/ paths, "
+                                                  "received '/etc/passwd'"}
+    assert w.handle({"kind": "stream-open", "id": 6, "path": "/api/learn/stream"}) is None
+    job = hub.job
+    assert ask(w, "/api/learn/control", {"action": "play"})["status"] == 200
+    w.close()  # ends the stream and stops the training thread
+    assert hub.streams == 0 and hub.job is None and not job.thread.is_alive()
+
+
+def test_learn_without_a_front_end_shows_the_default_stack_s_weights() -> None:
+    w = gn.notebook.learn()
+    fig = w.picture()
+    bars = [p.get_height() for p in fig.axes[0].patches]
+    _, counts = w.bridge.call("POST", "/api/learn/params", {})
+    assert bars == [counts["counts"][k]["params"] for k in ("conv", "local", "mlp")]
+    assert bars[0] < bars[1] < bars[2]
+    data = w._repr_mimebundle_()
+    data = data[0] if isinstance(data, tuple) else data
+    assert base64.b64decode(data["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
+    w.close()
+
+
+def test_a_learn_stream_the_studio_ends_is_asked_again_as_an_eventsource_would(
+        monkeypatch) -> None:
+    import json
+    import queue
+
+    from gridnn.studio import learn as learn_routes
+
+    monkeypatch.setattr(learn_routes, "STREAM_SECONDS", 0.2)  # the studio ends streams fast
+    w = gn.notebook.learn()
+    events: queue.Queue = queue.Queue()
+    w.send = events.put
+    w.handle({"kind": "stream-open", "id": 1, "path": "/api/learn/stream"})
+    stream = w.streams[1]
+    first = events.get(timeout=30)
+    assert json.loads(first["data"]) == {"id": None, "status": "none"}
+    assert stream.retry == 1.0  # the route's retry field, read
+    again = events.get(timeout=30)  # the route ended after 0.2 s; asked again 1 s later
+    assert again == first
+    started = ask(w, "/api/learn/start", {"data": "digits", "epochs": 1, "train_size": 200})
+    while (snap := json.loads(events.get(timeout=30)["data"]))["id"] is None:
+        pass
+    assert snap["id"] == started["json"]["id"]
+    w.handle({"kind": "stream-open", "id": 2, "path": "/api/learn/nowhere"})
+    refused = events.get(timeout=30)
+    while refused["kind"] == "stream-event":  # stream 1 goes on meanwhile
+        refused = events.get(timeout=30)
+    assert refused == {"kind": "stream-error", "id": 2,
+                       "error": "/api/learn/nowhere answered 404"}
+    w.streams[2].thread.join(5)
+    assert not w.streams[2].thread.is_alive()  # a refusal is not asked again
+    w.close()
+    assert not stream.thread.is_alive() and w.bridge.client.app.state.learn.streams == 0

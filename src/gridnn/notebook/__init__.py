@@ -3,14 +3,14 @@
 ``html`` and ``runs`` build the HTML that ``Tensor``, ``Module`` and a run folder
 (``gn.open_run``) show in a notebook; they need NumPy only, and the classes call them from
 thin ``_repr_html_`` hooks. ``widgets`` (the ``notebook`` and ``studio`` extras) holds
-``playground(...)`` and ``inside(model_or_run)``: the studio's pages inside a notebook cell,
-their numbers computed by the studio's own API in this kernel.
+``playground(...)``, ``inside(model_or_run)`` and ``learn()``: the studio's pages inside a
+notebook cell, their numbers computed by the studio's own API in this kernel.
 """
 
 import importlib
 from typing import Any
 
-_WIDGETS = ("playground", "inside", "Studio")
+_WIDGETS = ("playground", "inside", "learn", "Studio")
 
 
 def __getattr__(name: str) -> Any:

@@ -1,5 +1,5 @@
-"""The studio's views as notebook widgets (anywidget): ``playground(...)`` and
-``inside(model_or_run)``.
+"""The studio's views as notebook widgets (anywidget): ``playground(...)``,
+``inside(model_or_run)`` and ``learn()``.
 
 The numbers come from the studio's API (``bridge.Bridge`` runs its ASGI app in this kernel)
 and the drawing from the studio's own page modules (``gridnn/studio/static``), which the front
@@ -23,17 +23,19 @@ import traitlets
 from ...explain.draw import png_bytes
 from ...studio.registry import Registry
 from ...tensor import Tensor
-from .bridge import Bridge, page_modules
-from .pictures import inside_picture, playground_picture
+from .bridge import Bridge, EventStream, page_modules
+from .pictures import inside_picture, learn_picture, playground_picture
 
-__all__ = ["Studio", "inside", "playground"]
+__all__ = ["Studio", "inside", "learn", "playground"]
 
 
 class Studio(anywidget.AnyWidget):
     """One studio page in a notebook cell. ``entry`` names the page module's mount function
-    and its arguments after (root, api); the front end's api calls arrive as custom messages
-    ``{kind: 'api', id, method, path, body}`` and are answered with
-    ``{kind: 'api-reply', id, status, json}``."""
+    and its arguments after (root, api) (after (root, api, openStream) when ``entry['stream']``);
+    the front end's api calls arrive as custom messages ``{kind: 'api', id, method, path,
+    body}`` and are answered with ``{kind: 'api-reply', id, status, json}``. A page's event
+    stream is ``{kind: 'stream-open', id, path}``: each event then comes as ``{kind:
+    'stream-event', id, data}`` until ``{kind: 'stream-close', id}`` or the widget closes."""
 
     _esm = Path(__file__).with_name("widget.js")
     modules = traitlets.Dict().tag(sync=True)
@@ -45,15 +47,47 @@ class Studio(anywidget.AnyWidget):
         super().__init__(modules=modules, css=css, entry=entry)
         self.bridge = bridge
         self._picture = picture
+        self.streams: dict[Any, EventStream] = {}
         self.on_msg(self._on_message)
 
     def handle(self, content: Any) -> dict[str, Any] | None:
-        """The reply to one front-end message (None for messages that are not API calls)."""
-        if not isinstance(content, dict) or content.get("kind") != "api":
+        """The reply to one front-end message (None for messages answered later or not at
+        all: a stream's events are sent as they come)."""
+        kind = content.get("kind") if isinstance(content, dict) else None
+        if kind == "stream-open":
+            return self._open_stream(content.get("id"), content.get("path"))
+        if kind == "stream-close":
+            stream = self.streams.pop(content.get("id"), None)
+            if stream is not None:
+                stream.close()
+            return None
+        if kind != "api":
             return None
         status, answer = self.bridge.call(content.get("method"), content.get("path"),
                                           content.get("body"))
         return {"kind": "api-reply", "id": content.get("id"), "status": status, "json": answer}
+
+    def _open_stream(self, id_: Any, path: Any) -> dict[str, Any] | None:
+        old = self.streams.pop(id_, None)
+        if old is not None:
+            old.close()
+        try:
+            self.streams[id_] = self.bridge.stream(
+                path, lambda data: self.send({"kind": "stream-event", "id": id_, "data": data}),
+                lambda status: self.send({"kind": "stream-error", "id": id_,
+                                          "error": f"{path} answered {status}"}))
+        except ValueError as exc:
+            return {"kind": "stream-error", "id": id_, "error": str(exc)}
+        return None
+
+    def close(self) -> None:
+        """Close the widget: end its streams and stop its training job, if any."""
+        streams, self.streams = list(self.streams.values()), {}
+        for stream in streams:
+            stream.close()
+        if getattr(self, "bridge", None) is not None:
+            self.bridge.close()
+        super().close()
 
     def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         reply = self.handle(content)
@@ -122,3 +156,15 @@ def inside(model_or_run: Any) -> Studio:
     bridge = Bridge(registry)
     return Studio({"module": "model.js", "export": "mountModel", "args": [entry["id"]]},
                   bridge, lambda: inside_picture(registry, entry["id"]))
+
+
+def learn() -> Studio:
+    """The studio's live training page in a cell: choose data and a stack of convolution,
+    locally connected or dense layers, then Play, Step or Epoch and watch the curves, the
+    first layer's kernels, a sample's feature maps and one weight's gradient as it trains.
+
+    Training runs in this kernel (gridnn's ``train.fit`` in a thread, as ``gridnn studio``
+    runs it); closing the widget (``w.close()``) stops it. Save writes ``./runs/<name>``."""
+    bridge = Bridge()
+    return Studio({"module": "learn.js", "export": "mountLearn", "args": [], "stream": True},
+                  bridge, lambda: learn_picture(bridge))

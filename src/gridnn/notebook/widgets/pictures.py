@@ -44,3 +44,27 @@ def inside_picture(registry: Any, model_id: str) -> Any:
         return None
     name, layer = convs[0]
     return trained.filters_figure(f"{entry.name} {name}", layer.weight.numpy())
+
+
+def learn_picture(bridge: Any) -> Any:
+    """The learn job's loss curve so far, or before any job the default settings' parameter
+    counts as a convolution, a locally connected layer and an MLP (/api/learn/params)."""
+    status, snap = bridge.call("GET", "/api/learn/state")
+    fig = draw.new_figure(5.0, 2.6)
+    ax = fig.add_subplot(1, 1, 1)
+    if status == 200 and snap["points"]:
+        ax.plot([p["step"] for p in snap["points"]], [p["loss"] for p in snap["points"]])
+        ax.set(xlabel="step", ylabel="training loss",
+               title=f"{snap['name']}: {snap['steps']} steps ({snap['status']})")
+        return fig
+    status, answer = bridge.call("POST", "/api/learn/params", {})
+    if status != 200:
+        raise ApiError(status, answer.get("field"), answer.get("error", "refused"))
+    kinds = list(answer["counts"])
+    counts = [answer["counts"][k]["params"] for k in kinds]
+    ax.bar(kinds, counts)
+    for i, n in enumerate(counts):
+        ax.annotate(f"{n:,}", (i, n), ha="center", va="bottom")
+    ax.set(ylabel="weights", title=f"the default stack on {answer['train_images']} images: "
+                                   "weights by connection")
+    return fig

@@ -3,7 +3,9 @@
 // api(path, body) calls by asking the kernel, which runs the studio's API in process.
 //
 // Model traits: modules {file name: source}, css (the studio's style.css), entry {module,
-// export, args}: the mount function to call as mount(root, api, ...args).
+// export, args, stream}: the mount function to call as mount(root, api, ...args), or as
+// mount(root, api, openStream, ...args) when stream is true (the learn page's event stream,
+// read by the kernel and forwarded here as messages).
 
 /** Blob URLs for every module, each with its relative imports ("./x.js") pointing at the
  *  blob URL of x.js, built dependencies first. */
@@ -46,7 +48,18 @@ function render({model, el}) {
 
   let next = 0;
   const pending = new Map();
+  const streams = new Map();
   const onMessage = (msg) => {
+    if (msg && msg.kind === "stream-event" && streams.has(msg.id)) {
+      const stream = streams.get(msg.id);
+      if (typeof stream.onmessage === "function") stream.onmessage({data: msg.data});
+      return;
+    }
+    if (msg && msg.kind === "stream-error" && streams.has(msg.id)) {
+      const stream = streams.get(msg.id);
+      if (typeof stream.onerror === "function") stream.onerror(new Error(msg.error));
+      return;
+    }
     if (!msg || msg.kind !== "api-reply" || !pending.has(msg.id)) return;
     const {resolve, reject} = pending.get(msg.id);
     pending.delete(msg.id);
@@ -69,6 +82,24 @@ function render({model, el}) {
                 method: body === undefined ? "GET" : "POST"});
   });
 
+  // An EventSource-like object (onmessage gets {data}, close()) whose events the kernel reads
+  // from the studio's own Server-Sent Events route and forwards as messages.
+  const openStream = (path) => {
+    const id = ++next;
+    const stream = {
+      onmessage: null, onerror: null, readyState: 1,
+      close() {
+        if (!streams.has(id)) return;
+        streams.delete(id);
+        stream.readyState = 2;
+        model.send({kind: "stream-close", id});
+      },
+    };
+    streams.set(id, stream);
+    model.send({kind: "stream-open", id, path});
+    return stream;
+  };
+
   const entry = model.get("entry");
   const urls = moduleUrls(model.get("modules"));
   import(urls.get(entry.module)).then((mod) => {
@@ -76,7 +107,8 @@ function render({model, el}) {
     if (typeof mount !== "function") {
       throw new Error(`the studio's ${entry.module} has no ${entry.export}(root, api, ...)`);
     }
-    return mount(root, api, ...entry.args);
+    return entry.stream ? mount(root, api, openStream, ...entry.args)
+      : mount(root, api, ...entry.args);
   }).then(() => {
     host.dataset.ready = "1";
   }).catch((error) => {
@@ -88,6 +120,7 @@ function render({model, el}) {
   });
   return () => {
     model.off("msg:custom", onMessage);
+    for (const stream of [...streams.values()]) stream.close();
     for (const url of urls.values()) URL.revokeObjectURL(url);
   };
 }

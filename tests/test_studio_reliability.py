@@ -197,7 +197,7 @@ def test_the_openapi_document_declares_parameters_bodies_and_errors(server):
             if "{id}" in path:
                 (param,) = op["parameters"]
                 assert param["in"] == "path" and param["schema"]["enum"] == ids
-            if method == "post":
+            if method == "post" and path not in ("/api/learn/save", "/api/learn/reset"):
                 schema = op["requestBody"]["content"]["application/json"]["schema"]
                 assert schema["type"] == "object" and schema["properties"], path
     assert doc["paths"]["/api/models/{id}/predict"]["post"]["requestBody"]["content"][

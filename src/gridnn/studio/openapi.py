@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Route
 
+from . import learn_settings as ls
 from .playground_read import (
     MAX_CHANNELS,
     MAX_DILATION,
@@ -62,7 +63,23 @@ _CONV = {
                       "position's own kernels, read only when share is false"},
 }
 _POSITION = {"type": "array", "items": _count(0), "minItems": 1, "maxItems": 4}
-BODIES: dict[str, dict[str, Any]] = {
+_LAYER = {"type": "object", "additionalProperties": False,
+          "properties": {key: _count(lo, hi) for key, (lo, hi) in ls.STACK_FIELDS.items()}}
+_LEARN = {  # the Learn page's settings (studio/learn_settings.py checks each)
+    "data": {"type": "string", "enum": list(ls.PAGE_DATASETS)},
+    "model": {"type": "string", "enum": list(ls.PAGE_MODELS)},
+    "connect": {"type": "string", "enum": ["conv", "local", "mlp"]},
+    "layers": {"type": "array", "items": _LAYER, "minItems": 1, "maxItems": ls.MAX_LAYERS},
+    "hidden": _count(0, ls.MAX_HIDDEN),
+    "train_size": {"oneOf": [_count(10), {"type": "string", "enum": ["all"]}]},
+    "optimizer": {"type": "string"}, "schedule": {"type": "string"},
+    "lr": {**NUMBER, "minimum": 0, "maximum": 1},
+    "weight_decay": {**NUMBER, "minimum": 0}, "dropout": {**NUMBER, "minimum": 0, "maximum": 0.9},
+    "val_split": {**NUMBER, "minimum": 0, "maximum": 0.5},
+    "batch_size": _count(1, ls.MAX_BATCH), "epochs": _count(1, ls.MAX_EPOCHS),
+    "seed": _count(0, ls.MAX_SEED),
+}
+BODIES: dict[str, dict[str, Any] | None] = {
     "/api/playground/conv": {"properties": _CONV, "required": ["input", "kernels"]},
     "/api/playground/window": {
         "properties": {**_CONV, "position": {**_POSITION,
@@ -80,6 +97,17 @@ BODIES: dict[str, dict[str, Any]] = {
         "layer": _count(0), "channel": _count(0),
         "position": {**_POSITION, "description": "one index per spatial dim"},
     }, "required": ["layer", "channel", "position"]},
+    "/api/learn/params": {"properties": _LEARN},
+    "/api/learn/start": {"properties": _LEARN},
+    "/api/learn/control": {"properties": {"action": {"type": "string", "enum": [
+        "play", "pause", "step", "epoch"]}}, "required": ["action"]},
+    "/api/learn/sample": {"properties": {"index": _count(0, description="a test-set index")},
+                          "required": ["index"]},
+    "/api/learn/backprop": {"properties": {"index": {
+        **_POSITION, "description": "[kernel, channel, *offset] of a first-layer weight"}},
+        "required": ["index"]},
+    "/api/learn/save": None,  # these two read no body
+    "/api/learn/reset": None,
 }
 ERROR = {"type": "object", "required": ["error", "field"], "properties": {
     "error": {"type": "string", "description": "what is wrong, in one sentence"},
@@ -113,8 +141,8 @@ def _operation(route: Route, method: str, ids: list[str]) -> dict[str, Any]:
                              "schema": {"type": "string", **({"enum": ids} if ids else {})},
                              "description": "a model id from GET /api/models"}
                             for name in route.param_convertors]
-    if method == "post":
-        body = BODIES.get(route.path, {})
+    body = BODIES.get(route.path, {})
+    if method == "post" and body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": {"type": "object", **body}}}}
     return op

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import nn
 from . import layers as L
-from .steps import Context, Step, auto_pads, ints
+from .steps import Context, Step, auto_pads, ints, reduce_axes
 
 
 def pool(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
@@ -78,12 +78,9 @@ def global_pool(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
 
 def reduce_mean(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
     rank = len(ctx.shape(node.input[0]))
-    axes = attrs.get("axes")
-    if len(node.input) > 1 and node.input[1]:
-        axes = ctx.const(node, 1, "axes")
-        if axes is None:
-            raise ctx.fail(node, "needs its axes as a constant")
-    axes = sorted(int(a) % rank for a in (range(rank) if axes is None else axes))
+    axes = reduce_axes(node, attrs, ctx)
+    if axes is None:
+        return Step((node.input[0],))
     keep = bool(attrs.get("keepdims", 1))
     if axes == list(range(2, rank)) and rank in (3, 4):  # global average pooling
         layer = (nn.AdaptiveAvgPool1d if rank == 3 else nn.AdaptiveAvgPool2d)(1)

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import nn
 from . import layers as L
-from .steps import Context, Step, auto_pads, ints
+from .steps import Context, Step, auto_pads, ints, reduce_axes
 
 
 def _float_const(ctx: Context, node: Any, index: int, what: str) -> np.ndarray:
@@ -180,16 +180,9 @@ def resize(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
 
 
 def reduce(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
-    rank = len(ctx.shape(node.input[0]))
-    axes = attrs.get("axes")
-    if len(node.input) > 1 and node.input[1]:
-        axes = ctx.const(node, 1, "axes")
-        if axes is None:
-            raise ctx.fail(node, "needs its axes as a constant")
-    if axes is None and int(attrs.get("noop_with_empty_axes", 0)):
+    axes = reduce_axes(node, attrs, ctx)
+    if axes is None:
         return Step((node.input[0],))
-    axes = sorted(int(a) % rank for a in (range(rank) if axes is None or not len(axes)
-                                          else np.asarray(axes).reshape(-1)))
     if 0 in axes:
         raise ctx.fail(node, "reduces over the batch axis; gridnn keeps every sample")
     return Step((node.input[0],), L.Reduce(node.op_type[6:].lower(), axes,

@@ -92,3 +92,18 @@ def layer_stem(node: Any, weight: str | None) -> str:
                 scope.append(part)
         base = ".".join(scope)
     return re.sub(r"[^0-9A-Za-z]+", "_", base).strip("_") or node.op_type.lower()
+
+
+def reduce_axes(node: Any, attrs: dict[str, Any], ctx: Context) -> list[int] | None:
+    """The sorted axes (modulo the rank) a Reduce* node reduces over, from its ``axes`` input
+    (opset 18 on) or attribute: every axis when none are given, or None when none are given and
+    ``noop_with_empty_axes`` says to pass the input through."""
+    rank = len(ctx.shape(node.input[0]))
+    axes = attrs.get("axes")
+    if len(node.input) > 1 and node.input[1]:
+        axes = ctx.const(node, 1, "axes")
+        if axes is None:
+            raise ctx.fail(node, "needs its axes as a constant")
+    if axes is None or not len(axes):
+        return None if int(attrs.get("noop_with_empty_axes", 0)) else list(range(rank))
+    return sorted(int(a) % rank for a in np.asarray(axes).reshape(-1))

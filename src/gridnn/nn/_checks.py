@@ -20,6 +20,17 @@ def positive_int(value: Any, name: str, owner: str) -> int:
     return int(value)
 
 
+def channel_groups(groups: Any, in_channels: int, out_channels: int, owner: str) -> int:
+    """``groups`` as a positive int dividing both channel counts, or ArgumentError naming them."""
+    groups = positive_int(groups, "groups", owner)
+    if in_channels % groups or out_channels % groups:
+        raise ArgumentError(
+            f"{owner}: `groups` must divide both in_channels and out_channels, received "
+            f"groups={groups}, in_channels={in_channels}, out_channels={out_channels}"
+        )
+    return groups
+
+
 def one_of(value: Any, choices: tuple[str, ...], name: str, owner: str) -> str:
     """``value`` if it is one of ``choices``, or ArgumentError naming the choices."""
     if value not in choices:

@@ -6,9 +6,8 @@ from typing import Any
 
 from .. import functional as F
 from .._backend import xp
-from ..errors import ArgumentError
 from ..tensor import Tensor
-from ._checks import float_dtype, generator, one_of, positive_int
+from ._checks import channel_groups, float_dtype, generator, one_of, positive_int
 from .linear import init_weight_and_bias
 from .module import Module, Parameter
 
@@ -32,12 +31,7 @@ class _ConvNd(Module):
         self.stride = F.ntuple(stride, nd, "stride", name)
         self.padding = F.check_padding(padding, nd, name)
         self.dilation = F.ntuple(dilation, nd, "dilation", name)
-        self.groups = positive_int(groups, "groups", name)
-        if in_channels % groups or out_channels % groups:
-            raise ArgumentError(
-                f"{name}: `groups` must divide both in_channels and out_channels, received "
-                f"groups={groups}, in_channels={in_channels}, out_channels={out_channels}"
-            )
+        self.groups = channel_groups(groups, self.in_channels, self.out_channels, name)
         self.padding_mode = one_of(padding_mode, PADDING_MODES, "padding_mode", name)
         dt = float_dtype(dtype, name)
         shape = (out_channels, in_channels // groups, *self.kernel_size)

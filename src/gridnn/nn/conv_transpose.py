@@ -7,9 +7,8 @@ from typing import Any
 
 from .. import functional as F
 from .._backend import xp
-from ..errors import ArgumentError
 from ..tensor import Tensor
-from ._checks import float_dtype, generator, positive_int
+from ._checks import channel_groups, float_dtype, generator, positive_int
 from .linear import init_weight_and_bias
 from .module import Module, Parameter
 
@@ -31,11 +30,7 @@ class _ConvTransposeNd(Module):
             isinstance(padding[0], (tuple, list)) else F.ntuple(padding, nd, "padding", name, 0)
         self.output_padding = F.ntuple(output_padding, nd, "output_padding", name, 0)
         self.dilation = F.ntuple(dilation, nd, "dilation", name)
-        self.groups = positive_int(groups, "groups", name)
-        if in_channels % groups or out_channels % groups:
-            raise ArgumentError(f"{name}: `groups` must divide both in_channels and "
-                                f"out_channels, received groups={groups}, "
-                                f"in_channels={in_channels}, out_channels={out_channels}")
+        self.groups = channel_groups(groups, self.in_channels, self.out_channels, name)
         dt = float_dtype(dtype, name)
         shape = (in_channels, out_channels // groups, *self.kernel_size)
         self.weight = Parameter(xp.zeros(shape, dt))

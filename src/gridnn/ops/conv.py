@@ -149,7 +149,7 @@ def conv_rows(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry) -> A
     flat = pointwise_rows(xpad, kernel, geo)
     if flat is not None:
         return _pointwise(flat, weight_matrix(w, 1)[0],
-                          None if bias is None else bias.astype(xpad.dtype, copy=False))
+                          None if bias is None else bias.astype(xpad.dtype, copy=False), n)
     win = windows(xpad, kernel, geo.stride, geo.dilation, out_size, 1)  # (N, *O, *k, C)
     win = win.reshape(*win.shape[:-1], g, cg)  # (N, *O, *k, G, C/G)
     p = math.prod(out_size)
@@ -173,17 +173,8 @@ def conv_rows(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry) -> A
         for rows, cols in _im2col_blocks(win[lo:hi], ones, channel_major):
             xp.matmul(cols, wmat, out=out_grp[:, lo * p + rows.start:lo * p + rows.stop])
 
-    o0, inner = out_size[0], p // out_size[0] if p else 0
-
-    def work_rows(lo: int, hi: int) -> None:  # units lo..hi of (image, first output axis)
-        for i in range(lo // o0, (hi - 1) // o0 + 1):
-            a, b = max(lo - i * o0, 0), min(hi - i * o0, o0)
-            for rows, cols in _im2col_blocks(win[i:i + 1, a:b], ones, channel_major):
-                base = i * p + a * inner
-                xp.matmul(cols, wmat, out=out_grp[:, base + rows.start:base + rows.stop])
-
-    if n < thread_count() and o0 > 1:  # too few images to go round: split each one's rows
-        parallel_slices(n * o0, n * p * wmat.shape[1], work_rows)
+    if n < thread_count():  # too few images to go round: one GEMM per chunk, BLAS threads
+        work(0, n)
     else:
         parallel_slices(n, n * p * wmat.shape[1], work)
     if channel_major and bias is not None:
@@ -200,17 +191,24 @@ def pointwise_rows(xpad: Array, kernel: tuple[int, ...], geo: ConvGeometry) -> A
     return None
 
 
-def _pointwise(rows: Array, wmat: Array, bias: Array | None) -> Array:
-    """rows (M, C) @ wmat (C, K) [+ bias (K,)], row slices in threads (so one image splits
-    too), the bias added to each slice while it is in cache."""
+def _pointwise(rows: Array, wmat: Array, bias: Array | None, n: int) -> Array:
+    """rows (M, C) of n images @ wmat (C, K) [+ bias (K,)]. Like ``conv_rows``: with fewer
+    images than threads one GEMM with the BLAS's threads, else images split over threads, the
+    bias added to each slice while it is in cache."""
+    if n < thread_count():
+        out = xp.dot(rows, wmat)
+        if bias is not None:
+            out += bias
+        return out
     out = xp.empty((rows.shape[0], wmat.shape[1]), dtype=rows.dtype)
+    p = rows.shape[0] // n
 
     def work(lo: int, hi: int) -> None:
-        xp.dot(rows[lo:hi], wmat, out=out[lo:hi])
+        xp.dot(rows[lo * p:hi * p], wmat, out=out[lo * p:hi * p])
         if bias is not None:
-            out[lo:hi] += bias
+            out[lo * p:hi * p] += bias
 
-    parallel_slices(rows.shape[0], rows.size + wmat.size + out.size, work)
+    parallel_slices(n, rows.size + wmat.size + out.size, work)
     return out
 
 

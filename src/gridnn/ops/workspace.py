@@ -261,23 +261,14 @@ def copy_in_slices(src: Array, dst: Array | None = None) -> Array:
 
 
 def matmul(a: Array, b: Array) -> Array:
-    """``a @ b`` (NumPy semantics); for 2-D operands the rows of ``a`` are split over threads
-    (``a`` may be a transposed view: a weight gradient ``x.T @ grad`` splits its rows too), or
-    the columns of ``b`` when ``a`` has fewer rows than there are threads.
-    The slices go through ``np.dot``, which lets go of the GIL for the whole product;
-    ``np.matmul`` keeps it through products with a small result, so threads serialise."""
+    """``a @ b`` (NumPy semantics). 2-D products go to ``np.dot`` whole, with the BLAS's own
+    threads: split into row slices each thread re-read all of ``b``, and a Linear or a 1 x 1
+    convolution at batch 1 ((196, 384) @ (384, 1536), (49, 768) @ (768, 3072)) ran at a
+    third of the BLAS's speed (``benchmarks/RESULTS.md``, issue 22, session 3)."""
     if a.ndim > 2 and b.ndim == 2:  # (..., k) @ (k, m), e.g. a Linear on (N, H, W, C): one
         # product of all rows (np.matmul loops over the leading axes, slowly on a strided view)
         rows = a.reshape(-1, a.shape[-1])
         return matmul(rows, b).reshape(*a.shape[:-1], b.shape[1])
     if a.ndim != 2 or b.ndim != 2:
         return xp.matmul(a, b)
-    out = xp.empty((a.shape[0], b.shape[1]), dtype=xp.result_type(a, b))
-    size = a.size + b.size + out.size
-    if a.shape[0] < thread_count() <= b.shape[1]:  # too few rows (a batch of 1): split columns
-        def columns(lo: int, hi: int) -> None:
-            out[:, lo:hi] = xp.dot(a, b[:, lo:hi])
-        parallel_slices(b.shape[1], size, columns)
-        return out
-    parallel_slices(a.shape[0], size, lambda lo, hi: xp.dot(a[lo:hi], b, out=out[lo:hi]))
-    return out
+    return xp.dot(a, b)

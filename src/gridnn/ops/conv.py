@@ -53,7 +53,7 @@ from .compiled import kernels
 from .options import options
 from .shape import pad_array_backward
 from .windows import ConvGeometry, Pads, add_windows, padded_channels_last, windows
-from .workspace import copy_in_slices, parallel_slices, scratch, thread_count
+from .workspace import copy_in_slices, parallel_slices, scratch, thread_count, whole
 
 Array = Any
 
@@ -189,7 +189,7 @@ def conv_rows(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry) -> A
             xp.matmul(cols, wmat, out=out_grp[:, lo * p + rows.start:lo * p + rows.stop])
 
     if n < thread_count():  # too few images to go round: one GEMM per chunk, BLAS threads
-        work(0, n)
+        whole(n * p * wmat.shape[1], lambda: work(0, n))
     else:
         parallel_slices(n, n * p * wmat.shape[1], work)
     if wbuf is not None:
@@ -212,8 +212,9 @@ def _pointwise(rows: Array, wmat: Array, bias: Array | None, n: int) -> Array:
     """rows (M, C) of n images @ wmat (C, K) [+ bias (K,)]. Like ``conv_rows``: with fewer
     images than threads one GEMM with the BLAS's threads, else images split over threads, the
     bias added to each slice while it is in cache."""
+    size = rows.size + wmat.size + rows.shape[0] * wmat.shape[1]
     if n < thread_count():
-        out = xp.dot(rows, wmat)
+        out = whole(size, lambda: xp.dot(rows, wmat))
         if bias is not None:
             out += bias
         return out
@@ -225,7 +226,7 @@ def _pointwise(rows: Array, wmat: Array, bias: Array | None, n: int) -> Array:
         if bias is not None:
             out[lo * p:hi * p] += bias
 
-    parallel_slices(n, rows.size + wmat.size + out.size, work)
+    parallel_slices(n, size, work)
     return out
 
 

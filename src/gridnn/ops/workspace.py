@@ -260,15 +260,22 @@ def copy_in_slices(src: Array, dst: Array | None = None) -> Array:
     return dst
 
 
+def whole(size: int, work: Callable[[], T]) -> T:
+    """``work()`` in this thread as one piece, for a product too small to split well: the
+    BLAS keeps its own threads only from ``options().parallel_min_size`` elements touched
+    (below, waking them costs more than they save), as in ``parallel_slices``."""
+    return parallel_slices(1, size, lambda lo, hi: work())[0]
+
+
 def matmul(a: Array, b: Array) -> Array:
-    """``a @ b`` (NumPy semantics). 2-D products go to ``np.dot`` whole, with the BLAS's own
-    threads: split into row slices each thread re-read all of ``b``, and a Linear or a 1 x 1
-    convolution at batch 1 ((196, 384) @ (384, 1536), (49, 768) @ (768, 3072)) ran at a
-    third of the BLAS's speed (``benchmarks/RESULTS.md``, issue 22, session 3)."""
+    """``a @ b`` (NumPy semantics). A 2-D product goes to ``np.dot`` whole (``whole``): split
+    into row slices, each thread re-read all of ``b``, and a Linear or a 1 x 1 convolution at
+    batch 1 ((196, 384) @ (384, 1536), (49, 768) @ (768, 3072)) ran at a third of the BLAS's
+    speed (``benchmarks/RESULTS.md``, issue 22, session 3)."""
     if a.ndim > 2 and b.ndim == 2:  # (..., k) @ (k, m), e.g. a Linear on (N, H, W, C): one
         # product of all rows (np.matmul loops over the leading axes, slowly on a strided view)
         rows = a.reshape(-1, a.shape[-1])
         return matmul(rows, b).reshape(*a.shape[:-1], b.shape[1])
     if a.ndim != 2 or b.ndim != 2:
         return xp.matmul(a, b)
-    return xp.dot(a, b)
+    return whole(a.size + b.size + a.shape[0] * b.shape[1], lambda: xp.dot(a, b))

@@ -22,7 +22,9 @@ are in benchmarks/RESULTS.md):
   same way from the kept padded input: faster than reading back a saved column matrix.
 - Each pass is split over the batch into as many threads as the BLAS has, each thread with a
   single-threaded BLAS (``workspace.parallel_slices``): the copies run in parallel too, and no
-  chunk's GEMM waits for the BLAS's threads to wake up.
+  chunk's GEMM waits for the BLAS's threads to wake up. With fewer images than threads (batch
+  1) the GEMMs use the BLAS's own threads instead: split by rows, each thread re-read the whole
+  weight in small products, at half the BLAS's speed on deep layers.
 - Buffers come from a bounded per-thread pool (``workspace.scratch``): a fresh multi-megabyte
   array costs a page fault per 4 KiB, which doubles a copy into it. Zero-padded inputs go to
   cached buffers whose borders are zeroed once.

@@ -198,14 +198,16 @@ class Loader:
         return self._finish()
 
     def _release(self, node: Any) -> None:
-        """Replace the sample values no later node reads by empty stand-ins of their shape
-        (only their shapes are looked at again), so a load holds a few values at a time."""
+        """Replace the values no later node reads by empty stand-ins of their shape (only
+        their shapes are looked at again), so a load holds a few sample values at a time, and
+        a weight only while a layer holds it (a BatchNorm folded into its Conv frees the
+        Conv's weight as read from the file)."""
         for name in dict.fromkeys(n for n in node.input if n):
             self.readers[name] -= 1
             value = self.values[name]
-            if not self.readers[name] and value.runtime and name != self.output_name:
+            if not self.readers[name] and name != self.output_name:
                 self.values[name] = Value(tuple(np.broadcast_to(np.zeros((), r.dtype), r.shape)
-                                                for r in value.runs), True)
+                                                for r in value.runs), value.runtime)
 
     def _attribute(self, onnx: Any, node: Any, attribute: Any) -> Any:
         if attribute.type == onnx.AttributeProto.TENSOR:

@@ -14,6 +14,8 @@ cached on disk (Numba's ``cache=True``), so only the first run on a machine comp
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -228,3 +230,10 @@ def depthwise_2d_input_grad(g, w, sh, sw, dh, dw, r0, r1, dxpad):  # type: ignor
                     gv, wk = g[n, i, u // sw], w[a, b]
                     for c in range(c_):
                         o[c] += gv[c] * wk[c]
+
+
+@njit(**_JIT)
+def erf(x, out):  # type: ignore[no-untyped-def]
+    """out = erf(x) element-wise (the C library's erf); both 1-D of one length."""
+    for i in range(x.shape[0]):
+        out[i] = math.erf(x[i])

@@ -44,17 +44,18 @@ class Kernels:
     numba = object()  # the entry of a kernel that runs through Numba's dispatcher
 
     def __init__(self) -> None:
-        from .kernel_objects import cache_folders, check_array_layout, writable_folder
+        from .kernel_objects import cache_folders, check_array_layout, kernel_names, writable_folder
 
         check_array_layout()
+        self.names = kernel_names()
         self.folder = writable_folder(cache_folders())
         self.objects: Any = None
         self.kernels: dict[str, Kernel] = {}
         self.lock = threading.Lock()  # the ops' worker threads ask for entries at once
 
     def __getattr__(self, name: str) -> Kernel:
-        if name.startswith("_"):
-            raise AttributeError(name)
+        if name not in self.__dict__.get("names", ()):
+            raise AttributeError(f"ops/kernels.py has no kernel {name!r}")
         with self.lock:
             kernel = self.kernels.setdefault(name, Kernel(self, name))
         setattr(self, name, kernel)  # found as a plain attribute from now on

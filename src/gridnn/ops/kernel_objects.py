@@ -3,8 +3,9 @@
 Numba's own on-disk cache saves compiling, but loading from it still imports Numba and starts
 its typing and lowering machinery: about 140 MiB of resident memory in a process whose model
 needs less. So each kernel of ``ops/kernels.py`` is compiled once per argument signature by
-Numba into a C-callable entry point (``numba.cfunc``) that takes every array as its data
-pointer, shape and (unless C-contiguous) byte strides; its object code is written to a file.
+Numba into a C-callable entry point (``numba.cfunc``) that takes every array as the address
+of its NumPy object and reads the data pointer, shape and strides from it (C-contiguous arrays
+get Numba's C-layout code, as its dispatcher gives them); its object code goes to a file.
 Later processes map that object into an LLVM MCJIT engine (``llvmlite.binding``, about 45 MiB)
 and call the entry through ``ctypes``, which releases the GIL as Numba's ``nogil`` did.
 
@@ -48,8 +49,8 @@ Kind = tuple[Any, ...]
 
 
 def cache_folders() -> list[Path]:
-    """Where the objects may go, first choice first: beside the kernels (as Numba caches),
-    under NUMBA_CACHE_DIR when set, else the user's cache folder."""
+    """Where the objects may go, first choice first: under NUMBA_CACHE_DIR when it is set,
+    beside the kernels (as Numba caches), the user's cache folder."""
     folders = []
     if os.environ.get("NUMBA_CACHE_DIR"):
         folders.append(Path(os.environ["NUMBA_CACHE_DIR"]) / "gridnn-kernels")
@@ -57,6 +58,15 @@ def cache_folders() -> list[Path]:
     home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     folders.append(Path(home) / "gridnn" / "kernels")
     return folders
+
+
+def kernel_names() -> frozenset[str]:
+    """The kernels of ``ops/kernels.py`` (its decorated functions), read without importing it."""
+    import ast
+
+    tree = ast.parse(KERNELS_SOURCE.read_text())
+    return frozenset(f.name for f in tree.body
+                     if isinstance(f, ast.FunctionDef) and f.decorator_list)
 
 
 def writable_folder(folders: list[Path]) -> Path:
@@ -224,6 +234,7 @@ def compile_entry(name: str, kinds: tuple[Kind, ...]) -> tuple[dict[str, Any], b
     import re
 
     from numba import carray, cfunc, from_dtype, types
+    from numba.core.errors import NumbaError
 
     from . import kernels
 
@@ -259,16 +270,19 @@ def compile_entry(name: str, kinds: tuple[Kind, ...]) -> tuple[dict[str, Any], b
     source = (f"def {name}_entry({', '.join(params)}):\n" + "\n".join(lines)
               + f"\n    kernel({', '.join(f'a{i}' for i in range(len(kinds)))})\n")
     exec(compile(source, f"<gridnn entry of {name}>", "exec"), scope)  # our own text above
-    entry = cfunc(types.void(*sig), error_model="numpy")(scope[f"{name}_entry"])
-    library = entry._library
-    ir = library.get_llvm_str()
+    try:
+        entry = cfunc(types.void(*sig), error_model="numpy")(scope[f"{name}_entry"])
+        library = entry._library
+        ir = library.get_llvm_str()
+        _, _, (code, _) = library.serialize_using_object_code()
+    except (NumbaError, AttributeError):  # a Numba without what the entry needs
+        return {"symbol": None, "externals": []}, b""
     externals = sorted(set(re.findall(r'^declare [^@]*@"?([\w.$]+)"?\(', ir, re.M))
                        | set(re.findall(r'^@"?([\w.$]+)"? = external ', ir, re.M)))
     externals = [s for s in externals if not s.startswith("llvm.")]
     for symbol in externals:
         if symbol not in _ERROR_PATH_SYMBOLS and _address_in_process(symbol) is None:
             return {"symbol": None, "externals": []}, b""  # needs Numba's runtime
-    _, _, (code, _) = library.serialize_using_object_code()
     return {"symbol": entry.native_name, "externals": externals}, code
 
 

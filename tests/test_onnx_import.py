@@ -325,3 +325,39 @@ def test_pad_before_conv_fuses_only_when_the_conv_can_pad_alike(mode, value, tmp
     np.testing.assert_allclose(loaded(gn.tensor(x)).data, expected, rtol=1e-5, atol=1e-5)
     fused = not (mode == "constant" and value)
     assert [type(m).__name__ for m in loaded] == (["Conv2d"] if fused else ["Pad", "Conv2d"])
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_load_runs_layers_at_one_batch_size_and_keeps_only_folded_weights(tmp_path,
+                                                                           monkeypatch):
+    """A layer works per sample, so the load runs it at one batch size only (at the other its
+    value is a stand-in of its shape); a Conv's weight as read from the file is dropped once
+    a BatchNorm is folded into it. The model still takes any batch."""
+    import gc
+    import importlib
+    import weakref
+
+    from gridnn.onnx import reader
+
+    model, path, shape = exported("resnet", tmp_path, fold=False)
+    calls = []
+    conv_forward = nn.Conv2d.forward
+    monkeypatch.setattr(nn.Conv2d, "forward",
+                        lambda self, x: calls.append(x.shape[0]) or conv_forward(self, x))
+    read = []
+    tensor_array = reader.tensor_array
+    monkeypatch.setattr(importlib.import_module("gridnn.onnx.load"), "tensor_array",
+                        lambda *a, **k: read.append(tensor_array(*a, **k)) or read[-1])
+    loaded = gx.load(path)
+    convs = [m for m in loaded.modules() if isinstance(m, nn.Conv2d)]
+    # batch 1 only: each Conv node, then each Conv with its BatchNorm folded in
+    assert calls == [1] * 2 * len(convs)
+    gc.collect()
+    file_weights = {id(a): weakref.ref(a) for a in read if a.ndim == 4}
+    read.clear()
+    alive = [r for r in file_weights.values() if r() is not None]
+    assert len(file_weights) == len(convs) and not alive  # every Conv2d here is folded
+    x = np.random.default_rng(0).standard_normal((3, *shape)).astype(np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(loaded(gn.tensor(x)).data, expected, rtol=1e-4, atol=1e-5)

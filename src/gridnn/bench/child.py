@@ -72,9 +72,9 @@ def compiled_loops() -> str:
 
     if kernels() is None:
         return "off (NumPy passes)"
-    import numba
+    from importlib.metadata import version
 
-    return f"on (Numba {numba.__version__})"
+    return f"on (Numba {version('numba')})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,7 +3,9 @@
 The graph is walked once in order. Every value is known twice, for a batch of ``B`` samples and
 for ``B + 1`` (zeros of the declared input shape go in): constants and shape arithmetic fold to
 NumPy arrays, and a value that differs between the two runs depends on the batch size, which is
-how ``Reshape(x, [Shape(x)[0], -1])`` becomes ``nn.Flatten`` and not a fixed-size reshape. Each
+how ``Reshape(x, [Shape(x)[0], -1])`` becomes ``nn.Flatten`` and not a fixed-size reshape. A
+value computed from the input is read only for its shape, so a layer (which works per sample)
+runs at ``B`` alone and its ``B + 1`` value is a stand-in of the right shape. Each
 computing node becomes a gridnn layer (see ``importer``), and the layers form an
 ``nn.Sequential`` when they are a chain, else a ``GraphModule``.
 """
@@ -198,14 +200,16 @@ class Loader:
         return self._finish()
 
     def _release(self, node: Any) -> None:
-        """Replace the sample values no later node reads by empty stand-ins of their shape
-        (only their shapes are looked at again), so a load holds a few values at a time."""
+        """Replace the values no later node reads by empty stand-ins of their shape (only
+        their shapes are looked at again), so a load holds a few sample values at a time, and
+        a weight only while a layer holds it (a BatchNorm folded into its Conv frees the
+        Conv's weight as read from the file)."""
         for name in dict.fromkeys(n for n in node.input if n):
             self.readers[name] -= 1
             value = self.values[name]
-            if not self.readers[name] and value.runtime and name != self.output_name:
-                self.values[name] = Value(tuple(np.broadcast_to(np.zeros((), r.dtype), r.shape)
-                                                for r in value.runs), True)
+            if not self.readers[name] and name != self.output_name:
+                self.values[name] = Value(tuple(_stand_in(r.shape, r.dtype) for r in value.runs),
+                                          value.runtime)
 
     def _attribute(self, onnx: Any, node: Any, attribute: Any) -> Any:
         if attribute.type == onnx.AttributeProto.TENSOR:
@@ -309,11 +313,18 @@ class Loader:
             kept = self.names.pop(fused, "")
             if not step.keep_name:
                 self.taken.discard(kept)
-        runs = []
+        runs: list[np.ndarray] = []
         for i in (0, 1):
             args = [self.values[n].runs[i] for n in step.inputs]
             if step.layer is None and step.op is None:
                 runs.append(args[0])
+                continue
+            if i == 1 and step.layer is not None and runs[0].shape[:1] == self.batches[:1] and \
+                    all(self.values[n].runs[0].shape[:1] == self.batches[:1]
+                        for n in step.inputs):
+                # a layer keeps the batch axis and works per sample: at the second batch size
+                # only its output's shape is ever read, so it is not computed again
+                runs.append(_stand_in((self.batches[1], *runs[0].shape[1:]), runs[0].dtype))
                 continue
             for a in args:
                 if a.nbytes > LIMITS.tensor_bytes:
@@ -327,7 +338,7 @@ class Loader:
                         result = inline(step.op, tensors, step.axis)
             except ValueError as e:
                 raise self.fail(node, f"does not fit its input shapes: {e}") from None
-            runs.append(result.data)
+            runs.append(result.data if i == 0 else _stand_in(result.shape, result.dtype))
         self.values[out] = Value((runs[0], runs[1]), True)
         if step.layer is None and step.op is None:
             self.values[out] = self.values[step.inputs[0]]
@@ -378,6 +389,12 @@ class Loader:
                         *(metadata_floats(self.model, key) for key in ("mean", "std")))
         module.onnx_info = info
         return module, info
+
+
+def _stand_in(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """Zeros of ``shape`` that take no memory (one element, broadcast): a value whose shape
+    is read but not its contents."""
+    return np.broadcast_to(np.zeros((), dtype), shape)
 
 
 def load(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None,

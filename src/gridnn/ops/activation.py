@@ -7,8 +7,8 @@
     gelu(x) = x * Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2  (exact)
             ~ x * (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))) / 2  (approximate='tanh')
 
-``erf`` is the C library's ``erf``: with Numba (the ``fast`` extra) a compiled ufunc, else
-Python's ``math.erf`` per element (same numbers, slower).
+``erf`` is the C library's ``erf``: with Numba (the ``fast`` extra) a compiled loop
+(``kernels.erf``), else Python's ``math.erf`` per element (same numbers, slower).
 """
 
 from __future__ import annotations
@@ -22,34 +22,17 @@ from .compiled import kernels
 from .elementwise import unbroadcast
 
 Array = Any
-_ufuncs: dict[str, Any] = {}
-
-
-def _erf_ufunc() -> Any:
-    """erf as a ufunc: Numba's compiled one when compiled loops are on and Numba imports."""
-    compiled = kernels() is not None
-    key = "compiled" if compiled else "python"
-    if key not in _ufuncs:
-        ufunc = None
-        if compiled:
-            import numba
-
-            try:
-                ufunc = numba.vectorize(["float32(float32)", "float64(float64)"],
-                                        cache=True)(_erf_scalar)
-            except RuntimeError:  # no writable place for Numba's cache (see ops/compiled.py)
-                ufunc = None
-        _ufuncs[key] = ufunc if ufunc is not None else xp.frompyfunc(math.erf, 1, 1)
-    return _ufuncs[key]
-
-
-def _erf_scalar(x: float) -> float:
-    return math.erf(x)
 
 
 def erf(a: Array) -> Array:
     """The error function element-wise, in ``a``'s dtype."""
-    return _erf_ufunc()(a).astype(a.dtype, copy=False)
+    k = kernels()
+    if k is None or a.dtype not in (xp.float32, xp.float64):
+        return xp.frompyfunc(math.erf, 1, 1)(a).astype(a.dtype, copy=False)
+    x = xp.ascontiguousarray(a).reshape(-1)
+    out = xp.empty_like(x)
+    k.erf(x, out)
+    return out.reshape(a.shape)
 
 
 class Erf(Function):

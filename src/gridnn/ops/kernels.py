@@ -8,11 +8,15 @@ the formulas in ``ops/pool.py`` and ``ops/norm.py`` say. The ops call a kernel o
 batch (or of the rows) per thread (``workspace.parallel_slices``); ``nogil`` lets the threads
 run at once. Sums accumulate in float64 whatever the data's dtype.
 
-Imported only through ``ops.compiled.kernels()``: this module needs Numba. Compiled code is
-cached on disk (Numba's ``cache=True``), so only the first run on a machine compiles.
+Called only through ``ops.compiled.kernels()``: this module needs Numba, which compiles each
+kernel once per machine and argument kind into machine code that ``ops/kernel_objects.py``
+caches and later processes load without Numba. A kernel writes its results into arrays it is
+given and never raises (one that returns a value runs through Numba's dispatcher).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit
@@ -228,3 +232,10 @@ def depthwise_2d_input_grad(g, w, sh, sw, dh, dw, r0, r1, dxpad):  # type: ignor
                     gv, wk = g[n, i, u // sw], w[a, b]
                     for c in range(c_):
                         o[c] += gv[c] * wk[c]
+
+
+@njit(**_JIT)
+def erf(x, out):  # type: ignore[no-untyped-def]
+    """out = erf(x) element-wise (the C library's erf); both 1-D of one length."""
+    for i in range(x.shape[0]):
+        out[i] = math.erf(x[i])

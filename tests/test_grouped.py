@@ -21,7 +21,7 @@ from needs_torch import TF
 from torch_check import check_op
 
 # (batch, channels, filters, size, kernel, stride, pads, dilation, groups): RegNet's 8-channel
-# groups (stride 1 and 2), 1 to 32 channels a group, filters per group unlike channels per
+# groups (stride 1 and 2), 1 to 16 channels a group, filters per group unlike channels per
 # group (1 input channel a group: a channel multiplier), uneven pads, dilation, stride 3 (more
 # stride phases than taps in some), 1-D, a 1x1 of stride 2.
 CASES = [
@@ -29,7 +29,7 @@ CASES = [
     (2, 24, 24, (8, 9), (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 3),
     (3, 4, 8, (7, 6), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 4),
     (2, 6, 9, (7, 8), (3, 2), (2, 1), ((1, 0), (2, 1)), (1, 2), 3),
-    (1, 64, 32, (6, 5), (3, 3), (1, 2), ((2, 2), (1, 1)), (2, 1), 2),
+    (1, 32, 16, (6, 5), (3, 3), (1, 2), ((2, 2), (1, 1)), (2, 1), 2),
     (2, 12, 6, (10, 11), (5, 5), (3, 3), ((2, 2), (2, 2)), (1, 1), 3),
     (2, 10, 20, (5, 4), (1, 1), (2, 2), ((0, 0), (0, 0)), (1, 1), 2),
     (4, 16, 8, (13,), (3,), (2,), ((1, 1),), (1,), 4),
@@ -160,3 +160,21 @@ def test_float32_weight_gradient_ignores_stale_scratch(op_path: str) -> None:
     want = _run(case, [x, w, b], plain_conv=True)
     for g, r in zip(got, want):
         np.testing.assert_allclose(g, r, rtol=2e-5, atol=2e-5)
+
+
+def test_only_narrow_groups_take_the_path() -> None:
+    """Up to ``MAX_GROUP_WIDTH`` channels (in or out) a group, not depthwise, 1-D or 2-D."""
+    def geo(groups: int, nd: int = 2) -> ConvGeometry:
+        return ConvGeometry((1,) * nd, (1,) * nd, ((0, 0),) * nd, "zeros", groups, (4,) * nd)
+
+    width = grouped.MAX_GROUP_WIDTH
+    with using(compiled=True):
+        on = kernels() is not None
+        assert grouped.takes(4 * width, 4 * width, 2, geo(4)) is on
+        assert grouped.takes(4 * width, 4, 1, geo(4, 1)) is on
+        assert not grouped.takes(2 * width + 2, 2 * width + 2, 2, geo(2))
+        assert not grouped.takes(8, 8 * width + 8, 2, geo(8))
+        assert not grouped.takes(8, 8, 2, geo(1))
+        assert not grouped.takes(8, 8, 3, geo(2, 3))
+    with using(compiled=False):
+        assert not grouped.takes(16, 16, 2, geo(4))

@@ -38,7 +38,7 @@ Array = Any
 
 # Widest group (input or output channels) taken here: beyond it the stacked GEMMs are as fast
 # (measured on 2 cores, benchmarks/RESULTS.md).
-MAX_GROUP_WIDTH = 32
+MAX_GROUP_WIDTH = 16
 # Plane positions a task aims at: images are taken together until their planes are this long,
 # so small late-layer images still make long runs.
 RUN_LENGTH = 1024

@@ -288,6 +288,82 @@ def _dot_taps(gk, src, offs, out):  # type: ignore[no-untyped-def]
 
 
 @njit(**_GROUPED)
+def _add_taps4(src, offs, wts, acc, r, lo, n):  # type: ignore[no-untyped-def]
+    """``_add_taps`` for rows r..r+4 of acc at once (their elements lo..lo+n), weighted by wts
+    (4, T): each run of src is read once for four filters (or input channels)."""
+    taps = offs.shape[0]
+    a_, b_ = acc[r, lo:lo + n], acc[r + 1, lo:lo + n]
+    c_, d_ = acc[r + 2, lo:lo + n], acc[r + 3, lo:lo + n]
+    t = 0
+    while t + 3 <= taps:
+        o0, o1, o2 = offs[t], offs[t + 1], offs[t + 2]
+        s0, s1, s2 = src[o0:o0 + n], src[o1:o1 + n], src[o2:o2 + n]
+        a0, a1, a2 = wts[0, t], wts[0, t + 1], wts[0, t + 2]
+        b0, b1, b2 = wts[1, t], wts[1, t + 1], wts[1, t + 2]
+        c0, c1, c2 = wts[2, t], wts[2, t + 1], wts[2, t + 2]
+        d0, d1, d2 = wts[3, t], wts[3, t + 1], wts[3, t + 2]
+        for p in range(n):
+            x0, x1, x2 = s0[p], s1[p], s2[p]
+            a_[p] += x0 * a0 + x1 * a1 + x2 * a2
+            b_[p] += x0 * b0 + x1 * b1 + x2 * b2
+            c_[p] += x0 * c0 + x1 * c1 + x2 * c2
+            d_[p] += x0 * d0 + x1 * d1 + x2 * d2
+        t += 3
+    while t < taps:
+        s0 = src[offs[t]:offs[t] + n]
+        a0, b0, c0, d0 = wts[0, t], wts[1, t], wts[2, t], wts[3, t]
+        for p in range(n):
+            x0 = s0[p]
+            a_[p] += x0 * a0
+            b_[p] += x0 * b0
+            c_[p] += x0 * c0
+            d_[p] += x0 * d0
+        t += 1
+
+
+@njit(**_GROUPED)
+def _add_rows(src, offs, wts, acc, lo, n):  # type: ignore[no-untyped-def]
+    """acc[:, lo:lo + n] (R rows) += the taps of src weighted by wts (R, T), row r by wts[r]:
+    four rows a pass, then one at a time. (Rows of a C-contiguous acc are sliced here, not by
+    the caller, so that the loops see unit strides.)"""
+    r = 0
+    while r + 4 <= acc.shape[0]:
+        _add_taps4(src, offs, wts[r:r + 4], acc, r, lo, n)
+        r += 4
+    while r < acc.shape[0]:
+        _add_taps(src, offs, wts[r], acc[r, lo:lo + n])
+        r += 1
+
+
+@njit(**_GROUPED_SUMS)
+def _dot_rows(g, n, src, offs, out):  # type: ignore[no-untyped-def]
+    """out (R, T) += the dot products of the first n of g's rows (R, >= n) with the runs of
+    src at offs, as ``_dot_taps``; four rows a pass (each run read once for four), then one at
+    a time."""
+    taps, zero = offs.shape[0], g.dtype.type(0)
+    r = 0
+    while r + 4 <= g.shape[0]:
+        g0, g1, g2, g3 = g[r, :n], g[r + 1, :n], g[r + 2, :n], g[r + 3, :n]
+        for t in range(taps):
+            s0 = src[offs[t]:offs[t] + n]
+            a0, a1, a2, a3 = zero, zero, zero, zero
+            for p in range(n):
+                x0 = s0[p]
+                a0 += g0[p] * x0
+                a1 += g1[p] * x0
+                a2 += g2[p] * x0
+                a3 += g3[p] * x0
+            out[r, t] += a0
+            out[r + 1, t] += a1
+            out[r + 2, t] += a2
+            out[r + 3, t] += a3
+        r += 4
+    while r < g.shape[0]:
+        _dot_taps(g[r, :n], src, offs, out[r])
+        r += 1
+
+
+@njit(**_GROUPED)
 def _planes(xpad, n0, m, c0, sh, sw, hg, wg, planes, back):  # type: ignore[no-untyped-def]
     """Between channels c0.. of images n0..n0+m of xpad (N, Hp, Wp, C) and the planes
     (CG, S * B): element (n0 + n, h, q, c0 + ci) sits at planes[ci, ((h % sh * sw + q % sw)
@@ -333,10 +409,9 @@ def grouped_2d(xpad, w, bias, offs, sh, sw, hg, wg,  # type: ignore[no-untyped-d
         _planes(xpad, n0, m, g * cg, sh, sw, hg, wg, planes, False)
         length = (m - 1) * plane + (oh_ - 1) * wg + ow_
         for t in range(kg):
-            a, k = acc[t, :length], g * kg + t
-            a[:] = bias[k]
-            for ci in range(cg):
-                _add_taps(planes[ci], offs, w[k, ci], a)
+            acc[t, :length] = bias[g * kg + t]
+        for ci in range(cg):
+            _add_rows(planes[ci], offs, w[g * kg:(g + 1) * kg, ci], acc, 0, length)
         for n in range(m):
             for i in range(oh_):
                 for j in range(ow_):
@@ -377,9 +452,8 @@ def grouped_2d_weight_grad(xpad, g, offs, sh, sw, hg, wg,  # type: ignore[no-unt
         _planes(xpad, n0, m, gr * cg, sh, sw, hg, wg, planes, False)
         _grad_rows(g, n0, m, gr * kg, hg, wg, 0, rows)
         length = (m - 1) * plane + (oh_ - 1) * wg + ow_
-        for t in range(kg):
-            for ci in range(cg):
-                _dot_taps(rows[t, :length], planes[ci], offs, out[gr * kg + t, ci])
+        for ci in range(cg):
+            _dot_rows(rows, length, planes[ci], offs, out[gr * kg:(gr + 1) * kg, ci])
 
 
 @njit(**_GROUPED)
@@ -399,12 +473,10 @@ def grouped_2d_input_grad(g, w, offs, phases, sh, sw, hg, wg,  # type: ignore[no
         n0, gr = task // groups * images, task % groups
         m = min(images, n_ - n0)
         _grad_rows(g, n0, m, gr * kg, hg, wg, margin, rows)
-        for ci in range(cg):
-            for s in range(sh * sw):
-                d = planes[ci, s * block:s * block + m * plane]
-                d[:] = 0
-                lo, hi = phases[s], phases[s + 1]
-                for t in range(kg):
-                    k = gr * kg + t
-                    _add_taps(rows[t], offs[lo:hi], w[k, ci, lo:hi], d)
+        for s in range(sh * sw):
+            planes[:, s * block:s * block + m * plane] = 0
+            lo, hi = phases[s], phases[s + 1]
+            for t in range(kg):
+                _add_rows(rows[t], offs[lo:hi], w[gr * kg + t, :, lo:hi], planes, s * block,
+                          m * plane)
         _planes(dxpad, n0, m, gr * cg, sh, sw, hg, wg, planes, True)

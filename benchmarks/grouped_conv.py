@@ -1,6 +1,7 @@
 """Grouped convolutions layer by layer (issue 22): gridnn's narrow-group path (ops/grouped.py),
 its stacked GEMMs (ops/conv.py, the path without it) and PyTorch, each library in a fresh
-process per round, alternating.
+process per round, alternating. Each gridnn column forces its path on every layer (the
+``widths`` sweep is how ``grouped.MAX_GROUP_WIDTH`` was chosen).
 
     python benchmarks/grouped_conv.py                     # RegNetY-400MF's layers, batch 1 and 8
     python benchmarks/grouped_conv.py --layers widths     # 2 to 64 channels a group, 128 in all
@@ -60,8 +61,8 @@ def _child(library: str, layers: list[tuple[int, ...]], batch: int, reps: int) -
         import gridnn.functional as F
         from gridnn.ops import grouped
 
-        if library == "gridnn-gemm":
-            grouped.MAX_GROUP_WIDTH = 0
+        # Either path for every layer, whatever width the dispatch would pick it for.
+        grouped.MAX_GROUP_WIDTH = 0 if library == "gridnn-gemm" else 1 << 30
 
         def make(c: int, s: int, stride: int, groups: int) -> tuple[Any, Any]:
             x = np.moveaxis(rng.standard_normal((batch, s, s, c), np.float32), -1, 1)

@@ -178,3 +178,23 @@ def test_only_narrow_groups_take_the_path() -> None:
         assert not grouped.takes(8, 8, 3, geo(2, 3))
     with using(compiled=False):
         assert not grouped.takes(16, 16, 2, geo(4))
+
+
+def test_random_shapes_match_the_plain_conv() -> None:
+    """Seeded random geometries (1-D and 2-D, empty batches, 1 to 16 channels and filters a
+    group, kernels of 1 to 4 taps, strides 1 to 3, dilations, uneven pads, 1 to 3 threads)."""
+    rng = np.random.default_rng(42)
+    for trial in range(40):
+        nd = int(rng.integers(1, 3))
+        g, cg, kg = int(rng.integers(2, 5)), int(rng.integers(1, 17)), int(rng.integers(2, 17))
+        kernel = tuple(int(v) for v in rng.integers(1, 5, nd))
+        stride = tuple(int(v) for v in rng.integers(1, 4, nd))
+        dil = tuple(int(v) for v in rng.integers(1, 3, nd))
+        pads = tuple((int(rng.integers(0, 3)), int(rng.integers(0, 3))) for _ in range(nd))
+        size = tuple(d * (k - 1) + 1 + int(rng.integers(0, 9)) for d, k in zip(dil, kernel))
+        case = (int(rng.integers(0 if trial % 8 == 0 else 1, 4)), g * cg, g * kg, size, kernel,
+                stride, pads, dil, g)
+        arrays = _arrays(case, seed=trial)
+        got = _run(case, arrays, threads=int(rng.integers(1, 4)), parallel_min_size=0)
+        for a, b in zip(got, _run(case, arrays, plain_conv=True)):
+            np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-11, err_msg=_case_id(case))

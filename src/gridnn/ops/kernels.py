@@ -414,10 +414,10 @@ def grouped_2d(xpad, w, bias, offs, sh, sw, hg, wg,  # type: ignore[no-untyped-d
             _add_rows(planes[ci], offs, w[g * kg:(g + 1) * kg, ci], acc, 0, length)
         for n in range(m):
             for i in range(oh_):
+                o, p = out[n0 + n, i], n * plane + i * wg
                 for j in range(ow_):
-                    o, p = out[n0 + n, i, j, g * kg:(g + 1) * kg], n * plane + i * wg + j
                     for t in range(kg):
-                        o[t] = acc[t, p]
+                        o[j, g * kg + t] = acc[t, p + j]
 
 
 @njit(**_GROUPED)
@@ -429,10 +429,10 @@ def _grad_rows(g, n0, m, k0, hg, wg, margin, rows):  # type: ignore[no-untyped-d
     rows[:] = 0
     for n in range(m):
         for i in range(oh_):
+            gv, p = g[n0 + n, i], margin + n * hg * wg + i * wg
             for j in range(ow_):
-                gv, p = g[n0 + n, i, j, k0:k0 + kg], margin + n * hg * wg + i * wg + j
                 for t in range(kg):
-                    rows[t, p] = gv[t]
+                    rows[t, p + j] = gv[j, k0 + t]
 
 
 @njit(**_GROUPED_SUMS)

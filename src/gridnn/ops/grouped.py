@@ -109,15 +109,20 @@ def _as_2d(a: Array, nd: int) -> Array:
 
 
 def _taps(w: Array, lay: _Layout) -> Array:
-    """(K, C/G, *k) -> (K, C/G, T) contiguous, the taps in the layout's order."""
-    return xp.ascontiguousarray(w.reshape(*w.shape[:2], -1)[:, :, lay.order])
+    """(K, C/G, *k) -> (K, C/G, T) contiguous, the taps in the layout's order (the kernel's
+    own with stride 1: no copy)."""
+    taps = w.reshape(*w.shape[:2], -1)
+    return xp.ascontiguousarray(taps if lay.phases[1] == taps.shape[2] else
+                                taps[:, :, lay.order])
 
 
-def _planes(cg: int, lay: _Layout, dtype: Any) -> Array:
-    """A task's zeroed (C/G, S * block) planes: positions no input lands on stay zero, so the
-    weight gradient's zero-times-unused never meets a stale NaN."""
+def _planes(cg: int, lay: _Layout, dtype: Any, zeroed: bool) -> Array:
+    """A task's (C/G, S * block) planes. ``zeroed``: positions no input lands on are zero, so
+    that the weight gradient's zero-times-unused never meets a stale NaN (the forward only
+    computes outputs it drops from them)."""
     planes = scratch().take((cg, lay.stride[0] * lay.stride[1] * lay.block), dtype)
-    planes[...] = 0
+    if zeroed:
+        planes[...] = 0
     return planes
 
 
@@ -132,7 +137,7 @@ def forward(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry) -> Arr
     wk, k = _taps(w.astype(xpad.dtype, copy=False), lay), kernels()
 
     def work(lo: int, hi: int) -> None:
-        planes = _planes(w.shape[1], lay, xpad.dtype)
+        planes = _planes(w.shape[1], lay, xpad.dtype, False)
         acc = scratch().take((k_out // geo.groups, lay.block), xpad.dtype)
         k.grouped_2d(x2, wk, b, lay.offs, *lay.stride, lay.hg, lay.wg, lo, hi, planes, acc,
                      out2)
@@ -153,7 +158,7 @@ def weight_grad(xpad: Array, g: Array, geo: ConvGeometry, kernel: tuple[int, ...
 
     def work(lo: int, hi: int) -> Array:
         acc = xp.zeros((k_out, cg, len(lay.order)), xp.float64)
-        planes = _planes(cg, lay, g.dtype)
+        planes = _planes(cg, lay, g.dtype, True)
         rows = scratch().take((k_out // geo.groups, lay.block), g.dtype)
         k.grouped_2d_weight_grad(x2, g2, lay.offs, *lay.stride, lay.hg, lay.wg, lo, hi,
                                  planes, rows, acc)
@@ -177,7 +182,7 @@ def input_grad(g: Array, w: Array, geo: ConvGeometry, pad_shape: tuple[int, ...]
 
     def work(lo: int, hi: int) -> None:
         rows = scratch().take((kg, lay.margin + lay.block), g.dtype)
-        planes = scratch().take((cg, lay.stride[0] * lay.stride[1] * lay.block), g.dtype)
+        planes = _planes(cg, lay, g.dtype, False)  # every position written first
         k.grouped_2d_input_grad(g2, wk, lay.back, lay.phases, *lay.stride, lay.hg, lay.wg,
                                 lo, hi, rows, planes, d2)
         scratch().give(planes)

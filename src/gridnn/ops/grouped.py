@@ -31,6 +31,7 @@ from typing import Any
 
 from .._backend import xp
 from .compiled import kernels
+from .depthwise import as_2d, steps_2d
 from .windows import ConvGeometry
 from .workspace import parallel_slices, scratch
 
@@ -82,7 +83,7 @@ def _layout(x2_shape: tuple[int, ...], kernel: tuple[int, int], geo: ConvGeometr
     """The layout for the 2-D view (N, Hp, Wp, C) of the padded input (cached: a network calls
     the same few shapes again and again)."""
     n, hp, wp, c = x2_shape
-    (sh, sw), (dh, dw) = _pair(geo.stride), _pair(geo.dilation)
+    sh, sw, dh, dw = steps_2d(geo)
     hg, wg = -(-hp // sh), -(-wp // sw)
     images = max(1, min(n, RUN_LENGTH // (hg * wg)))
     block = images * hg * wg
@@ -98,14 +99,9 @@ def _layout(x2_shape: tuple[int, ...], kernel: tuple[int, int], geo: ConvGeometr
         xp.searchsorted(xp.asarray(sorted(phase)), xp.arange(sh * sw + 1)), margin)
 
 
-def _pair(v: tuple[int, ...]) -> tuple[int, int]:
-    """A 2-D step, 1-D as height 1."""
-    return (1, v[0]) if len(v) == 1 else (v[0], v[1])
-
-
-def _as_2d(a: Array, nd: int) -> Array:
-    """(N, L, C) -> (N, 1, L, C) view for the 2-D loops; 2-D arrays as they are."""
-    return a[:, None] if nd == 1 else a
+def _kernel_2d(kernel: tuple[int, ...]) -> tuple[int, int]:
+    """A kernel's size for the 2-D loops, 1-D as height 1."""
+    return (1, kernel[0]) if len(kernel) == 1 else (kernel[0], kernel[1])
 
 
 def _taps(w: Array, lay: _Layout) -> Array:
@@ -132,8 +128,8 @@ def forward(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry) -> Arr
     n, nd, k_out = xpad.shape[0], len(geo.out_size), w.shape[0]
     out = xp.empty((n, *geo.out_size, k_out), dtype=xpad.dtype)
     b = xp.zeros(k_out, xpad.dtype) if bias is None else bias.astype(xpad.dtype, copy=False)
-    x2, out2 = _as_2d(xpad, nd), _as_2d(out, nd)
-    lay = _layout(x2.shape, _pair(w.shape[2:]), geo)
+    x2, out2 = as_2d(xpad, nd), as_2d(out, nd)
+    lay = _layout(x2.shape, _kernel_2d(w.shape[2:]), geo)
     wk, k = _taps(w.astype(xpad.dtype, copy=False), lay), kernels()
 
     def work(lo: int, hi: int) -> None:
@@ -152,8 +148,8 @@ def weight_grad(xpad: Array, g: Array, geo: ConvGeometry, kernel: tuple[int, ...
     """(K, C/G, *k) from the padded input (N, *Sp, C) and the output gradient g (N, *O, K)."""
     nd, k_out = len(kernel), g.shape[-1]
     cg = xpad.shape[-1] // geo.groups
-    x2, g2 = _as_2d(xpad, nd), _as_2d(g, nd)
-    lay = _layout(x2.shape, _pair(kernel), geo)
+    x2, g2 = as_2d(xpad, nd), as_2d(g, nd)
+    lay = _layout(x2.shape, _kernel_2d(kernel), geo)
     k = kernels()
 
     def work(lo: int, hi: int) -> Array:
@@ -176,8 +172,8 @@ def input_grad(g: Array, w: Array, geo: ConvGeometry, pad_shape: tuple[int, ...]
     """The gradient on the padded input (N, *Sp, C) from the output gradient g (N, *O, K)."""
     nd, cg, kg = len(geo.out_size), w.shape[1], w.shape[0] // geo.groups
     dpad = xp.empty(pad_shape, g.dtype)
-    g2, d2 = _as_2d(g, nd), _as_2d(dpad, nd)
-    lay = _layout(d2.shape, _pair(w.shape[2:]), geo)
+    g2, d2 = as_2d(g, nd), as_2d(dpad, nd)
+    lay = _layout(d2.shape, _kernel_2d(w.shape[2:]), geo)
     wk, k = _taps(w.astype(g.dtype, copy=False), lay), kernels()
 
     def work(lo: int, hi: int) -> None:

@@ -5,6 +5,7 @@
     python benchmarks/profile_step.py --model resnet_small --sample 3,32,32 --optimizer sgd
     python benchmarks/profile_step.py --threads 1 --numpy   # one thread, NumPy passes only
     python benchmarks/profile_step.py --inference mobilenet_v2 --batch 1   # eval-mode forward
+    python benchmarks/profile_step.py --threads 1 --cpu     # CPU time: steadier on a busy machine
 
 ``--inference`` times the forward pass of a model of ``gridnn.bench.zoo_shapes`` (torchvision's
 layer shapes) or of an ONNX file (``--inference /work/onnx-zoo/resnet18.onnx``) on 3x224x224
@@ -61,8 +62,11 @@ def _step(model: str, sample: tuple[int, ...], batch: int, optimizer: str,
 
 
 def profile(model: str, sample: tuple[int, ...], batch: int, optimizer: str, steps: int,
-            inference: bool = False) -> tuple[float, dict[str, float]]:
-    """(median step ms, {'Op.forward': ms per step, ...}) over ``steps`` steps."""
+            inference: bool = False, clock: Any = time.perf_counter
+            ) -> tuple[float, dict[str, float]]:
+    """(median step ms, {'Op.forward': ms per step, ...}) over ``steps`` steps, timed by
+    ``clock`` (``time.thread_time``: this thread's CPU time, which a shared machine's load
+    disturbs less; meaningful with one thread)."""
     from gridnn import autograd
     from gridnn._allocator import keep_freed_memory
 
@@ -74,14 +78,14 @@ def profile(model: str, sample: tuple[int, ...], batch: int, optimizer: str, ste
 
     def timed(fn: Any, key: str) -> Any:
         def run(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
+            start = clock()
             try:
                 return fn(*args, **kwargs)
             finally:
                 name = key
                 if key == "ConvNd.forward":
                     name = f"{key}[{_conv_kind(args[2], kwargs['geometry'])}]"
-                spent[name] += time.perf_counter() - start
+                spent[name] += clock() - start
         return run
 
     for cls in set(_subclasses(autograd.Function)):
@@ -90,9 +94,9 @@ def profile(model: str, sample: tuple[int, ...], batch: int, optimizer: str, ste
                 setattr(cls, name, timed(cls.__dict__[name], f"{cls.__name__}.{name}"))
     times = []
     for _ in range(steps):
-        start = time.perf_counter()
+        start = clock()
         step()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return 1e3 * float(np.median(times)), {k: 1e3 * v / steps for k, v in spent.items()}
 
 
@@ -105,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, help="BLAS and gridnn threads (default: all)")
     parser.add_argument("--numpy", action="store_true", help="no compiled loops")
+    parser.add_argument("--cpu", action="store_true", help="time this thread's CPU time "
+                        "instead of wall time (with --threads 1, on a busy machine)")
     parser.add_argument("--inference", metavar="MODEL", help="time the eval forward of a "
                         "zoo_shapes model (mobilenet_v2, resnet18) or an .onnx file instead")
     args = parser.parse_args(argv)
@@ -115,9 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     sample = tuple(int(v) for v in args.sample.split(","))
     with threadpool_limits(args.threads, user_api="blas"), using(compiled=not args.numpy):
         step_ms, ops = profile(args.inference or args.model, sample, args.batch, args.optimizer,
-                               args.steps, args.inference is not None)
+                               args.steps, args.inference is not None,
+                               time.thread_time if args.cpu else time.perf_counter)
     print(f"{args.inference or args.model} batch {args.batch}: step {step_ms:.2f} ms "
-          f"(median of {args.steps})")
+          f"{'CPU ' if args.cpu else ''}(median of {args.steps})")
     for key, ms in sorted(ops.items(), key=lambda kv: -kv[1]):
         if ms >= 0.01:
             print(f"  {key:<32} {ms:7.2f} ms")

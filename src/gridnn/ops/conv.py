@@ -50,7 +50,7 @@ from typing import Any
 
 from .._backend import xp
 from ..autograd import Function
-from . import depthwise
+from . import depthwise, grouped
 from .compiled import kernels
 from .options import options
 from .shape import pad_array_backward
@@ -245,9 +245,11 @@ class ConvNd(Function):
     def forward(self, x: Array, w: Array, *bias: Array, geometry: ConvGeometry) -> Array:
         geo = self.geo = geometry
         xpad, owned = padded_channels_last(x, geo.pads, geo.mode, keep=self.needs_grad[1])
-        self.depthwise = depthwise.is_depthwise(x.shape[1], w.shape[0], w.ndim - 2, geo)
-        if self.depthwise:  # (N, *O, K) channels-last
-            out = depthwise.forward(xpad, w, bias[0] if bias else None, geo)
+        c, k_out, nd = x.shape[1], w.shape[0], w.ndim - 2
+        self.direct = (depthwise if depthwise.is_depthwise(c, k_out, nd, geo) else
+                       grouped if grouped.takes(c, k_out, nd, geo) else None)
+        if self.direct is not None:  # (N, *O, K) channels-last
+            out = self.direct.forward(xpad, w, bias[0] if bias else None, geo)
         else:
             out = conv_rows(xpad, w, bias[0] if bias else None, geo)
         self.x_shape, self.kernel = x.shape, w.shape[2:]
@@ -259,8 +261,8 @@ class ConvNd(Function):
         return xp.moveaxis(out, -1, 1)  # (N, K, *O)
 
     def backward(self, grad: Array) -> tuple[Array | None, ...]:
-        if self.depthwise:
-            return self._depthwise_backward(grad)
+        if self.direct is not None:
+            return self._direct_backward(grad)
         g = self.geo.groups
         k_out = grad.shape[1]
         m = grad.shape[0] * math.prod(self.geo.out_size)
@@ -285,12 +287,13 @@ class ConvNd(Function):
             scratch().give(g_rows)
         return (gx, gw) if len(self.needs_grad) == 2 else (gx, gw, gb)
 
-    def _depthwise_backward(self, grad: Array) -> tuple[Array | None, ...]:
+    def _direct_backward(self, grad: Array) -> tuple[Array | None, ...]:
+        """Backward of a depthwise or narrow-grouped convolution, by its own module."""
         geo = self.geo
         g_cl = xp.ascontiguousarray(xp.moveaxis(grad, 1, -1))  # (N, *O, C)
         gx = gw = gb = None
         if self.needs_grad[1]:
-            gw = depthwise.weight_grad(self.xpad, g_cl, geo, self.kernel)
+            gw = self.direct.weight_grad(self.xpad, g_cl, geo, self.kernel)
         if len(self.needs_grad) == 3 and self.needs_grad[2]:
             gb = xp.dot(scratch().ones(g_cl.size // g_cl.shape[-1], grad.dtype),
                         g_cl.reshape(-1, g_cl.shape[-1]))
@@ -299,7 +302,7 @@ class ConvNd(Function):
             pad_shape = (x_shape[0], *(s + lo + hi for s, (lo, hi) in zip(x_shape[2:],
                                                                            geo.pads)),
                          x_shape[1])
-            dpad = depthwise.input_grad(g_cl, self.w, geo, pad_shape)
+            dpad = self.direct.input_grad(g_cl, self.w, geo, pad_shape)
             gx = xp.moveaxis(_unpad(dpad, ((0, 0), *geo.pads, (0, 0)), geo.mode), -1, 1)
         return (gx, gw) if len(self.needs_grad) == 2 else (gx, gw, gb)
 

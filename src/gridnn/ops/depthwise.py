@@ -34,12 +34,12 @@ def is_depthwise(c: int, k_out: int, nd: int, geo: ConvGeometry) -> bool:
     return 1 < geo.groups == c == k_out and nd <= 2
 
 
-def _as_2d(a: Array, nd: int) -> Array:
+def as_2d(a: Array, nd: int) -> Array:
     """(N, L, C) -> (N, 1, L, C) view for the 2-D loops; 2-D arrays as they are."""
     return a[:, None] if nd == 1 else a
 
 
-def _steps(geo: ConvGeometry) -> tuple[int, int, int, int]:
+def steps_2d(geo: ConvGeometry) -> tuple[int, int, int, int]:
     """(stride_h, stride_w, dilation_h, dilation_w), 1-D as height 1."""
     s, d = geo.stride, geo.dilation
     return (1, s[0], 1, d[0]) if len(s) == 1 else (*s, *d)
@@ -58,7 +58,7 @@ def forward(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry) -> Arr
     b = xp.zeros(c, xpad.dtype) if bias is None else bias.astype(xpad.dtype, copy=False)
     k = kernels()
     if k is not None:
-        wk, steps, out2, x2 = _kernel_last(w), _steps(geo), _as_2d(out, nd), _as_2d(xpad, nd)
+        wk, steps, out2, x2 = _kernel_last(w), steps_2d(geo), as_2d(out, nd), as_2d(xpad, nd)
         parallel_slices(n * out2.shape[1], out.size * math.prod(w.shape[2:]),
                         lambda lo, hi: k.depthwise_2d(x2, wk, b, *steps, lo, hi, out2))
         return out
@@ -84,8 +84,8 @@ def weight_grad(xpad: Array, g: Array, geo: ConvGeometry, kernel: tuple[int, ...
     def work(lo: int, hi: int) -> Array:
         if k is not None:
             acc = xp.zeros((1, *kernel, c) if nd == 1 else (*kernel, c), xp.float64)
-            k.depthwise_2d_weight_grad(_as_2d(xpad[lo:hi], nd), _as_2d(g[lo:hi], nd),
-                                       *_steps(geo), acc)
+            k.depthwise_2d_weight_grad(as_2d(xpad[lo:hi], nd), as_2d(g[lo:hi], nd),
+                                       *steps_2d(geo), acc)
             return acc.reshape(*kernel, c)
         acc = xp.empty((*kernel, c), g.dtype)
         for offset in itertools.product(*map(range, kernel)):
@@ -104,7 +104,7 @@ def input_grad(g: Array, w: Array, geo: ConvGeometry, pad_shape: tuple[int, ...]
     dpad = xp.empty(pad_shape, g.dtype)
     k = kernels()
     if k is not None:
-        d2, g2, wk, steps = _as_2d(dpad, nd), _as_2d(g, nd), _kernel_last(w), _steps(geo)
+        d2, g2, wk, steps = as_2d(dpad, nd), as_2d(g, nd), _kernel_last(w), steps_2d(geo)
         parallel_slices(n * d2.shape[1], g.size * math.prod(w.shape[2:]), lambda lo, hi: (
             k.depthwise_2d_input_grad(g2, wk, *steps, lo, hi, d2)))
         return dpad

@@ -54,7 +54,15 @@ from . import depthwise, grouped
 from .compiled import kernels
 from .options import options
 from .shape import pad_array_backward
-from .windows import ConvGeometry, Pads, add_windows, padded_channels_last, windows
+from .windows import (
+    ConvGeometry,
+    Pads,
+    add_windows,
+    channels_first,
+    channels_last,
+    padded_channels_last,
+    windows,
+)
 from .workspace import copy_in_slices, parallel_slices, scratch, thread_count, whole
 
 Array = Any
@@ -258,7 +266,7 @@ class ConvNd(Function):
         if self.needs_grad[0]:
             self.w = w
         out = out.reshape(x.shape[0], *geo.out_size, w.shape[0])  # (N, *O, K)
-        return xp.moveaxis(out, -1, 1)  # (N, K, *O)
+        return channels_first(out)  # (N, K, *O)
 
     def backward(self, grad: Array) -> tuple[Array | None, ...]:
         if self.direct is not None:
@@ -266,7 +274,7 @@ class ConvNd(Function):
         g = self.geo.groups
         k_out = grad.shape[1]
         m = grad.shape[0] * math.prod(self.geo.out_size)
-        g_cl = xp.moveaxis(grad, 1, -1)  # (N, *O, K): free when grad is channels-last memory
+        g_cl = channels_last(grad)  # (N, *O, K): free when grad is channels-last memory
         copied = not g_cl.flags.c_contiguous
         if copied:
             g_rows = scratch().take((m, k_out), grad.dtype)

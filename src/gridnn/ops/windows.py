@@ -18,7 +18,6 @@ from typing import Any
 
 from numpy.lib.stride_tricks import as_strided
 
-from .._backend import xp
 from .shape import pad_array
 from .workspace import copy_in_slices, scratch
 
@@ -80,6 +79,17 @@ def add_windows(dst: Array, cols: Array, kernel_start: int, stride: tuple[int, .
         dst[lead + window_slices(offset, stride, dilation, out)] += cols[at + offset]
 
 
+def channels_last(a: Array) -> Array:
+    """(N, C, *S) -> (N, *S, C), a view: ``np.moveaxis(a, 1, -1)`` without its argument
+    checks, which cost more than a small layer's work at batch 1."""
+    return a.transpose(0, *range(2, a.ndim), 1)
+
+
+def channels_first(a: Array) -> Array:
+    """(N, *S, C) -> (N, C, *S), a view (the inverse of ``channels_last``)."""
+    return a.transpose(0, a.ndim - 1, *range(1, a.ndim - 1))
+
+
 def padded_channels_last(x: Array, pads: Pads, mode: str,
                          keep: bool = False) -> tuple[Array, bool]:
     """(N, C, *S) -> (C-contiguous (N, *Sp, C) padded input, whether the caller owns a pool
@@ -90,7 +100,7 @@ def padded_channels_last(x: Array, pads: Pads, mode: str,
     buffer whose borders stay zero, valid until the next call. With ``keep`` a zero-padded
     result is a buffer from the scratch pool that the caller owns (and gives back). Other
     padding modes always make a new array."""
-    x_cl = xp.moveaxis(x, 1, -1)
+    x_cl = channels_last(x)
     if not any(lo or hi for lo, hi in pads):
         return (x_cl, False) if x_cl.flags.c_contiguous else (copy_in_slices(x_cl), False)
     if mode != "zeros":

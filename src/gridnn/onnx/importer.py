@@ -244,13 +244,25 @@ def _gelu(ctx: Context, node: Any) -> Step | None:
     return None
 
 
+def _gated(ctx: Context, node: Any) -> Step | None:
+    """x * sigmoid(x) as one nn.SiLU and x * hardsigmoid(x) as one nn.Hardswish (exporters
+    write SiLU as Sigmoid and Mul): one pass over the tensor instead of two."""
+    for x, gate in (node.input[:2], node.input[1::-1]):
+        step = ctx.producer(gate)
+        if step is not None and step.inputs == (x,):
+            for alone, joined in ((nn.Sigmoid, nn.SiLU), (nn.Hardsigmoid, nn.Hardswish)):
+                if type(step.layer) is alone:
+                    return Step((x,), joined(), fuse=gate)
+    return None
+
+
 def arithmetic(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
     _result_shape(ctx, node)
     a, b = ctx.const(node, 0, "A"), ctx.const(node, 1, "B")
     if node.op_type == "Mul":
-        gelu = _gelu(ctx, node)
-        if gelu is not None:
-            return gelu
+        fused = _gelu(ctx, node) or _gated(ctx, node)
+        if fused is not None:
+            return fused
     if a is None and b is None:
         return Step(tuple(node.input[:2]), op=node.op_type)
     if node.op_type == "Add" and b is not None:  # MatMul + Add is torch's Linear on 3-D input

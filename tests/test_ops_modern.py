@@ -76,6 +76,52 @@ def test_activation_layers_and_errors():
         F.clip(x, 2.0, 1.0)
 
 
+FAST = [("hardsigmoid", F.hardsigmoid, TF.hardsigmoid), ("hardswish", F.hardswish, TF.hardswish),
+        ("silu", F.silu, TF.silu), ("sigmoid", F.sigmoid, torch.sigmoid),
+        ("gelu", F.gelu, TF.gelu),
+        ("gelu_tanh", lambda x: F.gelu(x, "tanh"), lambda x: TF.gelu(x, approximate="tanh")),
+        ("relu6", F.relu6, TF.relu6), ("relu", F.relu, TF.relu)]
+
+
+@pytest.mark.parametrize("name,ours,theirs", FAST, ids=[a[0] for a in FAST])
+def test_activation_keeps_channels_last_and_matches_float64(name, ours, theirs, op_path):
+    """Large enough to split over threads, on a (N, C, H, W) view of channels-last memory and
+    on a strided view, with the tails (+-90, where exp over- and underflows), zeros and NaN:
+    each float32 value within float32 rounding of the float64 result (both paths), the
+    output laid out as the input, and nothing kept for backward under no_grad."""
+    base = (RNG.standard_normal((2, 40, 40, 96)) * 4).astype(np.float32)
+    base.reshape(-1)[:6] = [90, -90, 0, -0.0, np.nan, 3]
+    x = base.transpose(0, 3, 1, 2)  # channels-last memory
+    for arr in (x, x[:, :, ::2]):
+        want = theirs(torch.from_numpy(np.ascontiguousarray(arr, np.float64))).numpy()
+        with gn.no_grad():
+            got = ours(gn.tensor(arr))
+        assert got.data.dtype == np.float32 and got.shape == arr.shape
+        if arr is x:
+            assert got.data.strides == x.strides, "channels-last memory kept"
+        np.testing.assert_array_equal(np.isnan(got.data), np.isnan(want))
+        np.testing.assert_allclose(got.data, want, rtol=2e-6, atol=1e-6 * 4, equal_nan=True)
+
+
+def test_activation_without_gradient_keeps_no_array(op_path):
+    """Inference: a forward whose input wants no gradient saves nothing for backward (the
+    output is the caller's), and with a gradient it keeps what backward needs."""
+    from gridnn.ops import activation as act
+    from gridnn.ops import elementwise as ew
+
+    x = _x(2, 3, 8, 8).astype(np.float32)
+    for cls, options in ((act.SiLU, {}), (act.GELU, {"approximate": "none"}),
+                         (act.GELU, {"approximate": "tanh"}), (act.Hardswish, {}),
+                         (act.Hardsigmoid, {}), (act.Clip, {"low": 0.0, "high": 6.0}),
+                         (ew.ReLU, {})):
+        for wanted in (False, True):
+            fn = cls()
+            fn.needs_grad = (wanted,)
+            fn.forward(x, **options)
+            kept = [k for k, v in vars(fn).items() if isinstance(v, np.ndarray)]
+            assert bool(kept) == wanted, f"{cls.__name__} {options} keeps {kept}"
+
+
 def test_erf_paths_agree(op_path):
     x = np.linspace(-6, 6, 1001)
     ref = np.array([__import__("math").erf(v) for v in x])

@@ -249,16 +249,22 @@ _SQRT_HALF, _GELU_K, _GELU_C = _F(0.7071067811865476), _F(0.7978845608028654), _
 
 
 @njit(**_JIT_VEC)
+def _clip(v, low, high):  # type: ignore[no-untyped-def]
+    """v clipped to [low, high]; NaN stays NaN (Numba's max(NaN, low) is low)."""
+    return low if v < low else high if v > high else v
+
+
+@njit(**_JIT_VEC)
 def _two_k(v):  # type: ignore[no-untyped-def]
     """The int32 bits of 2**k, k = round(v / ln 2), v clipped to float32 exp's range."""
-    v = min(max(v, _F(-87.0)), _F(88.0))
+    v = _clip(v, _F(-87.0), _F(88.0))
     return (np.int32((v * _LOG2E + _SHIFT) - _SHIFT) + 127) << 23
 
 
 @njit(**_JIT_VEC)
 def _exp(v, two_k):  # type: ignore[no-untyped-def]
     """e**v given 2**k from ``_two_k(v)``: 2**k e**r, e**r by Cephes' expf polynomial."""
-    v = min(max(v, _F(-87.0)), _F(88.0))
+    v = _clip(v, _F(-87.0), _F(88.0))
     k = (v * _LOG2E + _SHIFT) - _SHIFT
     r = v - k * _LN2_HI - k * _LN2_LO
     p = ((((_F(1.9875691500e-4) * r + _F(1.3981999507e-3)) * r + _F(8.3334519073e-3)) * r
@@ -342,11 +348,11 @@ def hardswish(x, out):  # type: ignore[no-untyped-def]
     """out = x clip(x + 3, 0, 6) / 6."""
     for i in range(x.shape[0]):
         v = x[i]
-        out[i] = v * min(max(v + _F(3), _F(0)), _F(6)) * _F(1 / 6)
+        out[i] = v * _clip(v + _F(3), _F(0), _F(6)) * _F(1 / 6)
 
 
 @njit(**_JIT_VEC)
 def hardsigmoid(x, out):  # type: ignore[no-untyped-def]
     """out = clip(x + 3, 0, 6) / 6."""
     for i in range(x.shape[0]):
-        out[i] = min(max(x[i] + _F(3), _F(0)), _F(6)) * _F(1 / 6)
+        out[i] = _clip(x[i] + _F(3), _F(0), _F(6)) * _F(1 / 6)

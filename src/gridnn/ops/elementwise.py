@@ -75,25 +75,30 @@ class Sub(Function):
 
 class Mul(Function):
     def forward(self, a: Array, b: Array) -> Array:
-        self.a, self.b = a, b
+        # each input's gradient needs only the other input
+        self.a, self.b = a if self.needs_grad[1] else None, b if self.needs_grad[0] else None
+        self.shapes = a.shape, b.shape
         return a * b
 
     def backward(self, g: Array) -> tuple[Array | None, ...]:
-        ga = unbroadcast(g * self.b, self.a.shape) if self.needs_grad[0] else None
-        gb = unbroadcast(g * self.a, self.b.shape) if self.needs_grad[1] else None
+        sa, sb = self.shapes
+        ga = unbroadcast(g * self.b, sa) if self.needs_grad[0] else None
+        gb = unbroadcast(g * self.a, sb) if self.needs_grad[1] else None
         return ga, gb
 
 
 class Div(Function):
     def forward(self, a: Array, b: Array) -> Array:
-        self.a, self.b = a, b
+        self.a, self.b = (a, b) if any(self.needs_grad) else (None, None)
+        self.shapes = a.shape, b.shape
         return a / b
 
     def backward(self, g: Array) -> tuple[Array | None, ...]:
-        ga = unbroadcast(g / self.b, self.a.shape) if self.needs_grad[0] else None
+        sa, sb = self.shapes
+        ga = unbroadcast(g / self.b, sa) if self.needs_grad[0] else None
         gb = None
         if self.needs_grad[1]:
-            gb = unbroadcast(-g * self.a / (self.b * self.b), self.b.shape)
+            gb = unbroadcast(-g * self.a / (self.b * self.b), sb)
         return ga, gb
 
 

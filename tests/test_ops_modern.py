@@ -130,14 +130,19 @@ def test_erf_paths_agree(op_path):
 
 
 # ---- normalisation -----------------------------------------------------------------------------
-def test_layer_norm_matches_torch():
+def test_layer_norm_matches_torch(op_path):
     x, w, b = _x(2, 5, 6), _x(5, 6), _x(5, 6)
     check_op(lambda x, w, b: F.layer_norm(x, (5, 6), w, b, 1e-5),
              lambda x, w, b: TF.layer_norm(x, (5, 6), w, b, 1e-5), x, w, b, label="layer_norm")
+    # ConvNeXt's shape: rows enough to split over threads, rows off zero
+    x, w, b = _x(2, 56, 56, 96) + 3, _x(96), _x(96)
+    check_op(lambda x, w, b: F.layer_norm(x, 96, w, b, 1e-6),
+             lambda x, w, b: TF.layer_norm(x, (96,), w, b, 1e-6), x, w, b,
+             label="layer_norm rows")
     assert gn.gradcheck(lambda x: F.layer_norm(x, 4), gn.tensor(_x(3, 4), requires_grad=True))
 
 
-def test_layer_norm_over_channels_is_convnext_layer_norm():
+def test_layer_norm_over_channels_is_convnext_layer_norm(op_path):
     x, w, b = _x(2, 6, 4, 5), _x(6), _x(6)
     ours = nn.LayerNorm(6, eps=1e-6, channels_first=True, dtype=np.float64)
     ours.weight.data[...], ours.bias.data[...] = w, b
@@ -148,7 +153,7 @@ def test_layer_norm_over_channels_is_convnext_layer_norm():
 
 
 @pytest.mark.parametrize("groups", [1, 2, 6])
-def test_group_norm_matches_torch(groups):
+def test_group_norm_matches_torch(groups, op_path):
     x, w, b = _x(2, 6, 3, 4), _x(6), _x(6)
     check_op(lambda x, w, b: F.group_norm(x, groups, w, b),
              lambda x, w, b: TF.group_norm(x, groups, w, b), x, w, b, label="group_norm")

@@ -356,3 +356,24 @@ def hardsigmoid(x, out):  # type: ignore[no-untyped-def]
     """out = clip(x + 3, 0, 6) / 6."""
     for i in range(x.shape[0]):
         out[i] = _clip(x[i] + _F(3), _F(0), _F(6)) * _F(1 / 6)
+
+
+@njit(**{**_JIT_VEC, "fastmath": {"contract", "reassoc"}})  # sums in any order: vectorised
+def normalize_rows(x, eps, out, invstd):  # type: ignore[no-untyped-def]
+    """LayerNorm's rows: out[r] = (x[r] - mean) / sqrt(var + eps) over each row of x (M, K),
+    mean and (biased) var summed in float64; invstd (M,) gets 1 / sqrt(var + eps)."""
+    m_, k_ = x.shape
+    for r in range(m_):
+        row, total = x[r], 0.0
+        for c in range(k_):
+            total += row[c]
+        mean = total / k_
+        squares = 0.0
+        for c in range(k_):
+            d = row[c] - mean
+            squares += d * d
+        inv = 1.0 / np.sqrt(squares / k_ + eps)
+        invstd[r] = inv
+        o, m, s = out[r], x.dtype.type(mean), x.dtype.type(inv)
+        for c in range(k_):
+            o[c] = (row[c] - m) * s

@@ -87,7 +87,10 @@ class Clip(Function):
             self.inside = xp.ones(a.shape, bool) if low is None else a > low
             if high is not None:
                 self.inside &= a < high
-        out = pointwise(a, lambda x, o: xp.clip(x, low, high, out=o))
+        k = float32_kernels(a)
+        out = pointwise(a, (lambda x, o: k.clip(
+            x, -math.inf if low is None else low, math.inf if high is None else high, o))
+            if k is not None else (lambda x, o: xp.clip(x, low, high, out=o)))
         return xp.clip(a, low, high) if out is None else out
 
     def backward(self, g: Array) -> tuple[Array]:

@@ -273,3 +273,26 @@ def test_linear_on_channels_last_maps_matches_torch():
     """ConvNeXt's pointwise layers: Linear on (N, H, W, C), one GEMM over all positions."""
     x, w, b = _x(2, 3, 4, 5), _x(6, 5), _x(6)
     check_op(F.linear, TF.linear, x, w, b, label="linear 4-D")
+
+
+def test_inference_bias_and_affine_match_the_recorded_path():
+    """Without a gradient, a Linear's bias and a norm's scale and shift go into the op's own
+    new array (``functional.checks.finish``): the same values as with a gradient recorded, the
+    same dtypes (a float64 bias on float32 still promotes), and no input touched."""
+    x = _x(2, 5, 5, 8).astype(np.float32)
+    x0 = x.copy()
+    w, b, g = _x(4, 8).astype(np.float32), _x(4).astype(np.float32), _x(8).astype(np.float32)
+    calls = [lambda t, p: F.linear(t, p[0], p[1]),
+             lambda t, p: F.linear(t, p[0], gn.tensor(b.astype(np.float64))),
+             lambda t, p: F.layer_norm(t, 8, p[2], p[2]),
+             lambda t, p: F.group_norm(t.permute(0, 3, 1, 2), 2, p[2], p[2])]
+    for call in calls:
+        params = [gn.tensor(a, requires_grad=True) for a in (w, b, g)]
+        recorded = call(gn.tensor(x, requires_grad=True), params)
+        with gn.no_grad():
+            inferred = call(gn.Tensor._wrap(x, False), params)  # x itself, not a copy
+        assert inferred.dtype == recorded.dtype
+        np.testing.assert_array_equal(inferred.data, recorded.data)
+        for p, a in zip(params, (w, b, g)):
+            np.testing.assert_array_equal(p.data, a)
+        np.testing.assert_array_equal(x, x0)

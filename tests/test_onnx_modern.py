@@ -198,7 +198,10 @@ def test_loaded_layers_are_gridnn_layers(tmp_path):
     assert {nn.Hardswish, nn.Hardsigmoid, nn.ReLU6} <= kinds
     path = tmp_path / "c.onnx"
     _export(_modules()["convnext"]().eval(), path, "torchscript", 17, torch.randn(1, 3, 32, 32))
-    assert {nn.LayerNorm, nn.GELU} <= {type(m) for m in gx.load(path).modules()}  # GELU fused
+    modules = list(gx.load(path).modules())
+    assert {nn.LayerNorm, nn.GELU} <= {type(m) for m in modules}  # GELU fused
+    linears = [m for m in modules if isinstance(m, nn.Linear)]  # MatMul + Add(bias, product)
+    assert len(linears) == 3 and all(m.bias is not None for m in linears)
 
 
 @pytest.mark.parametrize("exporter,opset", [("torchscript", 17), ("dynamo", 18)])

@@ -103,6 +103,14 @@ def test_activation_keeps_channels_last_and_matches_float64(name, ours, theirs, 
         np.testing.assert_allclose(got.data, want, rtol=2e-6, atol=1e-6 * 4, equal_nan=True)
 
 
+def test_clip_with_one_bound_matches_numpy(op_path):
+    x = (_x(2, 3, 40, 40) * 2).astype(np.float32)
+    x.reshape(-1)[0] = np.nan
+    for low, high in ((None, 1.5), (-1.0, None), (-1.0, 1.5)):
+        np.testing.assert_array_equal(F.clip(gn.tensor(x), low, high).data,
+                                      np.clip(x, low, high))
+
+
 def test_activation_without_gradient_keeps_no_array(op_path):
     """Inference: a forward whose input wants no gradient saves nothing for backward (the
     output is the caller's), and with a gradient it keeps what backward needs."""

@@ -10,8 +10,8 @@
 ``erf`` is the C library's ``erf``: with Numba (the ``fast`` extra) a compiled ufunc, else
 Python's ``math.erf`` per element (same numbers, slower).
 
-With Numba, float32 hardsigmoid, hardswish, SiLU and both GELUs run one compiled loop each
-(``ops/kernels.py``), in threads over the array's memory (``elementwise.pointwise``), in the
+With Numba, float32 clip, hardsigmoid, hardswish, SiLU and both GELUs run one compiled loop
+each (``ops/kernels.py``), in threads over the array's memory (``elementwise.pointwise``), in the
 input's memory layout; their values agree with the NumPy passes to float32 rounding. Every
 forward keeps only its input for backward, and nothing when no gradient is wanted (inference).
 """
@@ -79,8 +79,9 @@ def _compiled(a: Array, name: str) -> Array | None:
 
 
 class Clip(Function):
-    """min(max(x, low), high) (either bound may be None), in threads; the gradient passes
-    where x lies strictly inside the bounds. ReLU6 is Clip(0, 6)."""
+    """min(max(x, low), high) (either bound may be None), in threads (float32 through the
+    compiled ``kernels.clip``); the gradient passes where x lies strictly inside the bounds,
+    a mask made only when a gradient is wanted. ReLU6 is Clip(0, 6)."""
 
     def forward(self, a: Array, low: float | None, high: float | None) -> Array:
         if self.needs_grad[0]:

@@ -123,7 +123,13 @@ def _modules():
         def forward(self, x):
             return TF.softplus(x) * TF.elu(x, 0.5) - TF.silu(x)
 
-    return {"smooth": Smooth, "upscaler": Upscaler, "mobilenet_v3": MobileNetV3ish,
+    class Gates(tnn.Module):  # SiLU and Hardswish written out; a gate read twice stays alone
+        def forward(self, x):
+            y = x - 1
+            s = torch.sigmoid(y)
+            return x * torch.sigmoid(x) + TF.hardsigmoid(x) * x + y * s + s
+
+    return {"smooth": Smooth, "upscaler": Upscaler, "gates": Gates, "mobilenet_v3": MobileNetV3ish,
             "convnext": ConvNeXtish,
             "shufflenet": ShuffleNetish, "segmenter": lambda: Segmenter(False),
             "segmenter_align_corners": lambda: Segmenter(True), "decoder": Decoder}
@@ -192,7 +198,20 @@ def test_loaded_layers_are_gridnn_layers(tmp_path):
     assert {nn.Hardswish, nn.Hardsigmoid, nn.ReLU6} <= kinds
     path = tmp_path / "c.onnx"
     _export(_modules()["convnext"]().eval(), path, "torchscript", 17, torch.randn(1, 3, 32, 32))
-    assert {nn.LayerNorm, nn.GELU} <= {type(m) for m in gx.load(path).modules()}  # GELU fused
+    modules = list(gx.load(path).modules())
+    assert {nn.LayerNorm, nn.GELU} <= {type(m) for m in modules}  # GELU fused
+    linears = [m for m in modules if isinstance(m, nn.Linear)]  # MatMul + Add(bias, product)
+    assert len(linears) == 3 and all(m.bias is not None for m in linears)
+
+
+@pytest.mark.parametrize("exporter,opset", [("torchscript", 17), ("dynamo", 18)])
+def test_input_times_its_gate_loads_as_one_layer(exporter, opset, tmp_path):
+    """x * sigmoid(x) becomes one nn.SiLU and x * hardsigmoid(x) one nn.Hardswish (one pass
+    over the tensor); a sigmoid whose output another node also reads stays a Sigmoid."""
+    test_torch_export_loads_and_matches_onnx_runtime("gates", exporter, opset, tmp_path)
+    kinds = [type(m) for m in gx.load(tmp_path / "gates.onnx").modules()]
+    assert kinds.count(nn.SiLU) == 1 and kinds.count(nn.Hardswish) == 1
+    assert kinds.count(nn.Sigmoid) == 1 and nn.Hardsigmoid not in kinds
 
 
 @pytest.mark.parametrize("bias", [True, False])

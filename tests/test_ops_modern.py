@@ -76,6 +76,60 @@ def test_activation_layers_and_errors():
         F.clip(x, 2.0, 1.0)
 
 
+FAST = [("hardsigmoid", F.hardsigmoid, TF.hardsigmoid), ("hardswish", F.hardswish, TF.hardswish),
+        ("silu", F.silu, TF.silu), ("sigmoid", F.sigmoid, torch.sigmoid),
+        ("gelu", F.gelu, TF.gelu),
+        ("gelu_tanh", lambda x: F.gelu(x, "tanh"), lambda x: TF.gelu(x, approximate="tanh")),
+        ("relu6", F.relu6, TF.relu6), ("relu", F.relu, TF.relu)]
+
+
+@pytest.mark.parametrize("name,ours,theirs", FAST, ids=[a[0] for a in FAST])
+def test_activation_keeps_channels_last_and_matches_float64(name, ours, theirs, op_path):
+    """Large enough to split over threads, on a (N, C, H, W) view of channels-last memory and
+    on a strided view, with the tails (+-90, where exp over- and underflows), zeros and NaN:
+    each float32 value within float32 rounding of the float64 result (both paths), the
+    output laid out as the input, and nothing kept for backward under no_grad."""
+    base = (RNG.standard_normal((2, 40, 40, 96)) * 4).astype(np.float32)
+    base.reshape(-1)[:6] = [90, -90, 0, -0.0, np.nan, 3]
+    x = base.transpose(0, 3, 1, 2)  # channels-last memory
+    for arr in (x, x[:, :, ::2]):
+        want = theirs(torch.from_numpy(np.ascontiguousarray(arr, np.float64))).numpy()
+        with gn.no_grad():
+            got = ours(gn.tensor(arr))
+        assert got.data.dtype == np.float32 and got.shape == arr.shape
+        if arr is x:
+            assert got.data.strides == x.strides, "channels-last memory kept"
+        np.testing.assert_array_equal(np.isnan(got.data), np.isnan(want))
+        np.testing.assert_allclose(got.data, want, rtol=2e-6, atol=1e-6 * 4, equal_nan=True)
+
+
+def test_clip_with_one_bound_matches_numpy(op_path):
+    x = (_x(2, 3, 40, 40) * 2).astype(np.float32)
+    x.reshape(-1)[0] = np.nan
+    for low, high in ((None, 1.5), (-1.0, None), (-1.0, 1.5)):
+        np.testing.assert_array_equal(F.clip(gn.tensor(x), low, high).data,
+                                      np.clip(x, low, high))
+
+
+def test_activation_without_gradient_keeps_no_array(op_path):
+    """Inference: a forward whose input wants no gradient saves nothing for backward (the
+    output is the caller's), and with a gradient it keeps what backward needs."""
+    from gridnn.ops import activation as act
+    from gridnn.ops import elementwise as ew
+
+    x = _x(2, 3, 8, 8).astype(np.float32)
+    for cls, options in ((act.SiLU, {}), (act.GELU, {"approximate": "none"}),
+                         (act.GELU, {"approximate": "tanh"}), (act.Hardswish, {}),
+                         (act.Hardsigmoid, {}), (act.Clip, {"low": 0.0, "high": 6.0}),
+                         (ew.ReLU, {})):
+        for wanted in (False, True):
+            fn = cls()
+            fn.needs_grad = (wanted,)
+            fn.forward(x, **options)
+            kept = [k for k, v in vars(fn).items() if isinstance(v, np.ndarray)]
+            assert bool(kept) == wanted, f"{cls.__name__} {options} keeps {kept}"
+
+
 def test_erf_paths_agree(op_path):
     x = np.linspace(-6, 6, 1001)
     ref = np.array([__import__("math").erf(v) for v in x])
@@ -84,14 +138,19 @@ def test_erf_paths_agree(op_path):
 
 
 # ---- normalisation -----------------------------------------------------------------------------
-def test_layer_norm_matches_torch():
+def test_layer_norm_matches_torch(op_path):
     x, w, b = _x(2, 5, 6), _x(5, 6), _x(5, 6)
     check_op(lambda x, w, b: F.layer_norm(x, (5, 6), w, b, 1e-5),
              lambda x, w, b: TF.layer_norm(x, (5, 6), w, b, 1e-5), x, w, b, label="layer_norm")
+    # ConvNeXt's shape: rows enough to split over threads, rows off zero
+    x, w, b = _x(2, 56, 56, 96) + 3, _x(96), _x(96)
+    check_op(lambda x, w, b: F.layer_norm(x, 96, w, b, 1e-6),
+             lambda x, w, b: TF.layer_norm(x, (96,), w, b, 1e-6), x, w, b,
+             label="layer_norm rows")
     assert gn.gradcheck(lambda x: F.layer_norm(x, 4), gn.tensor(_x(3, 4), requires_grad=True))
 
 
-def test_layer_norm_over_channels_is_convnext_layer_norm():
+def test_layer_norm_over_channels_is_convnext_layer_norm(op_path):
     x, w, b = _x(2, 6, 4, 5), _x(6), _x(6)
     ours = nn.LayerNorm(6, eps=1e-6, channels_first=True, dtype=np.float64)
     ours.weight.data[...], ours.bias.data[...] = w, b
@@ -102,7 +161,7 @@ def test_layer_norm_over_channels_is_convnext_layer_norm():
 
 
 @pytest.mark.parametrize("groups", [1, 2, 6])
-def test_group_norm_matches_torch(groups):
+def test_group_norm_matches_torch(groups, op_path):
     x, w, b = _x(2, 6, 3, 4), _x(6), _x(6)
     check_op(lambda x, w, b: F.group_norm(x, groups, w, b),
              lambda x, w, b: TF.group_norm(x, groups, w, b), x, w, b, label="group_norm")
@@ -222,3 +281,26 @@ def test_linear_on_channels_last_maps_matches_torch():
     """ConvNeXt's pointwise layers: Linear on (N, H, W, C), one GEMM over all positions."""
     x, w, b = _x(2, 3, 4, 5), _x(6, 5), _x(6)
     check_op(F.linear, TF.linear, x, w, b, label="linear 4-D")
+
+
+def test_inference_bias_and_affine_match_the_recorded_path():
+    """Without a gradient, a Linear's bias and a norm's scale and shift go into the op's own
+    new array (``functional.checks.finish``): the same values as with a gradient recorded, the
+    same dtypes (a float64 bias on float32 still promotes), and no input touched."""
+    x = _x(2, 5, 5, 8).astype(np.float32)
+    x0 = x.copy()
+    w, b, g = _x(4, 8).astype(np.float32), _x(4).astype(np.float32), _x(8).astype(np.float32)
+    calls = [lambda t, p: F.linear(t, p[0], p[1]),
+             lambda t, p: F.linear(t, p[0], gn.tensor(b.astype(np.float64))),
+             lambda t, p: F.layer_norm(t, 8, p[2], p[2]),
+             lambda t, p: F.group_norm(t.permute(0, 3, 1, 2), 2, p[2], p[2])]
+    for call in calls:
+        params = [gn.tensor(a, requires_grad=True) for a in (w, b, g)]
+        recorded = call(gn.tensor(x, requires_grad=True), params)
+        with gn.no_grad():
+            inferred = call(gn.Tensor._wrap(x, False), params)  # x itself, not a copy
+        assert inferred.dtype == recorded.dtype
+        np.testing.assert_array_equal(inferred.data, recorded.data)
+        for p, a in zip(params, (w, b, g)):
+            np.testing.assert_array_equal(p.data, a)
+        np.testing.assert_array_equal(x, x0)

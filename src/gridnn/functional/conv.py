@@ -16,7 +16,7 @@ from ..ops.local import LocallyConnectedNd
 from ..ops.options import options
 from ..ops.windows import ConvGeometry
 from ..tensor import Tensor
-from .checks import Padding, Size, as_float_tensor, check_rank, window_geometry
+from .checks import Padding, Size, as_float_tensor, check_rank, finish, window_geometry
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -38,7 +38,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             raise ArgumentError(
                 f"linear: bias must have shape ({weight.shape[0]},), received {bias.shape}"
             )
-        out = out + bias
+        out = finish(out, bias, "add")
     return out
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from ..errors import ArgumentError
 from ..ops.layer_norm import NormalizeRows
 from ..tensor import Tensor
-from .checks import as_float_tensor
+from .checks import as_float_tensor, finish
 
 
 def _affine(out: Tensor, weight: Tensor | None, bias: Tensor | None, shape: tuple[int, ...],
@@ -26,7 +26,7 @@ def _affine(out: Tensor, weight: Tensor | None, bias: Tensor | None, shape: tupl
                 raise ArgumentError(f"{op}: `{name}` must have {math.prod(shape)} values "
                                     f"(shape {shape}), received shape {value.shape}")
             value = value.reshape(*shape)
-            out = out * value if name == "weight" else out + value
+            out = finish(out, value, "mul" if name == "weight" else "add")
     return out
 
 

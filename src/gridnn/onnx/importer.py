@@ -244,24 +244,38 @@ def _gelu(ctx: Context, node: Any) -> Step | None:
     return None
 
 
+def _gated(ctx: Context, node: Any) -> Step | None:
+    """x * sigmoid(x) as one nn.SiLU and x * hardsigmoid(x) as one nn.Hardswish (exporters
+    write SiLU as Sigmoid and Mul): one pass over the tensor instead of two."""
+    for x, gate in (node.input[:2], node.input[1::-1]):
+        step = ctx.producer(gate)
+        if step is not None and step.inputs == (x,):
+            for alone, joined in ((nn.Sigmoid, nn.SiLU), (nn.Hardsigmoid, nn.Hardswish)):
+                if type(step.layer) is alone:
+                    return Step((x,), joined(), fuse=gate)
+    return None
+
+
 def arithmetic(node: Any, attrs: dict[str, Any], ctx: Context) -> Step:
     _result_shape(ctx, node)
     a, b = ctx.const(node, 0, "A"), ctx.const(node, 1, "B")
     if node.op_type == "Mul":
-        gelu = _gelu(ctx, node)
-        if gelu is not None:
-            return gelu
+        fused = _gelu(ctx, node) or _gated(ctx, node)
+        if fused is not None:
+            return fused
     if a is None and b is None:
         return Step(tuple(node.input[:2]), op=node.op_type)
-    if node.op_type == "Add" and b is not None:  # MatMul + Add is torch's Linear on 3-D input
-        step = ctx.producer(node.input[0])
+    if node.op_type == "Add" and (a is None) != (b is None):
+        # MatMul + Add (either order) is torch's Linear on 3-D or 4-D input
+        product, bias = (node.input[0], b) if b is not None else (node.input[1], a)
+        step = ctx.producer(product)
         layer = step.layer if step is not None else None
         if (isinstance(layer, nn.Linear) and layer.bias is None
-                and b.size == layer.out_features and b.ndim <= 1):
+                and bias.size == layer.out_features and bias.ndim <= 1):
             fused = nn.Linear(layer.in_features, layer.out_features)
             _set(fused.weight, layer.weight.data)
-            _set(fused.bias, np.asarray(b, np.float32).reshape(-1))
-            return Step(step.inputs, fused, fuse=node.input[0])
+            _set(fused.bias, np.asarray(bias, np.float32).reshape(-1))
+            return Step(step.inputs, fused, fuse=product)
     if a is not None:
         return Step((node.input[1],), L.ConstantOp(node.op_type, a, constant_first=True))
     return Step((node.input[0],), L.ConstantOp(node.op_type, b))

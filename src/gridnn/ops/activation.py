@@ -9,6 +9,11 @@
 
 ``erf`` is the C library's ``erf``: with Numba (the ``fast`` extra) a compiled loop
 (``kernels.erf``), else Python's ``math.erf`` per element (same numbers, slower).
+
+With Numba, float32 clip, hardsigmoid, hardswish, SiLU and both GELUs run one compiled loop
+each (``ops/kernels.py``), in threads over the array's memory (``elementwise.pointwise``), in the
+input's memory layout; their values agree with the NumPy passes to float32 rounding. Every
+forward keeps only its input for backward, and nothing when no gradient is wanted (inference).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 from .._backend import xp
 from ..autograd import Function
 from .compiled import kernels
-from .elementwise import unbroadcast
+from .elementwise import float32_kernels, pointwise, sigmoid, unbroadcast
 
 Array = Any
 
@@ -44,15 +49,33 @@ class Erf(Function):
         return (g * (2 / math.sqrt(math.pi)) * xp.exp(-self.a * self.a),)
 
 
+def _compiled(a: Array, name: str) -> Array | None:
+    """The compiled loop ``kernels.<name>`` over ``a`` (see the module's docstring), or None:
+    no Numba, not float32, or ``a`` a strided view."""
+    k = float32_kernels(a)
+    if k is None:
+        return None
+    kernel = getattr(k, name)
+    if name.startswith("hard"):
+        return pointwise(a, kernel)
+    return pointwise(a, lambda x, out: kernel(x, out, out.view(xp.int32)))
+
+
 class Clip(Function):
-    """min(max(x, low), high) (either bound may be None); the gradient passes where x lies
-    strictly inside the bounds. ReLU6 is Clip(0, 6)."""
+    """min(max(x, low), high) (either bound may be None), in threads (float32 through the
+    compiled ``kernels.clip``); the gradient passes where x lies strictly inside the bounds,
+    a mask made only when a gradient is wanted. ReLU6 is Clip(0, 6)."""
 
     def forward(self, a: Array, low: float | None, high: float | None) -> Array:
-        self.inside = xp.ones(a.shape, bool) if low is None else a > low
-        if high is not None:
-            self.inside &= a < high
-        return xp.clip(a, low, high)
+        if self.needs_grad[0]:
+            self.inside = xp.ones(a.shape, bool) if low is None else a > low
+            if high is not None:
+                self.inside &= a < high
+        k = float32_kernels(a)
+        out = pointwise(a, (lambda x, o: k.clip(
+            x, -math.inf if low is None else low, math.inf if high is None else high, o))
+            if k is not None else (lambda x, o: xp.clip(x, low, high, out=o)))
+        return xp.clip(a, low, high) if out is None else out
 
     def backward(self, g: Array) -> tuple[Array]:
         return (g * self.inside,)
@@ -60,20 +83,25 @@ class Clip(Function):
 
 class Hardsigmoid(Function):
     def forward(self, a: Array) -> Array:
-        t = a.dtype.type
-        self.a = a
-        return xp.clip(a * t(1 / 6) + t(0.5), 0, 1)
+        self.a = a if self.needs_grad[0] else None
+        out = _compiled(a, "hardsigmoid")
+        return _hardsigmoid(a) if out is None else out
 
     def backward(self, g: Array) -> tuple[Array]:
         inside = (self.a > -3) & (self.a < 3)
         return (g * inside * self.a.dtype.type(1 / 6),)
 
 
+def _hardsigmoid(a: Array) -> Array:
+    """clip(a + 3, 0, 6) / 6: exact at -3 (a / 6 + 1/2 rounds there), as PyTorch computes."""
+    return xp.clip(a + a.dtype.type(3), 0, 6) * a.dtype.type(1 / 6)
+
+
 class Hardswish(Function):
     def forward(self, a: Array) -> Array:
-        t = a.dtype.type
-        self.a = a
-        return a * xp.clip(a * t(1 / 6) + t(0.5), 0, 1)
+        self.a = a if self.needs_grad[0] else None
+        out = _compiled(a, "hardswish")
+        return a * _hardsigmoid(a) if out is None else out
 
     def backward(self, g: Array) -> tuple[Array]:
         a, t = self.a, self.a.dtype.type
@@ -83,33 +111,46 @@ class Hardswish(Function):
 
 class SiLU(Function):
     def forward(self, a: Array) -> Array:
-        half = a.dtype.type(0.5)
-        self.a, self.s = a, half * (1 + xp.tanh(half * a))  # sigmoid without overflow
-        return a * self.s
+        self.a = a if self.needs_grad[0] else None
+        out = _compiled(a, "silu")
+        return a * sigmoid(a) if out is None else out
 
     def backward(self, g: Array) -> tuple[Array]:
-        s = self.s
+        s = sigmoid(self.a)
         return (g * s * (1 + self.a * (1 - s)),)
 
 
 class GELU(Function):
     def forward(self, a: Array, approximate: str) -> Array:
-        t = a.dtype.type
-        self.a, self.tanh = a, approximate == "tanh"
+        self.a = a if self.needs_grad[0] else None
+        self.tanh = approximate == "tanh"
+        out = _compiled(a, "gelu_tanh" if self.tanh else "gelu_erf")
+        if out is not None:
+            return out
         if self.tanh:
-            self.th = xp.tanh(t(math.sqrt(2 / math.pi)) * (a + t(0.044715) * a * a * a))
-            return t(0.5) * a * (1 + self.th)
-        self.cdf = t(0.5) * (1 + erf(a * t(1 / math.sqrt(2))))
-        return a * self.cdf
+            return a.dtype.type(0.5) * a * (1 + _gelu_tanh(a))
+        return a * _normal_cdf(a)
 
     def backward(self, g: Array) -> tuple[Array]:
         a, t = self.a, self.a.dtype.type
         if self.tanh:
-            k = t(math.sqrt(2 / math.pi))
+            k, th = t(math.sqrt(2 / math.pi)), _gelu_tanh(a)
             inner = k * (1 + t(3 * 0.044715) * a * a)
-            return (g * t(0.5) * (1 + self.th + a * (1 - self.th * self.th) * inner),)
+            return (g * t(0.5) * (1 + th + a * (1 - th * th) * inner),)
         pdf = t(1 / math.sqrt(2 * math.pi)) * xp.exp(t(-0.5) * a * a)
-        return (g * (self.cdf + a * pdf),)
+        return (g * (_normal_cdf(a) + a * pdf),)
+
+
+def _gelu_tanh(a: Array) -> Array:
+    """tanh(sqrt(2/pi) (a + 0.044715 a**3)): (1 + that) / 2 approximates Phi(a)."""
+    t = a.dtype.type
+    return xp.tanh(t(math.sqrt(2 / math.pi)) * (a + t(0.044715) * a * a * a))
+
+
+def _normal_cdf(a: Array) -> Array:
+    """Phi(a) = (1 + erf(a / sqrt 2)) / 2."""
+    t = a.dtype.type
+    return t(0.5) * (1 + erf(a * t(1 / math.sqrt(2))))
 
 
 class ELU(Function):

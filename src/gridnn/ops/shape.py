@@ -52,7 +52,7 @@ class Reshape(Function):
 
 class Permute(Function):
     def forward(self, a: Array, axes: tuple[int, ...]) -> Array:
-        self.inverse = tuple(int(i) for i in xp.argsort(axes))
+        self.inverse = tuple(sorted(range(len(axes)), key=lambda i: axes[i]))
         return a.transpose(axes)
 
     def backward(self, g: Array) -> tuple[Array]:

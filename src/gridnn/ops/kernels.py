@@ -591,18 +591,17 @@ def gelu_tanh(x, out, bits):  # type: ignore[no-untyped-def]
 
 @njit(**_JIT_VEC)
 def gelu_erf(x, out, bits):  # type: ignore[no-untyped-def]
-    """out = x Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2: the exact GELU."""
-    keep = np.empty((2, _BLOCK), np.float32)  # t and the exponent, made once per element
+    """out = x Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2: the exact GELU. The second loop
+    recomputes t and the exponent rather than keeping them in an array: an allocation here
+    would need Numba's runtime (and Numba) in every process that runs the kernel."""
     for s in range(0, x.shape[0], _BLOCK):
         xb, ob, bb = x[s:s + _BLOCK], out[s:s + _BLOCK], bits[s:s + _BLOCK]
-        tb, ab = keep[0], keep[1]
         for i in range(xb.shape[0]):
-            tb[i] = _erfc_t(xb[i])
-            ab[i] = _erfc_arg(xb[i], tb[i])
-            bb[i] = _two_k(ab[i])
+            bb[i] = _two_k(_erfc_arg(xb[i], _erfc_t(xb[i])))
         for i in range(xb.shape[0]):
             v = xb[i]
-            tail = _F(0.5) * tb[i] * _exp(ab[i], ob[i])  # Phi(-|v|)
+            t = _erfc_t(v)
+            tail = _F(0.5) * t * _exp(_erfc_arg(v, t), ob[i])  # Phi(-|v|); ob[i] is 2**k
             ob[i] = v * (tail if v <= 0 else _F(1) - tail)
 
 

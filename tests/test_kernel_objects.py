@@ -75,3 +75,31 @@ def test_entries_take_strided_arrays_and_fall_back_for_other_arguments(
     np.testing.assert_allclose(sums, rows.sum(0), rtol=1e-12)
     assert k.channel_sums.entries[(("a", "d", 2, True), ("a", "d", 1, True))] \
         is not k.numba
+
+
+EVERY_OP = """
+import sys
+import numpy as np
+import gridnn as gn
+import gridnn.functional as F
+
+rng = np.random.default_rng(0)
+x = gn.tensor(rng.standard_normal((2, 16, 9, 9)).astype(np.float32), requires_grad=True)
+w = gn.tensor(rng.standard_normal((16, 4, 3, 3)).astype(np.float32), requires_grad=True)
+dw = gn.tensor(rng.standard_normal((16, 1, 3, 3)).astype(np.float32), requires_grad=True)
+outs = [F.relu(x), F.relu6(x), F.sigmoid(x), F.silu(x), F.hardswish(x), F.hardsigmoid(x),
+        F.gelu(x), F.gelu(x, approximate="tanh"), F.erf(x), F.max_pool2d(x, 2),
+        F.conv2d(x, w, padding=1, groups=4), F.conv2d(x, dw, stride=2, groups=16),
+        gn.nn.BatchNorm2d(16)(x), F.layer_norm(x.permute(0, 2, 3, 1), (16,))]
+sum((o * o).sum() for o in outs).backward()
+print("numba" in sys.modules)
+"""
+
+
+def test_every_kernel_loads_without_numba(tmp_path) -> None:
+    """A kernel that allocates or raises needs Numba's runtime, and so Numba in every process
+    that runs it: after one compiling process, none of the ops' kernels may."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", EVERY_OP], env=env, check=True,
+                           capture_output=True, text=True).stdout.split() for _ in range(2)]
+    assert runs == [["True"], ["False"]]

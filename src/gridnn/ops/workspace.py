@@ -260,22 +260,36 @@ def copy_in_slices(src: Array, dst: Array | None = None) -> Array:
     return dst
 
 
-def whole(size: int, work: Callable[[], T]) -> T:
-    """``work()`` in this thread as one piece, for a product too small to split well: the
-    BLAS keeps its own threads only from ``options().parallel_min_size`` elements touched
-    (below, waking them costs more than they save), as in ``parallel_slices``."""
-    return parallel_slices(1, size, lambda lo, hi: work())[0]
+def dot(a: Array, b: Array, out: Array | None = None) -> Array:
+    """a (m, k) @ b (k, n) into ``out`` (new if None), in threads with a one-thread BLAS
+    (``parallel_slices``): row slices when there are at least as many rows as columns, else
+    one slice of ``b``'s columns per thread, so that no thread reads more than its share of
+    the bigger operand. Rows sliced finely re-read all of ``b`` each: a Linear at batch 1
+    ((49, 3072) @ (3072, 768)) ran at a third of the BLAS's speed. The BLAS's own threads are
+    not used: after a call they spin for a while, and took a core from the next op's threads
+    (a T1 step, whose Linear went to them, 35 -> 55 ms at 2 threads)."""
+    m, n = a.shape[0], b.shape[1]
+    out = xp.empty((m, n), dtype=xp.result_type(a, b)) if out is None else out
+    size = a.size + b.size + out.size
+    if m >= n:
+        parallel_slices(m, size, lambda lo, hi: xp.dot(a[lo:hi], b, out=out[lo:hi]))
+        return out
+    t = thread_count()
+
+    def columns(lo: int, hi: int) -> None:
+        c0, c1 = n * lo // t, n * hi // t
+        out[:, c0:c1] = xp.dot(a, b[:, c0:c1])
+
+    parallel_slices(t, size, columns)
+    return out
 
 
 def matmul(a: Array, b: Array) -> Array:
-    """``a @ b`` (NumPy semantics). A 2-D product goes to ``np.dot`` whole (``whole``): split
-    into row slices, each thread re-read all of ``b``, and a Linear or a 1 x 1 convolution at
-    batch 1 ((196, 384) @ (384, 1536), (49, 768) @ (768, 3072)) ran at a third of the BLAS's
-    speed (``benchmarks/RESULTS.md``, issue 22, session 3)."""
+    """``a @ b`` (NumPy semantics); 2-D products through ``dot``."""
     if a.ndim > 2 and b.ndim == 2:  # (..., k) @ (k, m), e.g. a Linear on (N, H, W, C): one
         # product of all rows (np.matmul loops over the leading axes, slowly on a strided view)
         rows = a.reshape(-1, a.shape[-1])
         return matmul(rows, b).reshape(*a.shape[:-1], b.shape[1])
     if a.ndim != 2 or b.ndim != 2:
         return xp.matmul(a, b)
-    return whole(a.size + b.size + a.shape[0] * b.shape[1], lambda: xp.dot(a, b))
+    return dot(a, b)

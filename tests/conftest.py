@@ -34,7 +34,7 @@ def pytest_make_collect_report(collector):
 
 @pytest.fixture(params=["compiled", "numpy"])
 def op_path(request: pytest.FixtureRequest):
-    """Run the test with the compiled kernels (ops/kernels.py, Numba), then with the NumPy
+    """Run the test with the compiled kernels (ops/kernels/, Numba), then with the NumPy
     passes: both must give the same results."""
     from gridnn.ops.compiled import kernels
     from gridnn.ops.options import using

@@ -11,7 +11,7 @@
 (``kernels.erf``), else Python's ``math.erf`` per element (same numbers, slower).
 
 With Numba, float32 clip, hardsigmoid, hardswish, SiLU and both GELUs run one compiled loop
-each (``ops/kernels.py``), in threads over the array's memory (``elementwise.pointwise``), in the
+each (``ops/kernels/``), in threads over the array's memory (``elementwise.pointwise``), in the
 input's memory layout; their values agree with the NumPy passes to float32 rounding. Every
 forward keeps only its input for backward, and nothing when no gradient is wanted (inference).
 """

@@ -1,4 +1,4 @@
-"""Whether an op runs its compiled loops (``ops/kernels.py``) or its NumPy passes.
+"""Whether an op runs its compiled loops (``ops/kernels/``) or its NumPy passes.
 
 The kernels need Numba (the ``fast`` extra) to be compiled, once per machine and argument
 signature; after that ``ops/kernel_objects.py`` loads their machine code with LLVM alone, so a
@@ -21,7 +21,7 @@ _state: dict[str, Kernels | None] = {}
 
 
 class Kernel:
-    """One kernel of ``ops/kernels.py``, called as the Numba function would be; each kind of
+    """One kernel of ``ops/kernels/``, called as the Numba function would be; each kind of
     arguments gets its own entry point, loaded (or compiled) on first use."""
 
     def __init__(self, owner: Kernels, name: str) -> None:
@@ -55,7 +55,7 @@ class Kernels:
 
     def __getattr__(self, name: str) -> Kernel:
         if name not in self.__dict__.get("names", ()):
-            raise AttributeError(f"ops/kernels.py has no kernel {name!r}")
+            raise AttributeError(f"ops/kernels/ has no kernel {name!r}")
         with self.lock:
             kernel = self.kernels.setdefault(name, Kernel(self, name))
         setattr(self, name, kernel)  # found as a plain attribute from now on

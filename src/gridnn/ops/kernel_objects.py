@@ -2,7 +2,7 @@
 
 Numba's own on-disk cache saves compiling, but loading from it still imports Numba and starts
 its typing and lowering machinery: about 140 MiB of resident memory in a process whose model
-needs less. So each kernel of ``ops/kernels.py`` is compiled once per argument signature by
+needs less. So each kernel of ``ops/kernels/`` is compiled once per argument signature by
 Numba into a C-callable entry point (``numba.cfunc``) that takes every array as the address
 of its NumPy object and reads the data pointer, shape and strides from it (C-contiguous arrays
 get Numba's C-layout code, as its dispatcher gives them); its object code goes to a file.
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 FORMAT = 2  # bump when the entry's calling convention below changes
-KERNELS_SOURCE = Path(__file__).with_name("kernels.py")
+KERNELS_SOURCES = sorted(Path(__file__).with_name("kernels").glob("*.py"))
 # Reached only when a kernel raises (Numba's exception and reference-count paths); the kernels
 # never raise (no bounds checks, no allocation), so these stop the process rather than guess.
 _ERROR_PATH_SYMBOLS = frozenset({
@@ -54,18 +54,19 @@ def cache_folders() -> list[Path]:
     folders = []
     if os.environ.get("NUMBA_CACHE_DIR"):
         folders.append(Path(os.environ["NUMBA_CACHE_DIR"]) / "gridnn-kernels")
-    folders.append(KERNELS_SOURCE.parent / "__pycache__")
+    folders.append(Path(__file__).with_name("__pycache__"))
     home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     folders.append(Path(home) / "gridnn" / "kernels")
     return folders
 
 
 def kernel_names() -> frozenset[str]:
-    """The kernels of ``ops/kernels.py`` (its decorated functions), read without importing it."""
+    """The kernels of ``ops/kernels/`` (its modules' decorated functions), read without
+    importing them."""
     import ast
 
-    tree = ast.parse(KERNELS_SOURCE.read_text())
-    return frozenset(f.name for f in tree.body
+    return frozenset(f.name for source in KERNELS_SOURCES
+                     for f in ast.parse(source.read_text()).body
                      if isinstance(f, ast.FunctionDef) and f.decorator_list)
 
 
@@ -88,8 +89,9 @@ def environment_key() -> str:
 
     import llvmlite.binding as llvm
 
-    parts = [str(FORMAT), KERNELS_SOURCE.read_text(), version("numba"), version("llvmlite"),
-             np.__version__, platform.python_version(), sys.platform,
+    parts = [str(FORMAT), *(source.read_text() for source in KERNELS_SOURCES),
+             version("numba"), version("llvmlite"), np.__version__, platform.python_version(),
+             sys.platform,
              os.environ.get("NUMBA_CPU_NAME") or llvm.get_host_cpu_name(),
              os.environ.get("NUMBA_CPU_FEATURES") or llvm.get_host_cpu_features().flatten()]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()

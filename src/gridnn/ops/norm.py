@@ -16,7 +16,7 @@ pieces of rows (``workspace.chunks``), so the few ufuncs a formula needs find th
 cache; row slices run in threads (``workspace.parallel_slices``). Nothing of size M x C is
 kept for backward but the input itself: x - mean is recomputed piece by piece, which costs
 less than storing and rereading it. With Numba each formula is instead one compiled loop over
-the piece (``ops/kernels.py``), its sums kept in float64.
+the piece (``ops/kernels/``), its sums kept in float64.
 """
 
 from __future__ import annotations

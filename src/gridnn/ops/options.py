@@ -34,7 +34,7 @@ class Options:
     # F.conv1d/F.conv2d run ops.conv_plain (window x kernel, one einsum) instead of ops.conv.
     plain_conv: bool = False
     # Max pooling, BatchNorm, ReLU's backward and channels-last col2im run compiled loops
-    # (``ops/kernels.py``, Numba, the ``fast`` extra) where Numba is installed; False, or no
+    # (``ops/kernels/``, Numba, the ``fast`` extra) where Numba is installed; False, or no
     # Numba: their NumPy passes.
     compiled: bool = True
     # Fast conv: the input gradient of a stride-1, zero-padded convolution is itself a

@@ -1,0 +1,48 @@
+"""Compiled loops (Numba) for the ops whose NumPy versions pass over memory several times.
+
+Max pooling's backward in NumPy compares every window offset with the output and masks
+(four passes per offset); BatchNorm's backward makes three passes and two BLAS sums; ReLU's
+backward multiplies by a stored mask; col2im adds one strided view per kernel offset, each a
+NumPy call over short runs of channels. Here each is one loop that reads its inputs once, as
+the formulas in ``ops/pool.py`` and ``ops/norm.py`` say. The ops call a kernel on a slice of the
+batch (or of the rows) per thread (``workspace.parallel_slices``); ``nogil`` lets the threads
+run at once. Sums accumulate in float64 whatever the data's dtype.
+
+The loops live by concept in ``loops.py`` (pooling, BatchNorm, ReLU's backward, col2im,
+depthwise convolution, erf), ``grouped.py`` and ``activations.py``; this package names them
+all. Called only through ``ops.compiled.kernels()``: this package needs Numba, which compiles each
+kernel once per machine and argument kind into machine code that ``ops/kernel_objects.py``
+caches and later processes load without Numba. A kernel writes its results into arrays it is
+given and never raises (one that returns a value runs through Numba's dispatcher).
+"""
+
+from .activations import (  # noqa: F401 (the kernels, by name)
+    clip,
+    gelu_erf,
+    gelu_tanh,
+    hardsigmoid,
+    hardswish,
+    normalize_rows,
+    sigmoid,
+    silu,
+)
+from .grouped import (  # noqa: F401 (the kernels, by name)
+    grouped_2d,
+    grouped_2d_input_grad,
+    grouped_2d_weight_grad,
+)
+from .loops import (  # noqa: F401 (the kernels, by name)
+    batch_norm_input_grad,
+    channel_grad_sums,
+    channel_squared_deviations,
+    channel_sums,
+    col2im_2d,
+    depthwise_2d,
+    depthwise_2d_input_grad,
+    depthwise_2d_weight_grad,
+    erf,
+    max_pool_2d,
+    max_pool_2d_grad,
+    relu_grad,
+    scale_shift,
+)

@@ -24,8 +24,8 @@ are in benchmarks/RESULTS.md):
   single-threaded BLAS (``workspace.parallel_slices``): the copies run in parallel too, and no
   chunk's GEMM waits for the BLAS's threads to wake up. With fewer images than threads (batch
   1) each image's output rows are split, or, where there are fewer rows than filters (deep
-  layers), the filters (``workspace.dot``): split by rows, each thread re-read the whole weight
-  in small products, at half the BLAS's speed.
+  layers), the filters (``workspace.dot``): there, row slices each re-read the whole weight in
+  small products, at half the BLAS's speed.
 - Buffers come from a bounded per-thread pool (``workspace.scratch``): a fresh multi-megabyte
   array costs a page fault per 4 KiB, which doubles a copy into it. Zero-padded inputs go to
   cached buffers whose borders are zeroed once.
@@ -286,7 +286,7 @@ class ConvNd(Function):
         elif need_gb:
             gb = xp.dot(scratch().ones(m, grad.dtype), g_rows)  # (K,)
         if self.needs_grad[0]:  # (N, K, *O) view of the channels-last rows
-            g_view = xp.moveaxis(g_rows.reshape(g_cl.shape), -1, 1)
+            g_view = channels_first(g_rows.reshape(g_cl.shape))
             gx = self._input_grad(g_view, g_grp)
         if copied:
             scratch().give(g_rows)
@@ -295,7 +295,7 @@ class ConvNd(Function):
     def _direct_backward(self, grad: Array) -> tuple[Array | None, ...]:
         """Backward of a depthwise or narrow-grouped convolution, by its own module."""
         geo = self.geo
-        g_cl = xp.ascontiguousarray(xp.moveaxis(grad, 1, -1))  # (N, *O, C)
+        g_cl = xp.ascontiguousarray(channels_last(grad))  # (N, *O, C)
         gx = gw = gb = None
         if self.needs_grad[1]:
             gw = self.direct.weight_grad(self.xpad, g_cl, geo, self.kernel)
@@ -308,7 +308,7 @@ class ConvNd(Function):
                                                                            geo.pads)),
                          x_shape[1])
             dpad = self.direct.input_grad(g_cl, self.w, geo, pad_shape)
-            gx = xp.moveaxis(_unpad(dpad, ((0, 0), *geo.pads, (0, 0)), geo.mode), -1, 1)
+            gx = channels_first(_unpad(dpad, ((0, 0), *geo.pads, (0, 0)), geo.mode))
         return (gx, gw) if len(self.needs_grad) == 2 else (gx, gw, gb)
 
     def _weight_grad(self, g_grp: Array, g_rows: Array | None) -> tuple[Array, Array | None]:
@@ -360,7 +360,7 @@ class ConvNd(Function):
             return _transposed_conv(grad, w, geo, x_shape)
         dpad = col2im_channels_last(g_grp, weight_matrix(w, geo.groups), pad_shape, w.shape[2:],
                                     geo)
-        return xp.moveaxis(_unpad(dpad, ((0, 0), *geo.pads, (0, 0)), geo.mode), -1, 1)
+        return channels_first(_unpad(dpad, ((0, 0), *geo.pads, (0, 0)), geo.mode))
 
 
 def _transposed_conv(grad: Array, w: Array, geo: ConvGeometry, x_shape: tuple[int, ...]) -> Array:
@@ -382,7 +382,7 @@ def _transposed_conv(grad: Array, w: Array, geo: ConvGeometry, x_shape: tuple[in
     transposed = dataclasses.replace(geo, stride=(1,) * nd, pads=tuple(new_pads),
                                      out_size=tuple(x_shape[2:]))
     dx = conv_rows(gpad, w_t, None, transposed)  # (N * prod(S), C)
-    return xp.moveaxis(dx.reshape(x_shape[0], *x_shape[2:], x_shape[1]), -1, 1)
+    return channels_first(dx.reshape(x_shape[0], *x_shape[2:], x_shape[1]))
 
 
 def _unpad(dpad: Array, pads: Pads, mode: str) -> Array:

@@ -11,6 +11,7 @@ never drift from the plain one.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -299,13 +300,43 @@ def test_threaded_matmul_splits_rows_exactly(threads: int) -> None:
     assert workspace.matmul(a[:0], b).shape == (0, 4)
 
 
-def test_threaded_matmul_of_one_row_splits_columns_exactly(threads: int) -> None:
-    """With fewer rows than threads (a batch of one) the columns of b are split instead."""
+def test_threaded_matmul_of_few_rows_splits_columns_exactly(threads: int) -> None:
+    """With fewer rows than columns the columns of b are split; one row is one product."""
     rng = np.random.default_rng(8)
-    a, b = rng.standard_normal((1, 6)), rng.standard_normal((6, 11))
+    a, b = rng.standard_normal((3, 6)), rng.standard_normal((6, 11))
     np.testing.assert_allclose(workspace.matmul(a, b), a @ b, rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(workspace.matmul(a[:1], b), a[:1] @ b, rtol=1e-14, atol=1e-14)
     np.testing.assert_allclose(workspace.matmul(b[:, :1].T, b), b[:, :1].T @ b, rtol=1e-14,
                                atol=1e-14)
+
+
+def test_fewer_samples_than_threads_run_in_the_calling_thread(monkeypatch) -> None:
+    """At batch 1 no op hands work to gridnn's threads (their start and join cost more than
+    they gave; the BLAS's own threads split the GEMMs); at batch 2 the same ops do."""
+    started: list[int] = []
+    real_pool = workspace._threads.pool
+    monkeypatch.setattr(workspace._threads, "pool",
+                        lambda workers: started.append(workers) or real_pool(workers))
+    calls: list[tuple[int, int, int]] = []
+    with using(threads=2, parallel_min_size=0):
+        workspace.parallel_slices(8, 1 << 20, lambda lo, hi: calls.append(
+            (lo, hi, threading.get_ident())), samples=1)
+        assert calls == [(0, 8, threading.get_ident())]
+        rng = np.random.default_rng(3)
+
+        def layers(n: int) -> None:
+            def t(*shape: int) -> gn.Tensor:
+                return gn.Tensor(rng.standard_normal(shape, np.float32))
+
+            h = F.relu(F.conv2d(t(n, 8, 12, 12), t(8, 8, 3, 3), padding=1))
+            h = gn.nn.BatchNorm2d(8)(F.conv2d(h, t(8, 1, 3, 3), groups=8))
+            h = F.layer_norm(h.permute(0, 2, 3, 1), 8)
+            F.linear(h.reshape(n, -1), t(50, 800))
+
+        layers(1)
+        assert started == []
+        layers(2)
+        assert started
 
 
 # (batch, channels, size, kernel, stride, pads, dilation): depthwise layers of a MobileNet

@@ -74,14 +74,14 @@ class SyncBatchNorm(BatchNorm2d):
         data, c = x.data, self.num_features
         local = channel_rows(data)  # (M_r, C)
         sums = np.empty(c + 1, np.float64)
-        sums[:c], sums[c] = row_sums(local), local.shape[0]
+        sums[:c], sums[c] = row_sums(local, data.shape[0]), local.shape[0]
         self.comm.allreduce_sum(sums, "SyncBatchNorm mean")
         rows = int(sums[c])
         if rows < 2:
             raise ArgumentError(f"SyncBatchNorm: training needs more than 1 value per channel "
                                 f"over all ranks, received shape {x.shape} here")
         mean = (sums[:c] / rows).astype(data.dtype)
-        squares = row_squared_deviations(local, mean).astype(np.float64)
+        squares = row_squared_deviations(local, mean, data.shape[0]).astype(np.float64)
         var = (self.comm.allreduce_sum(squares, "SyncBatchNorm variance") / rows
                ).astype(data.dtype)
         if self.track_running_stats:

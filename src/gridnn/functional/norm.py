@@ -44,7 +44,8 @@ def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor 
     if eps <= 0:
         raise ArgumentError(f"layer_norm: `eps` must be positive, received eps={eps!r}")
     rows = x.reshape(-1, math.prod(shape)) if x.size else x.reshape(0, math.prod(shape))
-    out = NormalizeRows.apply(rows, eps=float(eps)).reshape(*x.shape)
+    samples = x.shape[0] if x.ndim > len(shape) else 1
+    out = NormalizeRows.apply(rows, eps=float(eps), samples=samples).reshape(*x.shape)
     return _affine(out, weight, bias, shape, "layer_norm")
 
 
@@ -64,5 +65,5 @@ def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None,
     if eps <= 0:
         raise ArgumentError(f"group_norm: `eps` must be positive, received eps={eps!r}")
     rows = x.reshape(x.shape[0] * num_groups, -1)
-    out = NormalizeRows.apply(rows, eps=float(eps)).reshape(*x.shape)
+    out = NormalizeRows.apply(rows, eps=float(eps), samples=x.shape[0]).reshape(*x.shape)
     return _affine(out, weight, bias, (c, *(1,) * (x.ndim - 2)), "group_norm")

@@ -23,9 +23,9 @@ are in benchmarks/RESULTS.md):
 - Each pass is split over the batch into as many threads as the BLAS has, each thread with a
   single-threaded BLAS (``workspace.parallel_slices``): the copies run in parallel too, and no
   chunk's GEMM waits for the BLAS's threads to wake up. With fewer images than threads (batch
-  1) each image's output rows are split, or, where there are fewer rows than filters (deep
-  layers), the filters (``workspace.dot``): there, row slices each re-read the whole weight in
-  small products, at half the BLAS's speed.
+  1) the pass runs in the calling thread and each chunk's GEMM uses the BLAS's own threads:
+  handing an image's rows or filters to Python threads cost 30-50 us an op to start and join
+  (``workspace.parallel_slices``), more than it gave.
 - Buffers come from a bounded per-thread pool (``workspace.scratch``): a fresh multi-megabyte
   array costs a page fault per 4 KiB, which doubles a copy into it. Zero-padded inputs go to
   cached buffers whose borders are zeroed once.
@@ -63,7 +63,7 @@ from .windows import (
     padded_channels_last,
     windows,
 )
-from .workspace import copy_in_slices, dot, parallel_slices, scratch, thread_count
+from .workspace import copy_in_slices, parallel_slices, scratch
 
 Array = Any
 
@@ -181,25 +181,7 @@ def conv_rows(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry) -> A
         for rows, cols in _im2col_blocks(win[lo:hi], ones, channel_major):
             xp.matmul(cols, wmat, out=out_grp[:, lo * p + rows.start:lo * p + rows.stop])
 
-    o0, inner = out_size[0], p // out_size[0] if p else 0
-
-    def work_rows(lo: int, hi: int) -> None:  # units lo..hi of (image, first output axis)
-        for i in range(lo // o0, (hi - 1) // o0 + 1):
-            a, b = max(lo - i * o0, 0), min(hi - i * o0, o0)
-            for rows, cols in _im2col_blocks(win[i:i + 1, a:b], ones, channel_major):
-                base = i * p + a * inner
-                xp.matmul(cols, wmat, out=out_grp[:, base + rows.start:base + rows.stop])
-
-    size = n * p * wmat.shape[1]
-    if n >= thread_count():
-        parallel_slices(n, size, work)
-    elif g == 1 and n * p < k_out:  # few rows, many filters (deep layers): filters split
-        for rows, cols in _im2col_blocks(win, ones, channel_major):
-            dot(cols[0], wmat[0], out=out[rows])
-    elif o0 > 1:  # too few images to go round: each image's output rows split
-        parallel_slices(n * o0, size, work_rows)
-    else:
-        work(0, n)
+    parallel_slices(n, n * p * wmat.shape[1], work)
     if wbuf is not None:
         scratch().give(wbuf)
     if channel_major and bias is not None:
@@ -218,15 +200,10 @@ def pointwise_rows(xpad: Array, kernel: tuple[int, ...], geo: ConvGeometry) -> A
 
 def _pointwise(rows: Array, wmat: Array, bias: Array | None, n: int) -> Array:
     """rows (M, C) of n images @ wmat (C, K) [+ bias (K,)]: images split over threads, the
-    bias added to each slice while it is in cache; with fewer images than threads, ``dot``."""
+    bias added to each slice while it is in cache."""
     size = rows.size + wmat.size + rows.shape[0] * wmat.shape[1]
-    if n < thread_count():
-        out = dot(rows, wmat)
-        if bias is not None:
-            out += bias
-        return out
     out = xp.empty((rows.shape[0], wmat.shape[1]), dtype=rows.dtype)
-    p = rows.shape[0] // n
+    p = rows.shape[0] // n if n else 0
 
     def work(lo: int, hi: int) -> None:
         xp.dot(rows[lo * p:hi * p], wmat, out=out[lo * p:hi * p])

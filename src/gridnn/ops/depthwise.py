@@ -8,8 +8,8 @@ onto the output, channels innermost (the padded channels-last input of ``ops/con
 
     out[n, i, j, c] = bias[c] + sum over (a, b) of xpad[n, i*s + a*d, j*s + b*d, c] * w[c, a, b]
 
-With Numba this is one loop (``kernels.depthwise_2d``) over slices of the output rows, so one
-image splits over threads; without it, k*k whole-array NumPy multiply-adds over batch slices.
+With Numba this is one loop (``kernels.depthwise_2d``) over slices of the output rows (in
+threads from a batch of two up); without it, k*k whole-array NumPy multiply-adds over batch slices.
 Backward reads the same sum two ways: the weight gradient pairs each output gradient with the
 input it multiplied; the input gradient gathers, for each padded input element, the output
 gradients it contributed to (each element written once, so row slices never collide).
@@ -60,7 +60,7 @@ def forward(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry) -> Arr
     if k is not None:
         wk, steps, out2, x2 = _kernel_last(w), steps_2d(geo), as_2d(out, nd), as_2d(xpad, nd)
         parallel_slices(n * out2.shape[1], out.size * math.prod(w.shape[2:]),
-                        lambda lo, hi: k.depthwise_2d(x2, wk, b, *steps, lo, hi, out2))
+                        lambda lo, hi: k.depthwise_2d(x2, wk, b, *steps, lo, hi, out2), n)
         return out
     wk = xp.moveaxis(w[:, 0], 0, -1)  # (*k, C)
 
@@ -106,7 +106,7 @@ def input_grad(g: Array, w: Array, geo: ConvGeometry, pad_shape: tuple[int, ...]
     if k is not None:
         d2, g2, wk, steps = as_2d(dpad, nd), as_2d(g, nd), _kernel_last(w), steps_2d(geo)
         parallel_slices(n * d2.shape[1], g.size * math.prod(w.shape[2:]), lambda lo, hi: (
-            k.depthwise_2d_input_grad(g2, wk, *steps, lo, hi, d2)))
+            k.depthwise_2d_input_grad(g2, wk, *steps, lo, hi, d2)), n)
         return dpad
     wk = xp.moveaxis(w[:, 0], 0, -1)  # (*k, C)
 

@@ -15,9 +15,10 @@ Array = Any
 
 def pointwise(a: Array, fn: Callable[[Array, Array], Any]) -> Array | None:
     """``fn(x, out)`` on consecutive 1-D pieces of ``a``'s memory and of a new array laid out
-    as ``a`` (a channels-last map stays channels-last), in threads (``parallel_slices``), so
-    a batch of one splits too; the new array. None when ``a`` is not one dense block of memory
-    in some order of its axes (a strided view): the caller runs its whole-array NumPy code."""
+    as ``a`` (a channels-last map stays channels-last), in threads (``parallel_slices``) when
+    its first axis holds at least as many samples as there are threads; the new array. None
+    when ``a`` is not one dense block of memory in some order of its axes (a strided view):
+    the caller runs its whole-array NumPy code."""
     if a.flags.c_contiguous:  # the common cases first: a few microseconds count at batch 1
         out = xp.empty(a.shape, a.dtype)
         src, dst = a.reshape(-1), out.reshape(-1)
@@ -32,7 +33,8 @@ def pointwise(a: Array, fn: Callable[[Array, Array], Any]) -> Array | None:
         for i, d in enumerate(order):
             inverse[d] = i
         out = buf.transpose(inverse)
-    parallel_slices(src.size, 2 * src.size, lambda lo, hi: fn(src[lo:hi], dst[lo:hi]))
+    parallel_slices(src.size, 2 * src.size, lambda lo, hi: fn(src[lo:hi], dst[lo:hi]),
+                    a.shape[0] if a.ndim else 1)
     return out
 
 

@@ -140,7 +140,7 @@ def forward(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry) -> Arr
         scratch().give(acc)
         scratch().give(planes)
 
-    parallel_slices(lay.tasks, out.size * math.prod(w.shape[1:]), work)
+    parallel_slices(lay.tasks, out.size * math.prod(w.shape[1:]), work, n)
     return out
 
 
@@ -162,7 +162,7 @@ def weight_grad(xpad: Array, g: Array, geo: ConvGeometry, kernel: tuple[int, ...
         scratch().give(planes)
         return acc
 
-    parts = parallel_slices(lay.tasks, g.size * cg * math.prod(kernel), work)
+    parts = parallel_slices(lay.tasks, g.size * cg * math.prod(kernel), work, g.shape[0])
     gw = xp.empty((k_out, cg, len(lay.order)), g.dtype)
     gw[:, :, lay.order] = sum(parts)  # taps back in the kernel's order
     return gw.reshape(k_out, cg, *kernel)
@@ -184,5 +184,5 @@ def input_grad(g: Array, w: Array, geo: ConvGeometry, pad_shape: tuple[int, ...]
         scratch().give(planes)
         scratch().give(rows)
 
-    parallel_slices(lay.tasks, g.size * math.prod(w.shape[1:]), work)
+    parallel_slices(lay.tasks, g.size * math.prod(w.shape[1:]), work, g.shape[0])
     return dpad

@@ -25,12 +25,13 @@ Array = Any
 
 
 class NormalizeRows(Function):
-    def forward(self, x: Array, eps: float) -> Array:
+    def forward(self, x: Array, eps: float, samples: int) -> Array:
+        """x (M, K): the rows of ``samples`` samples -> (M, K)."""
         k = kernels()
         if k is not None and x.flags.c_contiguous:
             out, invstd = xp.empty_like(x), xp.empty(x.shape[0], x.dtype)
             parallel_slices(x.shape[0], 2 * x.size, lambda lo, hi: k.normalize_rows(
-                x[lo:hi], float(eps), out[lo:hi], invstd[lo:hi]))
+                x[lo:hi], float(eps), out[lo:hi], invstd[lo:hi]), samples)
             invstd = invstd[:, None]
         else:
             mean = x.mean(axis=1, keepdims=True)

@@ -46,12 +46,12 @@ def _from_rows(rows: Array, shape: tuple[int, ...]) -> Array:
     return xp.moveaxis(rows.reshape((shape[0], *shape[2:], shape[1])), -1, 1)
 
 
-def _pieces(rows: Array, each: Callable[[int, int], Any]) -> list[Any]:
-    """``each(start, stop)`` on cache-sized pieces of the rows of ``rows``, row slices in
-    threads; the results in row order."""
+def _pieces(rows: Array, each: Callable[[int, int], Any], samples: int) -> list[Any]:
+    """``each(start, stop)`` on cache-sized pieces of the rows of ``rows`` (the values of
+    ``samples`` samples), row slices in threads; the results in row order."""
     item = rows.shape[1] * rows.itemsize
     return parallel_slices(rows.shape[0], rows.size, lambda lo, hi: [
-        each(s, e) for s, e in chunks(lo, hi, item)])
+        each(s, e) for s, e in chunks(lo, hi, item)], samples)
 
 
 def _total(parts: list[list[Array]], shape: tuple[int, ...], dtype: Any) -> Array:
@@ -63,8 +63,8 @@ def _total(parts: list[list[Array]], shape: tuple[int, ...], dtype: Any) -> Arra
     return out
 
 
-def _compiled_sums(rows: Array, shape: tuple[int, ...], kernel: Callable[..., None],
-                   *args: Array) -> Array:
+def _compiled_sums(rows: Array, samples: int, shape: tuple[int, ...],
+                   kernel: Callable[..., None], *args: Array) -> Array:
     """The float64 sums (``shape``) that ``kernel(rows piece, *args, out)`` adds into ``out``,
     over every piece of the rows; each of ``args`` is an (M, C) array, cut like ``rows``, or a
     (C,) vector, passed whole."""
@@ -73,29 +73,30 @@ def _compiled_sums(rows: Array, shape: tuple[int, ...], kernel: Callable[..., No
         kernel(rows[s:e], *(a[s:e] if a.ndim == 2 else a for a in args), out)
         return out
 
-    return _total(_pieces(rows, part), shape, xp.float64)
+    return _total(_pieces(rows, part, samples), shape, xp.float64)
 
 
-def row_sums(rows: Array) -> Array:
-    """Per-channel sums (C,) of the (M, C) matrix ``rows`` (``channel_rows``)."""
+def row_sums(rows: Array, samples: int) -> Array:
+    """Per-channel sums (C,) of the (M, C) matrix ``rows`` (``channel_rows`` of ``samples``
+    samples)."""
     dt = rows.dtype
     k = kernels()
     if k is not None:
-        return _compiled_sums(rows, (rows.shape[1],), k.channel_sums).astype(dt)
+        return _compiled_sums(rows, samples, (rows.shape[1],), k.channel_sums).astype(dt)
 
     def total(s: int, e: int) -> Array:
         return xp.dot(scratch().ones(e - s, dt), rows[s:e])
 
-    return _total(_pieces(rows, total), (rows.shape[1],), dt)
+    return _total(_pieces(rows, total, samples), (rows.shape[1],), dt)
 
 
-def row_squared_deviations(rows: Array, mean: Array) -> Array:
+def row_squared_deviations(rows: Array, mean: Array, samples: int) -> Array:
     """Per-channel sums (C,) of (x - mean)^2 over the (M, C) matrix ``rows``, squared piece by
     piece (no cancellation as in E[x^2] - mean^2)."""
     c, dt = rows.shape[1], rows.dtype
     k = kernels()
     if k is not None:
-        return _compiled_sums(rows, (c,), k.channel_squared_deviations,
+        return _compiled_sums(rows, samples, (c,), k.channel_squared_deviations,
                               mean.astype(xp.float64)).astype(dt)
 
     def squares(s: int, e: int) -> Array:
@@ -107,15 +108,15 @@ def row_squared_deviations(rows: Array, mean: Array) -> Array:
         pool.give(buf)
         return out
 
-    return _total(_pieces(rows, squares), (c,), dt)
+    return _total(_pieces(rows, squares, samples), (c,), dt)
 
 
 def batch_stats(x: Array) -> tuple[Array, Array]:
     """Per-channel mean and biased variance (C,) of x (N, C, *S), in two passes."""
     rows = channel_rows(x)
     m = rows.dtype.type(rows.shape[0])
-    mean = row_sums(rows) / m
-    return mean, row_squared_deviations(rows, mean) / m
+    mean = row_sums(rows, x.shape[0]) / m
+    return mean, row_squared_deviations(rows, mean, x.shape[0]) / m
 
 
 class BatchNorm(Function):
@@ -131,6 +132,7 @@ class BatchNorm(Function):
         self.mean = mean.astype(dt, copy=False)
         self.invstd = (1.0 / xp.sqrt(var + eps)).astype(dt, copy=False)
         self.rows, self.weight, self.from_batch = rows, weight, from_batch
+        self.samples = x.shape[0]
         scale = (weight * self.invstd).astype(dt, copy=False)
         out = xp.empty_like(rows)
 
@@ -146,7 +148,7 @@ class BatchNorm(Function):
             xp.multiply(rows[s:e], scale, out=o)
             o += shift
 
-        _pieces(rows, normalise)
+        _pieces(rows, normalise, x.shape[0])
         return _from_rows(out, x.shape)
 
     def backward(self, g: Array) -> tuple[Array | None, ...]:
@@ -164,7 +166,7 @@ class BatchNorm(Function):
         c, dt = rows.shape[1], rows.dtype
         k = kernels()
         if k is not None:
-            both = _compiled_sums(rows, (2, c), k.channel_grad_sums, grad,
+            both = _compiled_sums(rows, self.samples, (2, c), k.channel_grad_sums, grad,
                                   mean.astype(xp.float64)).astype(dt)
             return both[0], both[1] * self.invstd
 
@@ -178,7 +180,7 @@ class BatchNorm(Function):
             pool.give(buf)
             return out
 
-        both = _total(_pieces(rows, sums), (2, c), dt)
+        both = _total(_pieces(rows, sums, self.samples), (2, c), dt)
         return both[0], both[1] * self.invstd
 
     def input_grad(self, grad: Array, shape: tuple[int, ...], dbias: Array, dweight: Array,
@@ -211,5 +213,5 @@ class BatchNorm(Function):
             def each(s: int, e: int) -> None:
                 xp.multiply(grad[s:e], scale, out=out[s:e])
 
-        _pieces(grad, each)
+        _pieces(grad, each, shape[0])
         return _from_rows(out, shape)

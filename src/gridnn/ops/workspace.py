@@ -3,12 +3,13 @@
 - ``scratch()``: this thread's pool of reusable arrays. A fresh multi-megabyte NumPy array
   costs a page fault per 4 KiB on its first touch, which doubles a copy into it; buffers that
   come back from the pool are already mapped. Bounded in bytes, least recently used first out.
-- ``parallel_slices(n, size, work)``: runs ``work(lo, hi)`` on slices of the batch in as many
-  Python threads as the BLAS has, each with a single-threaded BLAS. NumPy releases the GIL in
-  copies, ufuncs and GEMMs, so every part of an op runs in parallel, not only its GEMMs; and
-  no small GEMM waits for OpenBLAS to wake and join its threads, which on a busy machine made
-  chunked GEMMs several times slower. Needs ``threadpoolctl``; without it everything runs in
-  one thread.
+- ``parallel_slices(n, size, work, samples)``: runs ``work(lo, hi)`` on slices of a batch in
+  as many Python threads as the BLAS has, each with a single-threaded BLAS. NumPy releases the
+  GIL in copies, ufuncs and GEMMs, so every part of an op runs in parallel, not only its GEMMs;
+  and no small GEMM waits for OpenBLAS to wake and join its threads, which on a busy machine
+  made chunked GEMMs several times slower. With fewer samples than threads (batch 1) the op
+  runs in the calling thread and its GEMMs use the BLAS's own threads instead. Needs
+  ``threadpoolctl``; without it everything runs in one thread.
 """
 
 from __future__ import annotations
@@ -198,26 +199,36 @@ def thread_count() -> int:
     return _threads.count()
 
 
-def parallel_slices(n: int, size: int, work: Callable[[int, int], T]) -> list[T]:
+def parallel_slices(n: int, size: int, work: Callable[[int, int], T],
+                    samples: int | None = None) -> list[T]:
     """``[work(lo, hi), ...]`` over consecutive slices lo:hi of 0..n (images of a batch, rows
     of a matrix), in slice order, run by as many threads as the BLAS has, each thread with a
     single-threaded BLAS. The slices run at the same time, so ``work`` must only write what
-    belongs to its slice.
+    belongs to its slice. ``samples``: how many samples of a batch the n units cover (default
+    n; an op that splits one image's rows passes its batch).
+
+    With fewer samples than threads the work runs in this thread, the BLAS as it is (its own
+    threads split the GEMMs). Python threads cost more than they give there: handing work to
+    one and joining it took 30-50 us here, paid by every op of a MobileNet at batch 1, and
+    OpenBLAS's threads, which spin for a while after each product, then took a core from the
+    next op's Python threads. At batch 1, one thread plus the BLAS's was faster on every
+    torchvision model tried (mobilenet_v2 19.8 -> 14.3 ms, resnet50 91.9 -> 73.8 ms); at batch
+    8, Python threads were (resnet18 249 -> 217 ms). Below ``options().parallel_min_size``
+    elements touched the work runs in this thread, still with a single-threaded BLAS: small
+    GEMMs are not worth waking the BLAS's threads for (on a busy machine that wake-up alone
+    cost more than the GEMM). Tiny ops (``SINGLE_BLAS_MIN_SIZE``) leave the BLAS as it is.
 
     There are ``SLICES_PER_THREAD`` times more slices than threads, taken in turn by whichever
     thread is free: when another process holds one core, the thread on the other core takes
     more slices instead of waiting for the slow one (with one slice each, a busy machine made
-    every op as slow as its slower half). Below ``options().parallel_min_size`` elements
-    touched the work runs in this thread, still with a single-threaded BLAS: small GEMMs are not
-    worth waking the BLAS's threads for (on a busy machine that wake-up alone cost more than the
-    GEMM). Tiny ops (``SINGLE_BLAS_MIN_SIZE``) and a large op on a single slice leave the BLAS
-    as it is.
+    every op as slow as its slower half).
     """
     if size < SINGLE_BLAS_MIN_SIZE:
         return [work(0, n)]
     threads = _threads.count()
     small = size < options().parallel_min_size
-    if threads < 2 or (n < 2 and not small) or not _threads.lock.acquire(blocking=False):
+    if threads < 2 or (n if samples is None else samples) < threads or (
+            n < 2 and not small) or not _threads.lock.acquire(blocking=False):
         return [work(0, n)]
     try:
         with _threads.single_blas():
@@ -260,21 +271,21 @@ def copy_in_slices(src: Array, dst: Array | None = None) -> Array:
     return dst
 
 
-def dot(a: Array, b: Array, out: Array | None = None) -> Array:
+def dot(a: Array, b: Array, out: Array | None = None, samples: int | None = None) -> Array:
     """a (m, k) @ b (k, n) into ``out`` (new if None), in threads with a one-thread BLAS
     (``parallel_slices``): row slices when there are at least as many rows as columns, else
     one slice of ``b``'s columns per thread, so that no thread reads more than its share of
-    the bigger operand. Rows sliced finely re-read all of ``b`` each: a Linear at batch 1
-    ((49, 3072) @ (3072, 768)) ran at a third of the BLAS's speed. The BLAS's own threads are
-    not used: after a call they spin for a while, and took a core from the next op's threads
-    (a T1 step, whose Linear went to them, 35 -> 55 ms at 2 threads)."""
+    the bigger operand (rows sliced finely re-read all of ``b`` each). ``samples``: how many
+    samples of a batch the rows cover (default m); with fewer than threads, one product with
+    the BLAS's own threads (``parallel_slices`` says why)."""
     m, n = a.shape[0], b.shape[1]
     out = xp.empty((m, n), dtype=xp.result_type(a, b)) if out is None else out
     size = a.size + b.size + out.size
-    if m >= n:
-        parallel_slices(m, size, lambda lo, hi: xp.dot(a[lo:hi], b, out=out[lo:hi]))
-        return out
+    samples = m if samples is None else samples
     t = thread_count()
+    if m >= n or samples < t:
+        parallel_slices(m, size, lambda lo, hi: xp.dot(a[lo:hi], b, out=out[lo:hi]), samples)
+        return out
 
     def columns(lo: int, hi: int) -> None:
         c0, c1 = n * lo // t, n * hi // t
@@ -289,7 +300,7 @@ def matmul(a: Array, b: Array) -> Array:
     if a.ndim > 2 and b.ndim == 2:  # (..., k) @ (k, m), e.g. a Linear on (N, H, W, C): one
         # product of all rows (np.matmul loops over the leading axes, slowly on a strided view)
         rows = a.reshape(-1, a.shape[-1])
-        return matmul(rows, b).reshape(*a.shape[:-1], b.shape[1])
+        return dot(rows, b, samples=a.shape[0]).reshape(*a.shape[:-1], b.shape[1])
     if a.ndim != 2 or b.ndim != 2:
         return xp.matmul(a, b)
     return dot(a, b)

@@ -37,7 +37,7 @@ from .checks import (
     resolve_padding,
     window_geometry,
 )
-from .conv import conv1d, conv2d, linear, locally_connected
+from .conv import conv1d, conv2d, conv_nd, linear, locally_connected
 from .conv_transpose import conv_transpose1d, conv_transpose2d
 from .loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss
 from .norm import group_norm, layer_norm
@@ -56,10 +56,10 @@ from .shape import concat, pad, stack
 __all__ = [
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "as_float_tensor", "avg_pool1d", "avg_pool2d",
     "binary_cross_entropy_with_logits", "check_padding", "check_rank", "concat", "conv1d",
-    "conv2d", "conv_output_size", "cross_entropy", "dropout", "global_avg_pool", "leaky_relu",
-    "linear", "locally_connected", "log_softmax", "max_pool1d", "max_pool2d", "mse_loss",
-    "ntuple", "pad", "relu", "resolve_padding", "sigmoid", "softmax", "stack", "tanh", "where",
-    "window_geometry", "clip", "conv_transpose1d", "conv_transpose2d", "elu", "erf", "gelu",
-    "group_norm", "hardsigmoid", "hardswish", "hardtanh", "interpolate", "layer_norm", "prelu",
-    "relu6", "silu", "softplus",
+    "conv2d", "conv_nd", "conv_output_size", "cross_entropy", "dropout", "global_avg_pool",
+    "leaky_relu", "linear", "locally_connected", "log_softmax", "max_pool1d", "max_pool2d",
+    "mse_loss", "ntuple", "pad", "relu", "resolve_padding", "sigmoid", "softmax", "stack", "tanh",
+    "where", "window_geometry", "clip", "conv_transpose1d", "conv_transpose2d", "elu", "erf",
+    "gelu", "group_norm", "hardsigmoid", "hardswish", "hardtanh", "interpolate", "layer_norm",
+    "prelu", "relu6", "silu", "softplus",
 ]

@@ -10,7 +10,7 @@ import functools
 
 from .._backend import xp
 from ..errors import ArgumentError, ArgumentTypeError
-from ..ops.conv import ConvNd
+from ..ops.conv import ConvNd, Then
 from ..ops.conv_plain import ConvPlain
 from ..ops.local import LocallyConnectedNd
 from ..ops.options import options
@@ -47,8 +47,15 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 _known_geometry = functools.lru_cache(maxsize=1024)(window_geometry)
 
 
-def _conv(nd: int, op: str, x: Tensor, weight: Tensor, bias: Tensor | None, stride: Size,
-          padding: Padding, dilation: Size, groups: int, padding_mode: str) -> Tensor:
+def conv_nd(nd: int, x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Size = 1,
+            padding: Padding = 0, dilation: Size = 1, groups: int = 1,
+            padding_mode: str = "zeros", *, then: Then | None = None) -> Tensor:
+    """``conv1d`` (nd = 1) or ``conv2d`` (nd = 2). ``then(src, dst)``: for inference, a
+    function that writes into ``dst`` the final values of ``src``, each (rows, K) channels-last
+    block of the output as it is computed, while it is in cache (``ops.conv.ConvNd``): the
+    activation after the convolution, which ``gridnn.onnx``'s graphs hand over under
+    ``no_grad``. Not with ``gridnn.plain_ops()``."""
+    op = f"conv{nd}d"
     x, weight = as_float_tensor(x, "input", op), as_float_tensor(weight, "weight", op)
     check_rank(x, nd, "input", op)
     check_rank(weight, nd, "weight", op)
@@ -89,8 +96,11 @@ def _conv(nd: int, op: str, x: Tensor, weight: Tensor, bias: Tensor | None, stri
             raise ArgumentError(f"{op}: bias must have shape ({k},), received {bias.shape}")
         inputs.append(bias)
     geometry = ConvGeometry(stride_t, dilation_t, pads, padding_mode, int(groups), out)
-    conv = ConvPlain if options().plain_conv else ConvNd  # see gridnn.plain_ops()
-    return conv.apply(*inputs, geometry=geometry)
+    if options().plain_conv:  # see gridnn.plain_ops()
+        if then is not None:
+            raise ArgumentError(f"{op}: `then` needs the fast convolution, not plain_ops()")
+        return ConvPlain.apply(*inputs, geometry=geometry)
+    return ConvNd.apply(*inputs, geometry=geometry, then=then)
 
 
 def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Size = 1,
@@ -102,7 +112,7 @@ def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Size =
     ``padding``: int, (int,), ((lo, hi),), 'valid' or 'same' (any stride: Lout = ceil(L / stride)).
     ``padding_mode``: 'zeros', 'reflect', 'replicate' or 'circular'.
     """
-    return _conv(1, "conv1d", x, weight, bias, stride, padding, dilation, groups, padding_mode)
+    return conv_nd(1, x, weight, bias, stride, padding, dilation, groups, padding_mode)
 
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Size = 1,
@@ -116,7 +126,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Size =
     ('same' works with any stride: Hout = ceil(H / stride[0]), the extra pad at the bottom/right).
     ``padding_mode``: 'zeros', 'reflect', 'replicate' or 'circular'.
     """
-    return _conv(2, "conv2d", x, weight, bias, stride, padding, dilation, groups, padding_mode)
+    return conv_nd(2, x, weight, bias, stride, padding, dilation, groups, padding_mode)
 
 
 def locally_connected(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Size = 1,

@@ -18,7 +18,6 @@ class _ConvNd(Module):
     """Shared constructor of Conv1d and Conv2d (nd spatial dims)."""
 
     nd = 0
-    _functional: Any = None
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
                  padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
@@ -39,9 +38,10 @@ class _ConvNd(Module):
         self.bias = Parameter(xp.zeros(out_channels, dt)) if bias else None
         init_weight_and_bias(self.weight, self.bias, generator(rng, name))
 
-    def forward(self, x: Tensor) -> Tensor:
-        return type(self)._functional(x, self.weight, self.bias, self.stride, self.padding,
-                                      self.dilation, self.groups, self.padding_mode)
+    def forward(self, x: Tensor, then: Any = None) -> Tensor:
+        """``then``: see ``F.conv_nd`` (inference: the following activation, fused)."""
+        return F.conv_nd(self.nd, x, self.weight, self.bias, self.stride, self.padding,
+                         self.dilation, self.groups, self.padding_mode, then=then)
 
     def extra_repr(self) -> str:
         nd = self.nd
@@ -70,7 +70,6 @@ class Conv1d(_ConvNd):
     """
 
     nd = 1
-    _functional = staticmethod(F.conv1d)
 
 
 class Conv2d(_ConvNd):
@@ -83,4 +82,3 @@ class Conv2d(_ConvNd):
     """
 
     nd = 2
-    _functional = staticmethod(F.conv2d)

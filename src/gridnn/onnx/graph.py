@@ -5,18 +5,33 @@ Its children are the graph's layers (real ``gridnn.nn`` layers where ONNX has th
 order. Element-wise joins of two computed tensors (a residual ``Add``, a ``Concat``) run inline
 as Tensor operations, as a hand-written ``forward`` would do them, so the explain tools follow
 the autograd graph through them.
+
+Under ``no_grad`` a convolution whose output only feeds an element-wise activation hands that
+activation to the convolution (``F.conv_nd``'s ``then``), which applies it to each chunk of
+its output while the chunk is in cache: the same layer on the same values, one pass over
+memory fewer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from .. import nn
+from ..autograd import is_grad_enabled
 from ..functional import concat
 from ..nn import Module, Sequential
+from ..ops.activation import clip, hardswish, silu
+from ..ops.elementwise import relu, sigmoid
+from ..ops.options import options
 from ..tensor import Tensor
 from .layers import binary
+
+# one value in, one value out, each element on its own: safe to run on any block of the values
+ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardsigmoid,
+               nn.Hardswish, nn.SiLU, nn.GELU, nn.ELU, nn.Softplus)
 
 
 @dataclass
@@ -29,6 +44,7 @@ class Node:
     layer: str | None = None
     op: str | None = None
     axis: int = 0
+    then: str | None = None  # an activation layer fused into this convolution (no_grad walk)
 
 
 def inline(op: str, args: list[Any], axis: int = 0) -> Any:
@@ -62,12 +78,38 @@ class GraphModule(Module):
         self._drop = [[n for n in dict.fromkeys(node.inputs)
                        if last_use[n] == i and n != output_name]
                       for i, node in enumerate(self._nodes)]
+        self._fused = self._fuse_activations(last_use)
+
+    def _fuse_activations(self, last_use: dict[str, int]) -> list[tuple[Node, list[str]]]:
+        """The walk with each convolution that feeds only an element-wise activation (the
+        next node) given that activation as ``then``."""
+        walk: list[tuple[Node, list[str]]] = []
+        nodes = self._nodes
+        i = 0
+        while i < len(nodes):
+            node, nxt = nodes[i], nodes[i + 1] if i + 1 < len(nodes) else None
+            if (nxt is not None and node.layer is not None and nxt.layer is not None
+                    and isinstance(getattr(self, node.layer), (nn.Conv1d, nn.Conv2d))
+                    and isinstance(getattr(self, nxt.layer), ELEMENTWISE)
+                    and nxt.inputs == (node.output,) and last_use[node.output] == i + 1
+                    and node.output != self._output_name):
+                walk.append((dataclasses.replace(node, output=nxt.output, then=nxt.layer),
+                             self._drop[i]))
+                i += 2
+                continue
+            walk.append((node, self._drop[i]))
+            i += 1
+        return walk
 
     def forward(self, x: Tensor) -> Tensor:
         values: dict[str, Any] = {self._input_name: x}
-        for node, drop in zip(self._nodes, self._drop):
+        fused = not is_grad_enabled() and not options().plain_conv
+        for node, drop in self._fused if fused else zip(self._nodes, self._drop):
             args = [values[n] for n in node.inputs]
-            if node.layer is not None:
+            if node.then is not None:
+                values[node.output] = getattr(self, node.layer)(
+                    *args, then=_then(getattr(self, node.then)))
+            elif node.layer is not None:
                 values[node.output] = getattr(self, node.layer)(*args)
             else:
                 values[node.output] = inline(node.op, args, node.axis)
@@ -91,6 +133,28 @@ class GraphModule(Module):
     def extra_repr(self) -> str:
         joins = sum(node.layer is None for node in self._nodes)
         return f"{len(self._nodes)} nodes, {joins} inline joins"
+
+
+def _then(layer: Module) -> Any:
+    """``then(src, dst)`` for a convolution: ``layer`` on a (rows, K) block of its output. The
+    common activations write straight into ``dst`` (their value functions' ``into``); any
+    other element-wise layer is called on the block as one sample (1, rows, K), so in the
+    calling thread, and its result copied."""
+    if isinstance(layer, nn.ReLU):
+        return lambda src, dst: relu(src, into=dst)
+    if isinstance(layer, nn.Hardtanh):  # and ReLU6
+        return lambda src, dst: clip(src, layer.min_val, layer.max_val, into=dst)
+    if isinstance(layer, nn.Hardswish):
+        return lambda src, dst: hardswish(src, into=dst)
+    if isinstance(layer, nn.SiLU):
+        return lambda src, dst: silu(src, into=dst)
+    if isinstance(layer, nn.Sigmoid):
+        return lambda src, dst: sigmoid(src, into=dst)
+
+    def then(src: Any, dst: Any) -> None:
+        dst[...] = layer(Tensor(src[None])).data[0]
+
+    return then
 
 
 def build_module(layers: dict[str, Module], nodes: list[Node], input_name: str,

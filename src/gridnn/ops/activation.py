@@ -24,7 +24,7 @@ from typing import Any
 from .._backend import xp
 from ..autograd import Function
 from .compiled import kernels
-from .elementwise import float32_kernels, pointwise, sigmoid, unbroadcast
+from .elementwise import float32_kernels, pointwise, sigmoid, unbroadcast, with_bits
 
 Array = Any
 
@@ -49,16 +49,37 @@ class Erf(Function):
         return (g * (2 / math.sqrt(math.pi)) * xp.exp(-self.a * self.a),)
 
 
-def _compiled(a: Array, name: str) -> Array | None:
+def _compiled(a: Array, name: str, into: Array | None = None) -> Array | None:
     """The compiled loop ``kernels.<name>`` over ``a`` (see the module's docstring), or None:
-    no Numba, not float32, or ``a`` a strided view."""
+    no Numba, not float32, or ``a`` a strided view. ``into``: see ``elementwise.pointwise``."""
     k = float32_kernels(a)
     if k is None:
         return None
     kernel = getattr(k, name)
-    if name.startswith("hard"):
-        return pointwise(a, kernel)
-    return pointwise(a, lambda x, out: kernel(x, out, out.view(xp.int32)))
+    return pointwise(a, kernel if name.startswith("hard") else with_bits(kernel), into)
+
+
+def clip(a: Array, low: float | None, high: float | None, into: Array | None = None) -> Array:
+    """min(max(a, low), high) element-wise (a bound of None is no bound) into a new array
+    (or ``into``, see ``elementwise.pointwise``)."""
+    k = float32_kernels(a)
+    out = pointwise(a, (lambda x, o: k.clip(
+        x, -math.inf if low is None else low, math.inf if high is None else high, o))
+        if k is not None else (lambda x, o: xp.clip(x, low, high, out=o)), into)
+    return xp.clip(a, low, high, out=into) if out is None else out
+
+
+def hardswish(a: Array, into: Array | None = None) -> Array:
+    """a * hardsigmoid(a) element-wise into a new array (or ``into``, see
+    ``elementwise.pointwise``)."""
+    out = _compiled(a, "hardswish", into)
+    return xp.multiply(a, _hardsigmoid(a), out=into) if out is None else out
+
+
+def silu(a: Array, into: Array | None = None) -> Array:
+    """a * sigmoid(a) element-wise into a new array (or ``into``, see ``elementwise.pointwise``)."""
+    out = _compiled(a, "silu", into)
+    return xp.multiply(a, sigmoid(a), out=into) if out is None else out
 
 
 class Clip(Function):
@@ -71,11 +92,7 @@ class Clip(Function):
             self.inside = xp.ones(a.shape, bool) if low is None else a > low
             if high is not None:
                 self.inside &= a < high
-        k = float32_kernels(a)
-        out = pointwise(a, (lambda x, o: k.clip(
-            x, -math.inf if low is None else low, math.inf if high is None else high, o))
-            if k is not None else (lambda x, o: xp.clip(x, low, high, out=o)))
-        return xp.clip(a, low, high) if out is None else out
+        return clip(a, low, high)
 
     def backward(self, g: Array) -> tuple[Array]:
         return (g * self.inside,)
@@ -100,8 +117,7 @@ def _hardsigmoid(a: Array) -> Array:
 class Hardswish(Function):
     def forward(self, a: Array) -> Array:
         self.a = a if self.needs_grad[0] else None
-        out = _compiled(a, "hardswish")
-        return a * _hardsigmoid(a) if out is None else out
+        return hardswish(a)
 
     def backward(self, g: Array) -> tuple[Array]:
         a, t = self.a, self.a.dtype.type
@@ -112,8 +128,7 @@ class Hardswish(Function):
 class SiLU(Function):
     def forward(self, a: Array) -> Array:
         self.a = a if self.needs_grad[0] else None
-        out = _compiled(a, "silu")
-        return a * sigmoid(a) if out is None else out
+        return silu(a)
 
     def backward(self, g: Array) -> tuple[Array]:
         s = sigmoid(self.a)

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .._backend import xp
@@ -63,9 +63,10 @@ from .windows import (
     padded_channels_last,
     windows,
 )
-from .workspace import copy_in_slices, parallel_slices, scratch
+from .workspace import chunks, copy_in_slices, parallel_slices, scratch
 
 Array = Any
+Then = Callable[[Array, Array], None]  # then(src, dst): (rows, K) blocks of the output
 
 
 def _im2col_blocks(win: Array, ones: bool, channel_major: bool = False
@@ -148,24 +149,25 @@ def weight_matrix(w: Array, groups: int, bias: Array | None = None,
     return m.transpose(0, 2, 1)
 
 
-def conv_rows(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry) -> Array:
+def conv_rows(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry,
+              then: Then | None = None) -> Array:
     """The convolution of the padded channels-last input (N, *Sp, C) as rows: out (M, K), rows
     ordered (N, *O). Chunk by chunk, the columns are copied into a cached buffer that stays in
-    cache for their GEMM."""
+    cache for their GEMM; ``then`` (see ``ConvNd``) runs on each chunk's rows of ``out``."""
     n, c = xpad.shape[0], xpad.shape[-1]
     k_out, kernel, out_size = w.shape[0], w.shape[2:], geo.out_size
     g, cg, kg = geo.groups, c // geo.groups, k_out // geo.groups
     flat = pointwise_rows(xpad, kernel, geo)
     if flat is not None:
         return _pointwise(flat, weight_matrix(w, 1)[0],
-                          None if bias is None else bias.astype(xpad.dtype, copy=False), n)
+                          None if bias is None else bias.astype(xpad.dtype, copy=False), n, then)
     win = windows(xpad, kernel, geo.stride, geo.dilation, out_size, 1)  # (N, *O, *k, C)
     win = win.reshape(*win.shape[:-1], g, cg)  # (N, *O, *k, G, C/G)
     p, f = math.prod(out_size), math.prod(kernel) * cg
     # Far fewer output rows than filters per group (deep layers, small batches): reordering
     # the weight (K * C/G * k elements) costs more than the GEMM. Then the columns take the
     # weight's own (channel, kernel offset) order (a slower copy, but of M * C * k elements)
-    # and the GEMM reads the weight in place, transposed; the bias is added afterwards.
+    # and the GEMM reads the weight in place, transposed; the bias is added to each chunk.
     channel_major = 4 * n * p < kg
     wbuf = None
     if channel_major:
@@ -175,17 +177,25 @@ def conv_rows(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry) -> A
         wmat = weight_matrix(w, g, None if bias is None else bias.astype(xpad.dtype), wbuf)
     ones = bias is not None and not channel_major
     out = xp.empty((n * p, k_out), dtype=xpad.dtype)
-    out_grp = out.reshape(n * p, g, kg).transpose(1, 0, 2)  # (G, M, K/G) view
+
+    late_bias = bias.astype(xpad.dtype, copy=False) if channel_major and bias is not None \
+        else None
 
     def work(lo: int, hi: int) -> None:
         for rows, cols in _im2col_blocks(win[lo:hi], ones, channel_major):
-            xp.matmul(cols, wmat, out=out_grp[:, lo * p + rows.start:lo * p + rows.stop])
+            done = slice(lo * p + rows.start, lo * p + rows.stop)
+            dst = out[done] if then is None else \
+                scratch().take((rows.stop - rows.start, k_out), out.dtype)
+            xp.matmul(cols, wmat, out=dst.reshape(-1, g, kg).transpose(1, 0, 2))
+            if late_bias is not None:
+                dst += late_bias
+            if then is not None:
+                then(dst, out[done])
+                scratch().give(dst)
 
     parallel_slices(n, n * p * wmat.shape[1], work)
     if wbuf is not None:
         scratch().give(wbuf)
-    if channel_major and bias is not None:
-        out += bias.astype(xpad.dtype, copy=False)
     return out
 
 
@@ -198,17 +208,26 @@ def pointwise_rows(xpad: Array, kernel: tuple[int, ...], geo: ConvGeometry) -> A
     return None
 
 
-def _pointwise(rows: Array, wmat: Array, bias: Array | None, n: int) -> Array:
-    """rows (M, C) of n images @ wmat (C, K) [+ bias (K,)]: images split over threads, the
-    bias added to each slice while it is in cache."""
-    size = rows.size + wmat.size + rows.shape[0] * wmat.shape[1]
-    out = xp.empty((rows.shape[0], wmat.shape[1]), dtype=rows.dtype)
+def _pointwise(rows: Array, wmat: Array, bias: Array | None, n: int,
+               then: Then | None = None) -> Array:
+    """rows (M, C) of n images @ wmat (C, K) [+ bias (K,)], then ``then``: images split over
+    threads, each slice in cache-sized pieces of rows, so that the bias and ``then`` find
+    their piece in cache."""
+    k_out = wmat.shape[1]
+    size = rows.size + wmat.size + rows.shape[0] * k_out
+    out = xp.empty((rows.shape[0], k_out), dtype=rows.dtype)
     p = rows.shape[0] // n if n else 0
+    item = (rows.shape[1] + k_out) * rows.itemsize
 
     def work(lo: int, hi: int) -> None:
-        xp.dot(rows[lo * p:hi * p], wmat, out=out[lo * p:hi * p])
-        if bias is not None:
-            out[lo * p:hi * p] += bias
+        for s, e in chunks(lo * p, hi * p, item) if then is not None else [(lo * p, hi * p)]:
+            dst = out[s:e] if then is None else scratch().take((e - s, k_out), out.dtype)
+            xp.dot(rows[s:e], wmat, out=dst)
+            if bias is not None:
+                dst += bias
+            if then is not None:
+                then(dst, out[s:e])
+                scratch().give(dst)
 
     parallel_slices(n, size, work)
     return out
@@ -217,6 +236,12 @@ def _pointwise(rows: Array, wmat: Array, bias: Array | None, n: int) -> Array:
 class ConvNd(Function):
     """Forward and backward of the N-d convolution; arguments are validated by the caller.
 
+    ``then`` (inference only: no input may want a gradient): ``then(src, dst)`` writes into
+    ``dst`` a function of ``src``, both C-contiguous (rows, K) blocks (channels last), such as
+    the activation that follows the convolution. Each chunk's GEMM writes to a scratch block
+    that ``then`` turns into the output's rows while it is in cache: a separate activation
+    pass read and wrote the whole output once more.
+
     Backward: the weight gradient sums columns^T @ output gradient over the same chunks (the
     columns are rebuilt rather than kept: cheaper than reading back a saved copy, and no
     memory held between the passes). The input gradient is, for stride 1 and zero padding,
@@ -224,7 +249,10 @@ class ConvNd(Function):
     otherwise a col2im scatter-add, channels-first when there are few channels per group.
     """
 
-    def forward(self, x: Array, w: Array, *bias: Array, geometry: ConvGeometry) -> Array:
+    def forward(self, x: Array, w: Array, *bias: Array, geometry: ConvGeometry,
+                then: Then | None = None) -> Array:
+        if then is not None and any(self.needs_grad):
+            raise ValueError("ConvNd: `then` is for inference; no input may need a gradient")
         geo = self.geo = geometry
         xpad, owned = padded_channels_last(x, geo.pads, geo.mode, keep=self.needs_grad[1])
         c, k_out, nd = x.shape[1], w.shape[0], w.ndim - 2
@@ -232,8 +260,13 @@ class ConvNd(Function):
                        grouped if grouped.takes(c, k_out, nd, geo) else None)
         if self.direct is not None:  # (N, *O, K) channels-last
             out = self.direct.forward(xpad, w, bias[0] if bias else None, geo)
+            if then is not None:  # (N, *O, K): each image's rows in its own thread
+                rows, out = out.reshape(x.shape[0], -1, k_out), xp.empty_like(out)
+                done = out.reshape(rows.shape)
+                parallel_slices(x.shape[0], out.size, lambda lo, hi: [
+                    then(rows[i], done[i]) for i in range(lo, hi)])
         else:
-            out = conv_rows(xpad, w, bias[0] if bias else None, geo)
+            out = conv_rows(xpad, w, bias[0] if bias else None, geo, then)
         self.x_shape, self.kernel = x.shape, w.shape[2:]
         if self.needs_grad[1]:  # the columns are rebuilt from the padded input in backward
             self.xpad, self.xpad_owned = xpad, owned

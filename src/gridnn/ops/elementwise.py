@@ -13,13 +13,19 @@ from .workspace import parallel_slices
 Array = Any
 
 
-def pointwise(a: Array, fn: Callable[[Array, Array], Any]) -> Array | None:
+def pointwise(a: Array, fn: Callable[[Array, Array], Any], into: Array | None = None
+              ) -> Array | None:
     """``fn(x, out)`` on consecutive 1-D pieces of ``a``'s memory and of a new array laid out
     as ``a`` (a channels-last map stays channels-last), in threads (``parallel_slices``) when
     its first axis holds at least as many samples as there are threads; the new array. None
     when ``a`` is not one dense block of memory in some order of its axes (a strided view):
-    the caller runs its whole-array NumPy code."""
-    if a.flags.c_contiguous:  # the common cases first: a few microseconds count at batch 1
+    the caller runs its whole-array NumPy code. ``into``: write there instead, in this thread;
+    ``a`` and ``into`` C-contiguous, of one shape, not overlapping (a block of a convolution's
+    output, already split over threads: ``ConvNd``'s ``then``). In place the compiled loops
+    ran 6x slower: LLVM's vector code checks that input and output do not overlap."""
+    if into is not None:
+        src, dst, out = a.reshape(-1), into.reshape(-1), into
+    elif a.flags.c_contiguous:  # the common cases first: a few microseconds count at batch 1
         out = xp.empty(a.shape, a.dtype)
         src, dst = a.reshape(-1), out.reshape(-1)
     else:
@@ -34,7 +40,7 @@ def pointwise(a: Array, fn: Callable[[Array, Array], Any]) -> Array | None:
             inverse[d] = i
         out = buf.transpose(inverse)
     parallel_slices(src.size, 2 * src.size, lambda lo, hi: fn(src[lo:hi], dst[lo:hi]),
-                    a.shape[0] if a.ndim else 1)
+                    a.shape[0] if a.ndim and into is None else 1)
     return out
 
 
@@ -196,13 +202,7 @@ class ReLU(Function):
 
     def forward(self, a: Array) -> Array:
         self.kernels = kernels() if a.ndim else None
-        k = float32_kernels(a)
-        out = pointwise(a, (lambda x, o: k.clip(x, 0.0, xp.inf, o)) if k is not None else
-                        (lambda x, o: xp.maximum(x, 0, out=o)))
-        if out is None:
-            out = xp.empty_like(a)
-            parallel_slices(a.shape[0], a.size, lambda lo, hi: xp.maximum(
-                _rows(a, lo, hi), 0, out=_rows(out, lo, hi)))
+        out = relu(a)
         self.out = out if self.needs_grad[0] else None
         return out
 
@@ -220,6 +220,24 @@ class ReLU(Function):
         parallel_slices(n, g.size, lambda lo, hi: xp.multiply(
             _rows(g, lo, hi), _rows(y, lo, hi) > 0, out=_rows(out, lo, hi)))
         return (out,)
+
+
+def relu(a: Array, into: Array | None = None) -> Array:
+    """max(a, 0) element-wise into a new array (or ``into``, see ``pointwise``)."""
+    k = float32_kernels(a)
+    out = pointwise(a, (lambda x, o: k.clip(x, 0.0, xp.inf, o)) if k is not None else
+                    (lambda x, o: xp.maximum(x, 0, out=o)), into)
+    if out is None:
+        out = xp.empty_like(a)
+        parallel_slices(a.shape[0], a.size, lambda lo, hi: xp.maximum(
+            _rows(a, lo, hi), 0, out=_rows(out, lo, hi)))
+    return out
+
+
+def with_bits(kernel: Callable[[Array, Array, Array], Any]) -> Callable[[Array, Array], None]:
+    """``fn(x, out)`` for an exp-based loop ``kernel(x, out, bits)``, which writes 2**k's bits
+    into ``out`` (``bits``, its int32 view) before it finishes the op."""
+    return lambda x, out: kernel(x, out, out.view(xp.int32))
 
 
 def _rows(a: Array, lo: int, hi: int) -> Array:
@@ -245,14 +263,14 @@ class Sigmoid(Function):
         return (g * self.out * (1 - self.out),)
 
 
-def sigmoid(a: Array) -> Array:
+def sigmoid(a: Array, into: Array | None = None) -> Array:
     """1 / (1 + e**-a) element-wise: the compiled loop in threads for float32, else NumPy's
-    0.5 (1 + tanh(a/2)), the same value, which never overflows."""
+    0.5 (1 + tanh(a/2)), the same value, which never overflows. ``into``: see ``pointwise``."""
     k = float32_kernels(a)
-    out = None if k is None else pointwise(a, lambda x, o: k.sigmoid(x, o, o.view(xp.int32)))
+    out = None if k is None else pointwise(a, with_bits(k.sigmoid), into)
     if out is None:
         half = a.dtype.type(0.5)
-        out = half * (1 + xp.tanh(half * a))
+        out = xp.multiply(half, 1 + xp.tanh(half * a), out=into)
     return out
 
 

@@ -111,3 +111,29 @@ def test_then_refuses_gradients_and_the_plain_convolution() -> None:
         F.conv_nd(2, x, w, then=then)
     with gn.no_grad(), gn.plain_ops(), pytest.raises(ArgumentError, match="plain_ops"):
         F.conv_nd(2, x, w, then=then)
+
+
+def test_tracing_sees_every_layer_of_a_fused_pair() -> None:
+    """``nn.trace`` (summary, feature maps) runs under no_grad but calls each layer itself."""
+    from gridnn.nn.trace import trace
+
+    model = _graph(_conv(CONVS[1]), nn.ReLU())
+    _, calls = trace(model, (5, 10, 11))
+    assert [type(call.module).__name__ for call in calls] == ["Conv2d", "ReLU"]
+    np.testing.assert_array_equal(calls[1].output.data, np.maximum(calls[0].output.data, 0))
+
+
+def test_sequential_fuses_a_convolution_and_its_activation() -> None:
+    """The chain form (VGG, gridnn's own models): same values, the activation run inside."""
+    second = nn.Conv2d(7, 3, 3, padding=1, rng=np.random.default_rng(8))
+    model = nn.Sequential(_conv(CONVS[1]), nn.ReLU6(), nn.MaxPool2d(2), second, nn.SiLU()).eval()
+    x = gn.Tensor(np.random.default_rng(7).standard_normal((2, 5, 10, 11)).astype(np.float32))
+    given: list[Any] = []
+    conv_forward = second.forward
+    second.forward = lambda x, then=None: given.append(then) or conv_forward(x, then=then)
+    with gn.no_grad():
+        fused = model(x).data
+        with using(fused_activations=False):
+            apart = model(x).data
+    np.testing.assert_array_equal(fused, apart)
+    assert given[0] is not None and given[1] is None

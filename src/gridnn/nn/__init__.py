@@ -33,7 +33,7 @@ from .layer_norm import GroupNorm, LayerNorm
 from .linear import Flatten, Identity, Linear
 from .local import LocallyConnected1d, LocallyConnected2d
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
-from .module import LoadResult, Module, Parameter, Sequential
+from .module import LoadResult, Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d
 from .pool import (
     AdaptiveAvgPool1d,
@@ -44,6 +44,7 @@ from .pool import (
     MaxPool2d,
 )
 from .residual import ResidualBlock
+from .sequential import Sequential
 from .upsample import Upsample
 
 __all__ = [

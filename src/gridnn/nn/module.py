@@ -1,4 +1,4 @@
-"""``Module`` and ``Parameter``: the base of every layer, and ``Sequential``.
+"""``Module`` and ``Parameter``: the base of every layer (``Sequential`` is in ``sequential``).
 
 Registration is by plain attributes, with no ``__setattr__`` hook to learn: a ``Module`` finds
 its parameters and sub-modules by looking at its own attributes (``vars(self)``) in the order
@@ -14,8 +14,7 @@ entries prefixed by the child's attribute name (``features.3.bias``), so a PyTor
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
 from .._backend import xp
@@ -265,56 +264,3 @@ class Module:
         from ..notebook.html import module_html
 
         return module_html(self)
-
-
-class Sequential(Module):
-    """Modules applied in order; children are named '0', '1', ... (or by an OrderedDict's keys).
-
-    Indexing gives a layer (``model[0]``) or a new Sequential sharing the layers (``model[1:]``).
-    """
-
-    def __init__(self, *modules: Module | Mapping[str, Module]) -> None:
-        super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], Mapping):
-            items: Iterable[tuple[str, Any]] = modules[0].items()
-        else:
-            items = ((str(i), m) for i, m in enumerate(modules))
-        for name, module in items:
-            self._add(name, module)
-
-    def _add(self, name: str, module: Any) -> None:
-        if not isinstance(module, Module):
-            raise ArgumentTypeError(
-                f"Sequential: every item must be a Module, received {type(module).__name__} "
-                f"at position {name!r}"
-            )
-        if name in vars(self):
-            raise ArgumentError(f"Sequential: duplicate layer name {name!r}")
-        setattr(self, name, module)
-
-    def append(self, module: Module) -> Sequential:
-        self._add(str(len(self)), module)
-        return self
-
-    def _layers(self) -> list[Module]:
-        return list(self.children())
-
-    def __len__(self) -> int:
-        return len(self._layers())
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._layers())
-
-    def __getitem__(self, index: int | slice) -> Any:
-        layers = list(self.named_children())
-        if isinstance(index, slice):
-            return Sequential(OrderedDict(layers[index]))
-        if not -len(layers) <= index < len(layers):
-            raise IndexError(f"Sequential: index {index} is out of range for {len(layers)} layers")
-        return layers[index][1]
-
-    def forward(self, x: Any) -> Any:
-        """Each layer's output is the next layer's input."""
-        for layer in self._layers():
-            x = layer(x)
-        return x

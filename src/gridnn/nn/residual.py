@@ -8,8 +8,9 @@ from ..tensor import Tensor
 from ._checks import generator, positive_int
 from .activation import ReLU
 from .conv import Conv2d
-from .module import Module, Sequential
+from .module import Module
 from .norm import BatchNorm2d
+from .sequential import Sequential
 
 
 class ResidualBlock(Module):

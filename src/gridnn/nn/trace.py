@@ -13,6 +13,7 @@ import numpy as np
 
 from ..autograd import enable_grad, no_grad
 from ..errors import ArgumentError, ArgumentTypeError
+from ..ops.options import using
 from ..tensor import Tensor
 from .module import Module
 
@@ -91,7 +92,8 @@ def trace(model: Any, input_shape: tuple[int, ...], *, record_graph: bool = Fals
         for name, module in leaves:
             module.forward = recorder(name, module, module.forward)
         model.eval()
-        with enable_grad() if record_graph else no_grad():
+        # every layer called on its own, none fused into the one before (fused_activations)
+        with enable_grad() if record_graph else no_grad(), using(fused_activations=False):
             model(x)
     finally:
         for _, module in leaves:

@@ -7,9 +7,7 @@ as Tensor operations, as a hand-written ``forward`` would do them, so the explai
 the autograd graph through them.
 
 Under ``no_grad`` a convolution whose output only feeds an element-wise activation hands that
-activation to the convolution (``F.conv_nd``'s ``then``), which applies it to each chunk of
-its output while the chunk is in cache: the same layer on the same values, one pass over
-memory fewer.
+activation to the convolution (``nn.fusion``).
 """
 
 from __future__ import annotations
@@ -19,19 +17,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from .. import nn
-from ..autograd import is_grad_enabled
 from ..functional import concat
 from ..nn import Module, Sequential
-from ..ops.activation import clip, hardswish, silu
-from ..ops.elementwise import relu, sigmoid
-from ..ops.options import options
+from ..nn.fusion import fusable, fusing, then_for
 from ..tensor import Tensor
 from .layers import binary
-
-# one value in, one value out, each element on its own: safe to run on any block of the values
-ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardsigmoid,
-               nn.Hardswish, nn.SiLU, nn.GELU, nn.ELU, nn.Softplus)
 
 
 @dataclass
@@ -89,8 +79,7 @@ class GraphModule(Module):
         while i < len(nodes):
             node, nxt = nodes[i], nodes[i + 1] if i + 1 < len(nodes) else None
             if (nxt is not None and node.layer is not None and nxt.layer is not None
-                    and isinstance(getattr(self, node.layer), (nn.Conv1d, nn.Conv2d))
-                    and isinstance(getattr(self, nxt.layer), ELEMENTWISE)
+                    and fusable(getattr(self, node.layer), getattr(self, nxt.layer))
                     and nxt.inputs == (node.output,) and last_use[node.output] == i + 1
                     and node.output != self._output_name):
                 walk.append((dataclasses.replace(node, output=nxt.output, then=nxt.layer),
@@ -103,12 +92,11 @@ class GraphModule(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         values: dict[str, Any] = {self._input_name: x}
-        fused = not is_grad_enabled() and not options().plain_conv
-        for node, drop in self._fused if fused else zip(self._nodes, self._drop):
+        for node, drop in self._fused if fusing() else zip(self._nodes, self._drop):
             args = [values[n] for n in node.inputs]
             if node.then is not None:
                 values[node.output] = getattr(self, node.layer)(
-                    *args, then=_then(getattr(self, node.then)))
+                    *args, then=then_for(getattr(self, node.then)))
             elif node.layer is not None:
                 values[node.output] = getattr(self, node.layer)(*args)
             else:
@@ -133,28 +121,6 @@ class GraphModule(Module):
     def extra_repr(self) -> str:
         joins = sum(node.layer is None for node in self._nodes)
         return f"{len(self._nodes)} nodes, {joins} inline joins"
-
-
-def _then(layer: Module) -> Any:
-    """``then(src, dst)`` for a convolution: ``layer`` on a (rows, K) block of its output. The
-    common activations write straight into ``dst`` (their value functions' ``into``); any
-    other element-wise layer is called on the block as one sample (1, rows, K), so in the
-    calling thread, and its result copied."""
-    if isinstance(layer, nn.ReLU):
-        return lambda src, dst: relu(src, into=dst)
-    if isinstance(layer, nn.Hardtanh):  # and ReLU6
-        return lambda src, dst: clip(src, layer.min_val, layer.max_val, into=dst)
-    if isinstance(layer, nn.Hardswish):
-        return lambda src, dst: hardswish(src, into=dst)
-    if isinstance(layer, nn.SiLU):
-        return lambda src, dst: silu(src, into=dst)
-    if isinstance(layer, nn.Sigmoid):
-        return lambda src, dst: sigmoid(src, into=dst)
-
-    def then(src: Any, dst: Any) -> None:
-        dst[...] = layer(Tensor(src[None])).data[0]
-
-    return then
 
 
 def build_module(layers: dict[str, Module], nodes: list[Node], input_name: str,

@@ -48,6 +48,10 @@ class Options:
     chunk_bytes: int = 3 << 19
     # Threads that split an op over its batch; None follows the BLAS's own thread count.
     threads: int | None = None
+    # Under no_grad, a model's walk hands the activation after a convolution to the
+    # convolution (``F.conv_nd``'s ``then``); False calls every layer on its own, as tracing
+    # does to see each layer's output.
+    fused_activations: bool = True
     # Work (elements touched) below which an op stays in one thread: handing work to a thread
     # costs more than a smaller op.
     parallel_min_size: int = 1 << 19

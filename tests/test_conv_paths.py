@@ -311,14 +311,16 @@ def test_threaded_matmul_of_few_rows_splits_columns_exactly(threads: int) -> Non
 
 
 def test_fewer_samples_than_threads_run_in_the_calling_thread(monkeypatch) -> None:
-    """At batch 1 no op hands work to gridnn's threads (their start and join cost more than
-    they gave; the BLAS's own threads split the GEMMs); at batch 2 the same ops do."""
+    """At batch 1 small ops hand no work to gridnn's threads (their start and join cost more
+    than they give); at batch 2 the same ops do, and at batch 1 a product big enough
+    (``ONE_SAMPLE_MACS_PER_ELEMENT``) does."""
     started: list[int] = []
     real_pool = workspace._threads.pool
     monkeypatch.setattr(workspace._threads, "pool",
                         lambda workers: started.append(workers) or real_pool(workers))
     calls: list[tuple[int, int, int]] = []
-    with using(threads=2, parallel_min_size=0):
+    monkeypatch.setattr(workspace, "ONE_SAMPLE_MACS_PER_ELEMENT", 1 << 40)  # no product splits
+    with using(threads=2, parallel_min_size=1):
         workspace.parallel_slices(8, 1 << 20, lambda lo, hi: calls.append(
             (lo, hi, threading.get_ident())), samples=1)
         assert calls == [(0, 8, threading.get_ident())]
@@ -336,6 +338,10 @@ def test_fewer_samples_than_threads_run_in_the_calling_thread(monkeypatch) -> No
         layers(1)
         assert started == []
         layers(2)
+        assert started
+        started.clear()
+        monkeypatch.setattr(workspace, "ONE_SAMPLE_MACS_PER_ELEMENT", 0)  # every product splits
+        layers(1)
         assert started
 
 

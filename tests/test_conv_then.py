@@ -69,6 +69,22 @@ def test_fused_activation_equals_the_two_layers(case: tuple[Any, ...], act: str,
     assert fused.shape == two.shape
 
 
+@pytest.mark.parametrize("case", CONVS, ids=lambda c: c[0])
+def test_fused_activation_when_one_image_is_split(case: tuple[Any, ...], monkeypatch) -> None:
+    """Batch 1 with every product split over threads (output rows, filters or, for 1 x 1,
+    ``dot``'s slices): the activation reaches every piece."""
+    from gridnn.ops import workspace
+
+    monkeypatch.setattr(workspace, "ONE_SAMPLE_MACS_PER_ELEMENT", 0)
+    model = _graph(_conv(case), nn.SiLU()).eval()
+    x = gn.Tensor(np.random.default_rng(9).standard_normal((1, case[1], *case[-1]))
+                  .astype(np.float32))
+    with gn.no_grad(), using(threads=2, parallel_min_size=0):
+        fused = model(x).data
+        two = model.act(model.conv(x)).data
+    np.testing.assert_array_equal(fused, two)
+
+
 def test_fused_activation_on_many_chunks_and_threads() -> None:
     """Small chunks and a split over threads: every chunk of every image gets its activation."""
     model = _graph(_conv(CONVS[1]), nn.SiLU()).eval()

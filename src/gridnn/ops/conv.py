@@ -23,9 +23,11 @@ are in benchmarks/RESULTS.md):
 - Each pass is split over the batch into as many threads as the BLAS has, each thread with a
   single-threaded BLAS (``workspace.parallel_slices``): the copies run in parallel too, and no
   chunk's GEMM waits for the BLAS's threads to wake up. With fewer images than threads (batch
-  1) the pass runs in the calling thread and each chunk's GEMM uses the BLAS's own threads:
-  handing an image's rows or filters to Python threads cost 30-50 us an op to start and join
-  (``workspace.parallel_slices``), more than it gave.
+  1) a big enough product (``workspace.splits_one_sample``) splits each image's output rows,
+  or, where there are fewer rows than filters (deep layers), the filters (``workspace.dot``):
+  there, row slices each re-read the whole weight in small products, at half the BLAS's
+  speed. Smaller ones run in the calling thread: handing work to a thread and joining it
+  costs 30-50 us.
 - Buffers come from a bounded per-thread pool (``workspace.scratch``): a fresh multi-megabyte
   array costs a page fault per 4 KiB, which doubles a copy into it. Zero-padded inputs go to
   cached buffers whose borders are zeroed once.
@@ -63,7 +65,15 @@ from .windows import (
     padded_channels_last,
     windows,
 )
-from .workspace import chunks, copy_in_slices, parallel_slices, scratch
+from .workspace import (
+    chunks,
+    copy_in_slices,
+    dot,
+    parallel_slices,
+    scratch,
+    splits_one_sample,
+    thread_count,
+)
 
 Array = Any
 Then = Callable[[Array, Array], None]  # then(src, dst): (rows, K) blocks of the output
@@ -180,20 +190,41 @@ def conv_rows(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry,
 
     late_bias = bias.astype(xpad.dtype, copy=False) if channel_major and bias is not None \
         else None
+    o0, inner = out_size[0], p // out_size[0] if p else 0
+    # one image too big for one thread: its filters split (fewer output rows than filters, as
+    # in deep layers: row slices would each re-read the whole weight) or its output rows
+    split = n < thread_count() and splits_one_sample(n * p * f * k_out)
+    by_filters = split and g == 1 and n * p < k_out
 
-    def work(lo: int, hi: int) -> None:
-        for rows, cols in _im2col_blocks(win[lo:hi], ones, channel_major):
-            done = slice(lo * p + rows.start, lo * p + rows.stop)
-            dst = out[done] if then is None else \
-                scratch().take((rows.stop - rows.start, k_out), out.dtype)
+    def product(cols: Array, done: slice) -> None:  # a chunk's GEMM, bias, then
+        dst = out[done] if then is None else scratch().take((done.stop - done.start, k_out),
+                                                            out.dtype)
+        if by_filters:
+            dot(cols[0], wmat[0], out=dst)
+        else:
             xp.matmul(cols, wmat, out=dst.reshape(-1, g, kg).transpose(1, 0, 2))
-            if late_bias is not None:
-                dst += late_bias
-            if then is not None:
-                then(dst, out[done])
-                scratch().give(dst)
+        if late_bias is not None:
+            dst += late_bias
+        if then is not None:
+            then(dst, out[done])
+            scratch().give(dst)
 
-    parallel_slices(n, n * p * wmat.shape[1], work)
+    def work(lo: int, hi: int) -> None:  # images lo..hi
+        for rows, cols in _im2col_blocks(win[lo:hi], ones, channel_major):
+            product(cols, slice(lo * p + rows.start, lo * p + rows.stop))
+
+    def work_rows(lo: int, hi: int) -> None:  # units lo..hi of (image, first output axis)
+        for i in range(lo // o0, (hi - 1) // o0 + 1):
+            a, b = max(lo - i * o0, 0), min(hi - i * o0, o0)
+            for rows, cols in _im2col_blocks(win[i:i + 1, a:b], ones, channel_major):
+                base = i * p + a * inner
+                product(cols, slice(base + rows.start, base + rows.stop))
+
+    size = n * p * wmat.shape[1]
+    if split and not by_filters and o0 > 1:
+        parallel_slices(n * o0, size, work_rows)
+    else:  # by filters, the threads split each chunk's product (``dot``)
+        parallel_slices(n, size, work)
     if wbuf is not None:
         scratch().give(wbuf)
     return out
@@ -212,10 +243,19 @@ def _pointwise(rows: Array, wmat: Array, bias: Array | None, n: int,
                then: Then | None = None) -> Array:
     """rows (M, C) of n images @ wmat (C, K) [+ bias (K,)], then ``then``: images split over
     threads, each slice in cache-sized pieces of rows, so that the bias and ``then`` find
-    their piece in cache."""
+    their piece in cache. One image too big for one thread is one ``dot``, split by it."""
     k_out = wmat.shape[1]
     size = rows.size + wmat.size + rows.shape[0] * k_out
     out = xp.empty((rows.shape[0], k_out), dtype=rows.dtype)
+    if n < thread_count() and splits_one_sample(rows.size * k_out):
+        dst = out if then is None else scratch().take(out.shape, out.dtype)
+        dot(rows, wmat, out=dst)
+        if bias is not None:
+            dst += bias
+        if then is not None:
+            then(dst, out)
+            scratch().give(dst)
+        return out
     p = rows.shape[0] // n if n else 0
     item = (rows.shape[1] + k_out) * rows.itemsize
 

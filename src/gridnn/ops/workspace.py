@@ -7,9 +7,10 @@
   as many Python threads as the BLAS has, each with a single-threaded BLAS. NumPy releases the
   GIL in copies, ufuncs and GEMMs, so every part of an op runs in parallel, not only its GEMMs;
   and no small GEMM waits for OpenBLAS to wake and join its threads, which on a busy machine
-  made chunked GEMMs several times slower. With fewer samples than threads (batch 1) the op
-  runs in the calling thread and its GEMMs use the BLAS's own threads instead. Needs
-  ``threadpoolctl``; without it everything runs in one thread.
+  made chunked GEMMs several times slower. With fewer samples than threads (batch 1) an op
+  runs in the calling thread, but for products big enough to split (``splits_one_sample``).
+  The BLAS's own threads are never used: see ``parallel_slices``. Needs ``threadpoolctl``;
+  without it everything runs in one thread.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ Switch = tuple[Callable[[], int], Callable[[int], None]]  # a BLAS's (get, set) 
 SINGLE_BLAS_MIN_SIZE = 1 << 12
 # Slices per thread in parallel_slices, taken in turn: a slow core then does fewer of them.
 SLICES_PER_THREAD = 4
+# A product within one sample (batch 1) is split over threads from this many multiply-adds per
+# element of ``options().parallel_min_size`` on (2**24 by default, about 0.2 ms in one
+# thread): handing work to a thread and joining it costs 30-50 us.
+ONE_SAMPLE_MACS_PER_ELEMENT = 32
 
 
 class ScratchPool:
@@ -199,6 +204,13 @@ def thread_count() -> int:
     return _threads.count()
 
 
+def splits_one_sample(macs: int) -> bool:
+    """Whether a product of ``macs`` multiply-adds within one sample is worth splitting over
+    threads (``ONE_SAMPLE_MACS_PER_ELEMENT``)."""
+    return (macs >= ONE_SAMPLE_MACS_PER_ELEMENT * options().parallel_min_size
+            and _threads.count() > 1)
+
+
 def parallel_slices(n: int, size: int, work: Callable[[int, int], T],
                     samples: int | None = None) -> list[T]:
     """``[work(lo, hi), ...]`` over consecutive slices lo:hi of 0..n (images of a batch, rows
@@ -207,16 +219,15 @@ def parallel_slices(n: int, size: int, work: Callable[[int, int], T],
     belongs to its slice. ``samples``: how many samples of a batch the n units cover (default
     n; an op that splits one image's rows passes its batch).
 
-    With fewer samples than threads the work runs in this thread, the BLAS as it is (its own
-    threads split the GEMMs). Python threads cost more than they give there: handing work to
-    one and joining it took 30-50 us here, paid by every op of a MobileNet at batch 1, and
-    OpenBLAS's threads, which spin for a while after each product, then took a core from the
-    next op's Python threads. At batch 1, one thread plus the BLAS's was faster on every
-    torchvision model tried (mobilenet_v2 19.8 -> 14.3 ms, resnet50 91.9 -> 73.8 ms); at batch
-    8, Python threads were (resnet18 249 -> 217 ms). Below ``options().parallel_min_size``
-    elements touched the work runs in this thread, still with a single-threaded BLAS: small
-    GEMMs are not worth waking the BLAS's threads for (on a busy machine that wake-up alone
-    cost more than the GEMM). Tiny ops (``SINGLE_BLAS_MIN_SIZE``) leave the BLAS as it is.
+    With fewer samples than threads (batch 1), or below ``options().parallel_min_size``
+    elements touched, the work runs in this thread with a single-threaded BLAS: handing work
+    to a thread and joining it took 30-50 us here, more than a small op or a MobileNet layer
+    at batch 1 takes (the big products of one sample split themselves: ``splits_one_sample``).
+    The BLAS's own threads are not used for anything but tiny ops (``SINGLE_BLAS_MIN_SIZE``,
+    which OpenBLAS runs in one thread itself): they split each product statically and spin
+    after it, so when another process holds a core, every product waits for the thread it
+    descheduled (mobilenet_v2 at batch 1 on a machine at load 4: 134-311 ms on the BLAS's
+    threads, 20 ms on these), and their spinning took a core from the next op's threads.
 
     There are ``SLICES_PER_THREAD`` times more slices than threads, taken in turn by whichever
     thread is free: when another process holds one core, the thread on the other core takes
@@ -226,13 +237,12 @@ def parallel_slices(n: int, size: int, work: Callable[[int, int], T],
     if size < SINGLE_BLAS_MIN_SIZE:
         return [work(0, n)]
     threads = _threads.count()
-    small = size < options().parallel_min_size
-    if threads < 2 or (n if samples is None else samples) < threads or (
-            n < 2 and not small) or not _threads.lock.acquire(blocking=False):
+    if threads < 2 or not _threads.lock.acquire(blocking=False):
         return [work(0, n)]
     try:
         with _threads.single_blas():
-            if small or n < 2:
+            if size < options().parallel_min_size or n < 2 or (
+                    n if samples is None else samples) < threads:
                 return [work(0, n)]
             parts = min(n, threads * SLICES_PER_THREAD)
             bounds = [n * i // parts for i in range(parts + 1)]
@@ -276,15 +286,18 @@ def dot(a: Array, b: Array, out: Array | None = None, samples: int | None = None
     (``parallel_slices``): row slices when there are at least as many rows as columns, else
     one slice of ``b``'s columns per thread, so that no thread reads more than its share of
     the bigger operand (rows sliced finely re-read all of ``b`` each). ``samples``: how many
-    samples of a batch the rows cover (default m); with fewer than threads, one product with
-    the BLAS's own threads (``parallel_slices`` says why)."""
+    samples of a batch the rows cover (default m); with fewer than threads, one product in
+    this thread unless it is big enough to split (``splits_one_sample``)."""
     m, n = a.shape[0], b.shape[1]
     out = xp.empty((m, n), dtype=xp.result_type(a, b)) if out is None else out
     size = a.size + b.size + out.size
     samples = m if samples is None else samples
     t = thread_count()
-    if m >= n or samples < t:
-        parallel_slices(m, size, lambda lo, hi: xp.dot(a[lo:hi], b, out=out[lo:hi]), samples)
+    if samples < t and not splits_one_sample(m * a.shape[1] * n):
+        parallel_slices(1, size, lambda lo, hi: xp.dot(a, b, out=out), 1)
+        return out
+    if m >= n:
+        parallel_slices(m, size, lambda lo, hi: xp.dot(a[lo:hi], b, out=out[lo:hi]))
         return out
 
     def columns(lo: int, hi: int) -> None:

@@ -55,10 +55,7 @@ def _compiled(a: Array, name: str) -> Array | None:
     k = float32_kernels(a)
     if k is None:
         return None
-    kernel = getattr(k, name)
-    if name.startswith("hard"):
-        return pointwise(a, kernel)
-    return pointwise(a, lambda x, out: kernel(x, out, out.view(xp.int32)))
+    return pointwise(a, getattr(k, name))
 
 
 class Clip(Function):

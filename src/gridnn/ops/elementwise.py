@@ -249,7 +249,7 @@ def sigmoid(a: Array) -> Array:
     """1 / (1 + e**-a) element-wise: the compiled loop in threads for float32, else NumPy's
     0.5 (1 + tanh(a/2)), the same value, which never overflows."""
     k = float32_kernels(a)
-    out = None if k is None else pointwise(a, lambda x, o: k.sigmoid(x, o, o.view(xp.int32)))
+    out = None if k is None else pointwise(a, k.sigmoid)
     if out is None:
         half = a.dtype.type(0.5)
         out = half * (1 + xp.tanh(half * a))

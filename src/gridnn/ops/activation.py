@@ -12,7 +12,9 @@
 
 With Numba, float32 clip, hardsigmoid, hardswish, SiLU and both GELUs run one compiled loop
 each (``ops/kernels/``), in threads over the array's memory (``elementwise.pointwise``), in the
-input's memory layout; their values agree with the NumPy passes to float32 rounding. Every
+input's memory layout; their values agree with the NumPy passes to float32 rounding. So do
+the backwards of SiLU and the GELUs (the gradient copied into the input's layout where it
+has another: one pass, where the NumPy formulas take five or more). Every
 forward keeps only its input for backward, and nothing when no gradient is wanted (inference).
 """
 
@@ -49,13 +51,11 @@ class Erf(Function):
         return (g * (2 / math.sqrt(math.pi)) * xp.exp(-self.a * self.a),)
 
 
-def _compiled(a: Array, name: str) -> Array | None:
-    """The compiled loop ``kernels.<name>`` over ``a`` (see the module's docstring), or None:
-    no Numba, not float32, or ``a`` a strided view."""
+def _compiled(a: Array, name: str, *more: Array) -> Array | None:
+    """The compiled loop ``kernels.<name>`` over ``a`` and ``more`` (a backward's gradient;
+    see the module's docstring), or None: no Numba, not float32, or ``a`` a strided view."""
     k = float32_kernels(a)
-    if k is None:
-        return None
-    return pointwise(a, getattr(k, name))
+    return None if k is None else pointwise(a, getattr(k, name), *more)
 
 
 class Clip(Function):
@@ -113,8 +113,11 @@ class SiLU(Function):
         return a * sigmoid(a) if out is None else out
 
     def backward(self, g: Array) -> tuple[Array]:
-        s = sigmoid(self.a)
-        return (g * s * (1 + self.a * (1 - s)),)
+        grad = _compiled(self.a, "silu_grad", g)
+        if grad is None:
+            s = sigmoid(self.a)
+            grad = g * s * (1 + self.a * (1 - s))
+        return (grad,)
 
 
 class GELU(Function):
@@ -130,6 +133,9 @@ class GELU(Function):
 
     def backward(self, g: Array) -> tuple[Array]:
         a, t = self.a, self.a.dtype.type
+        grad = _compiled(a, "gelu_tanh_grad" if self.tanh else "gelu_erf_grad", g)
+        if grad is not None:
+            return (grad,)
         if self.tanh:
             k, th = t(math.sqrt(2 / math.pi)), _gelu_tanh(a)
             inner = k * (1 + t(3 * 0.044715) * a * a)

@@ -13,27 +13,34 @@ from .workspace import parallel_slices
 Array = Any
 
 
-def pointwise(a: Array, fn: Callable[[Array, Array], Any]) -> Array | None:
-    """``fn(x, out)`` on consecutive 1-D pieces of ``a``'s memory and of a new array laid out
-    as ``a`` (a channels-last map stays channels-last), in threads (``parallel_slices``) when
-    its first axis holds at least as many samples as there are threads; the new array. None
-    when ``a`` is not one dense block of memory in some order of its axes (a strided view):
-    the caller runs its whole-array NumPy code."""
+def pointwise(a: Array, fn: Callable[..., Any], *more: Array) -> Array | None:
+    """``fn(x, *m, out)`` on consecutive 1-D pieces of ``a``'s memory, of each array of
+    ``more`` (a backward's gradient, of ``a``'s shape and dtype; copied into ``a``'s layout
+    first where it has another) and of a new array laid out as ``a`` (a channels-last map
+    stays channels-last), in threads (``parallel_slices``) when its first axis holds at least
+    as many samples as there are threads; the new array. None when ``a`` is not one dense
+    block of memory in some order of its axes (a strided view) or ``more`` differs in shape or
+    dtype: the caller runs its whole-array NumPy code."""
+    if any(m.shape != a.shape or m.dtype != a.dtype for m in more):
+        return None
     if a.flags.c_contiguous:  # the common cases first: a few microseconds count at batch 1
         out = xp.empty(a.shape, a.dtype)
-        src, dst = a.reshape(-1), out.reshape(-1)
+        srcs = [xp.ascontiguousarray(m).reshape(-1) for m in (a, *more)]
+        dst = out.reshape(-1)
     else:
         order = sorted(range(a.ndim), key=lambda d: -a.strides[d])
         dense = a.transpose(order)
         if not dense.flags.c_contiguous:
             return None
         buf = xp.empty(dense.shape, a.dtype)
-        src, dst = dense.reshape(-1), buf.reshape(-1)
+        srcs = [xp.ascontiguousarray(m.transpose(order)).reshape(-1) for m in (a, *more)]
+        dst = buf.reshape(-1)
         inverse = [0] * a.ndim
         for i, d in enumerate(order):
             inverse[d] = i
         out = buf.transpose(inverse)
-    parallel_slices(src.size, 2 * src.size, lambda lo, hi: fn(src[lo:hi], dst[lo:hi]),
+    parallel_slices(dst.size, (2 + len(more)) * dst.size,
+                    lambda lo, hi: fn(*(m[lo:hi] for m in srcs), dst[lo:hi]),
                     a.shape[0] if a.ndim else 1)
     return out
 
@@ -237,12 +244,18 @@ class LeakyReLU(Function):
 
 
 class Sigmoid(Function):
+    """Backward from the output y: g y (1 - y), one compiled loop for float32
+    (``pointwise``)."""
+
     def forward(self, a: Array) -> Array:
-        self.out = sigmoid(a)
-        return self.out
+        out = sigmoid(a)
+        self.out = out if self.needs_grad[0] else None
+        return out
 
     def backward(self, g: Array) -> tuple[Array]:
-        return (g * self.out * (1 - self.out),)
+        k, y = float32_kernels(self.out), self.out
+        grad = None if k is None else pointwise(y, k.sigmoid_grad, g)
+        return (g * y * (1 - y) if grad is None else grad,)
 
 
 def sigmoid(a: Array) -> Array:

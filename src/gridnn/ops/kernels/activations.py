@@ -51,6 +51,11 @@ def _exp(v):  # type: ignore[no-untyped-def]
 
 
 @njit(**_JIT_VEC)
+def _sigmoid(v):  # type: ignore[no-untyped-def]
+    return _F(1) / (_F(1) + _exp(-v))
+
+
+@njit(**_JIT_VEC)
 def _gelu_tanh_arg(v):  # type: ignore[no-untyped-def]
     """-2y, y = sqrt(2/pi) (v + 0.044715 v**3): v (1 + tanh(y)) / 2 = v / (1 + e**(-2y))."""
     return _F(-2) * _GELU_K * (v + _GELU_C * v * v * v)
@@ -75,7 +80,7 @@ def _erfc_arg(v, t):  # type: ignore[no-untyped-def]
 def sigmoid(x, out):  # type: ignore[no-untyped-def]
     """out = 1 / (1 + e**-x)."""
     for i in range(x.shape[0]):
-        out[i] = _F(1) / (_F(1) + _exp(-x[i]))
+        out[i] = _sigmoid(x[i])
 
 
 @njit(**_JIT_VEC)
@@ -102,6 +107,45 @@ def gelu_erf(x, out):  # type: ignore[no-untyped-def]
         t = _erfc_t(v)
         tail = _F(0.5) * t * _exp(_erfc_arg(v, t))  # Phi(-|v|)
         out[i] = v * (tail if v <= 0 else _F(1) - tail)
+
+
+@njit(**_JIT_VEC)
+def sigmoid_grad(y, g, out):  # type: ignore[no-untyped-def]
+    """out = g y (1 - y), y = sigmoid(x): sigmoid's backward from its output."""
+    for i in range(y.shape[0]):
+        out[i] = g[i] * y[i] * (_F(1) - y[i])
+
+
+@njit(**_JIT_VEC)
+def silu_grad(x, g, out):  # type: ignore[no-untyped-def]
+    """out = g s (1 + x (1 - s)), s = sigmoid(x): SiLU's backward."""
+    for i in range(x.shape[0]):
+        v = x[i]
+        s = _sigmoid(v)
+        out[i] = g[i] * s * (_F(1) + v * (_F(1) - s))
+
+
+@njit(**_JIT_VEC)
+def gelu_tanh_grad(x, g, out):  # type: ignore[no-untyped-def]
+    """out = g (s + 2 x s (1 - s) sqrt(2/pi) (1 + 3 0.044715 x**2)), s = (1 + tanh(y)) / 2 =
+    sigmoid(2y), y as in ``gelu_tanh``: its backward, 1 - tanh(y)**2 written as 4 s (1 - s)."""
+    for i in range(x.shape[0]):
+        v = x[i]
+        s = _F(1) / (_F(1) + _exp(_gelu_tanh_arg(v)))
+        inner = _GELU_K * (_F(1) + _F(3) * _GELU_C * v * v)
+        out[i] = g[i] * (s + _F(2) * v * s * (_F(1) - s) * inner)
+
+
+@njit(**_JIT_VEC)
+def gelu_erf_grad(x, g, out):  # type: ignore[no-untyped-def]
+    """out = g (Phi(x) + x phi(x)), phi(x) = e**(-x**2 / 2) / sqrt(2 pi): the exact GELU's
+    backward."""
+    for i in range(x.shape[0]):
+        v = x[i]
+        t = _erfc_t(v)
+        tail = _F(0.5) * t * _exp(_erfc_arg(v, t))
+        pdf = _F(0.3989422804014327) * _exp(_F(-0.5) * v * v)
+        out[i] = g[i] * ((tail if v <= 0 else _F(1) - tail) + v * pdf)
 
 
 @njit(**_JIT_VEC)

@@ -103,10 +103,10 @@ def test_activation_keeps_channels_last_and_matches_float64(name, ours, theirs, 
         np.testing.assert_allclose(got.data, want, rtol=2e-6, atol=1e-6 * 4, equal_nan=True)
 
 
-EXP_BASED = [a for a in FAST if a[0] in ("silu", "sigmoid", "gelu", "gelu_tanh")]
+SMOOTH = [a for a in FAST if a[0] not in ("relu", "relu6")]
 
 
-@pytest.mark.parametrize("name,ours,theirs", EXP_BASED, ids=[a[0] for a in EXP_BASED])
+@pytest.mark.parametrize("name,ours,theirs", SMOOTH, ids=[a[0] for a in SMOOTH])
 def test_activation_gradient_in_any_layout_matches_float64(name, ours, theirs, op_path):
     """Backward on channels-last memory with the gradient laid out as the input, as a
     C-contiguous array, as a strided view and broadcast (one compiled loop with Numba, the

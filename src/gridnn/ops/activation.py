@@ -13,8 +13,9 @@
 With Numba, float32 clip, hardsigmoid, hardswish, SiLU and both GELUs run one compiled loop
 each (``ops/kernels/``), in threads over the array's memory (``elementwise.pointwise``), in the
 input's memory layout; their values agree with the NumPy passes to float32 rounding. So do
-the backwards of SiLU and the GELUs (the gradient copied into the input's layout where it
-has another: one pass, where the NumPy formulas take five or more). Every
+the backwards of hardsigmoid, hardswish, SiLU and both GELUs (the gradient copied into the
+input's layout where it has another: one pass, where the NumPy formulas take three to ten).
+Every
 forward keeps only its input for backward, and nothing when no gradient is wanted (inference).
 """
 
@@ -85,8 +86,11 @@ class Hardsigmoid(Function):
         return _hardsigmoid(a) if out is None else out
 
     def backward(self, g: Array) -> tuple[Array]:
-        inside = (self.a > -3) & (self.a < 3)
-        return (g * inside * self.a.dtype.type(1 / 6),)
+        grad = _compiled(self.a, "hardsigmoid_grad", g)
+        if grad is None:
+            inside = (self.a > -3) & (self.a < 3)
+            grad = g * inside * self.a.dtype.type(1 / 6)
+        return (grad,)
 
 
 def _hardsigmoid(a: Array) -> Array:
@@ -102,8 +106,10 @@ class Hardswish(Function):
 
     def backward(self, g: Array) -> tuple[Array]:
         a, t = self.a, self.a.dtype.type
-        slope = xp.where(a <= -3, t(0), xp.where(a >= 3, t(1), a * t(1 / 3) + t(0.5)))
-        return (g * slope,)
+        grad = _compiled(a, "hardswish_grad", g)
+        if grad is None:
+            grad = g * xp.where(a <= -3, t(0), xp.where(a >= 3, t(1), a * t(1 / 3) + t(0.5)))
+        return (grad,)
 
 
 class SiLU(Function):

@@ -163,6 +163,23 @@ def hardsigmoid(x, out):  # type: ignore[no-untyped-def]
         out[i] = _clip(x[i] + _F(3), _F(0), _F(6)) * _F(1 / 6)
 
 
+@njit(**_JIT_VEC)
+def hardswish_grad(x, g, out):  # type: ignore[no-untyped-def]
+    """out = g times hardswish's slope: 0 to x = -3, x / 3 + 1/2 inside, 1 from x = 3."""
+    for i in range(x.shape[0]):
+        v = x[i]
+        slope = _F(0) if v <= -3 else _F(1) if v >= 3 else v * _F(1 / 3) + _F(0.5)
+        out[i] = g[i] * slope
+
+
+@njit(**_JIT_VEC)
+def hardsigmoid_grad(x, g, out):  # type: ignore[no-untyped-def]
+    """out = g / 6 strictly inside (-3, 3), else g * 0."""
+    for i in range(x.shape[0]):
+        v = x[i]
+        out[i] = g[i] * (_F(1 / 6) if v > -3 and v < 3 else _F(0))
+
+
 @njit(**{**_JIT_VEC, "fastmath": {"contract", "reassoc"}})  # sums in any order: vectorised
 def normalize_rows(x, eps, out, invstd):  # type: ignore[no-untyped-def]
     """LayerNorm's rows: out[r] = (x[r] - mean) / sqrt(var + eps) over each row of x (M, K),

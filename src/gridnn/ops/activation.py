@@ -12,7 +12,10 @@
 
 With Numba, float32 clip, hardsigmoid, hardswish, SiLU and both GELUs run one compiled loop
 each (``ops/kernels/``), in threads over the array's memory (``elementwise.pointwise``), in the
-input's memory layout; their values agree with the NumPy passes to float32 rounding. Every
+input's memory layout; their values agree with the NumPy passes to float32 rounding. So do
+the backwards of hardsigmoid, hardswish, SiLU and both GELUs (the gradient copied into the
+input's layout where it has another: one pass, where the NumPy formulas take three to ten).
+Every
 forward keeps only its input for backward, and nothing when no gradient is wanted (inference).
 """
 
@@ -24,7 +27,7 @@ from typing import Any
 from .._backend import xp
 from ..autograd import Function
 from .compiled import kernels
-from .elementwise import float32_kernels, pointwise, sigmoid, unbroadcast, with_bits
+from .elementwise import float32_kernels, pointwise, sigmoid, unbroadcast
 
 Array = Any
 
@@ -49,14 +52,12 @@ class Erf(Function):
         return (g * (2 / math.sqrt(math.pi)) * xp.exp(-self.a * self.a),)
 
 
-def _compiled(a: Array, name: str, into: Array | None = None) -> Array | None:
-    """The compiled loop ``kernels.<name>`` over ``a`` (see the module's docstring), or None:
-    no Numba, not float32, or ``a`` a strided view. ``into``: see ``elementwise.pointwise``."""
+def _compiled(a: Array, name: str, *more: Array, into: Array | None = None) -> Array | None:
+    """The compiled loop ``kernels.<name>`` over ``a`` and ``more`` (a backward's gradient;
+    see the module's docstring), or None: no Numba, not float32, or ``a`` a strided view.
+    ``into``: see ``elementwise.pointwise``."""
     k = float32_kernels(a)
-    if k is None:
-        return None
-    kernel = getattr(k, name)
-    return pointwise(a, kernel if name.startswith("hard") else with_bits(kernel), into)
+    return None if k is None else pointwise(a, getattr(k, name), *more, into=into)
 
 
 def clip(a: Array, low: float | None, high: float | None, into: Array | None = None) -> Array:
@@ -65,20 +66,21 @@ def clip(a: Array, low: float | None, high: float | None, into: Array | None = N
     k = float32_kernels(a)
     out = pointwise(a, (lambda x, o: k.clip(
         x, -math.inf if low is None else low, math.inf if high is None else high, o))
-        if k is not None else (lambda x, o: xp.clip(x, low, high, out=o)), into)
+        if k is not None else (lambda x, o: xp.clip(x, low, high, out=o)), into=into)
     return xp.clip(a, low, high, out=into) if out is None else out
 
 
 def hardswish(a: Array, into: Array | None = None) -> Array:
     """a * hardsigmoid(a) element-wise into a new array (or ``into``, see
     ``elementwise.pointwise``)."""
-    out = _compiled(a, "hardswish", into)
+    out = _compiled(a, "hardswish", into=into)
     return xp.multiply(a, _hardsigmoid(a), out=into) if out is None else out
 
 
 def silu(a: Array, into: Array | None = None) -> Array:
-    """a * sigmoid(a) element-wise into a new array (or ``into``, see ``elementwise.pointwise``)."""
-    out = _compiled(a, "silu", into)
+    """a * sigmoid(a) element-wise into a new array (or ``into``, see
+    ``elementwise.pointwise``)."""
+    out = _compiled(a, "silu", into=into)
     return xp.multiply(a, sigmoid(a), out=into) if out is None else out
 
 
@@ -105,8 +107,11 @@ class Hardsigmoid(Function):
         return _hardsigmoid(a) if out is None else out
 
     def backward(self, g: Array) -> tuple[Array]:
-        inside = (self.a > -3) & (self.a < 3)
-        return (g * inside * self.a.dtype.type(1 / 6),)
+        grad = _compiled(self.a, "hardsigmoid_grad", g)
+        if grad is None:
+            inside = (self.a > -3) & (self.a < 3)
+            grad = g * inside * self.a.dtype.type(1 / 6)
+        return (grad,)
 
 
 def _hardsigmoid(a: Array) -> Array:
@@ -121,8 +126,10 @@ class Hardswish(Function):
 
     def backward(self, g: Array) -> tuple[Array]:
         a, t = self.a, self.a.dtype.type
-        slope = xp.where(a <= -3, t(0), xp.where(a >= 3, t(1), a * t(1 / 3) + t(0.5)))
-        return (g * slope,)
+        grad = _compiled(a, "hardswish_grad", g)
+        if grad is None:
+            grad = g * xp.where(a <= -3, t(0), xp.where(a >= 3, t(1), a * t(1 / 3) + t(0.5)))
+        return (grad,)
 
 
 class SiLU(Function):
@@ -131,8 +138,11 @@ class SiLU(Function):
         return silu(a)
 
     def backward(self, g: Array) -> tuple[Array]:
-        s = sigmoid(self.a)
-        return (g * s * (1 + self.a * (1 - s)),)
+        grad = _compiled(self.a, "silu_grad", g)
+        if grad is None:
+            s = sigmoid(self.a)
+            grad = g * s * (1 + self.a * (1 - s))
+        return (grad,)
 
 
 class GELU(Function):
@@ -148,6 +158,9 @@ class GELU(Function):
 
     def backward(self, g: Array) -> tuple[Array]:
         a, t = self.a, self.a.dtype.type
+        grad = _compiled(a, "gelu_tanh_grad" if self.tanh else "gelu_erf_grad", g)
+        if grad is not None:
+            return (grad,)
         if self.tanh:
             k, th = t(math.sqrt(2 / math.pi)), _gelu_tanh(a)
             inner = k * (1 + t(3 * 0.044715) * a * a)

@@ -13,33 +13,40 @@ from .workspace import parallel_slices
 Array = Any
 
 
-def pointwise(a: Array, fn: Callable[[Array, Array], Any], into: Array | None = None
+def pointwise(a: Array, fn: Callable[..., Any], *more: Array, into: Array | None = None
               ) -> Array | None:
-    """``fn(x, out)`` on consecutive 1-D pieces of ``a``'s memory and of a new array laid out
-    as ``a`` (a channels-last map stays channels-last), in threads (``parallel_slices``) when
-    its first axis holds at least as many samples as there are threads; the new array. None
-    when ``a`` is not one dense block of memory in some order of its axes (a strided view):
-    the caller runs its whole-array NumPy code. ``into``: write there instead, in this thread;
-    ``a`` and ``into`` C-contiguous, of one shape, not overlapping (a block of a convolution's
-    output, already split over threads: ``ConvNd``'s ``then``). In place the compiled loops
-    ran 6x slower: LLVM's vector code checks that input and output do not overlap."""
-    if into is not None:
-        src, dst, out = a.reshape(-1), into.reshape(-1), into
-    elif a.flags.c_contiguous:  # the common cases first: a few microseconds count at batch 1
-        out = xp.empty(a.shape, a.dtype)
-        src, dst = a.reshape(-1), out.reshape(-1)
+    """``fn(x, *m, out)`` on consecutive 1-D pieces of ``a``'s memory, of each array of
+    ``more`` (a backward's gradient, of ``a``'s shape and dtype; copied into ``a``'s layout
+    first where it has another) and of a new array laid out as ``a`` (a channels-last map
+    stays channels-last), in threads (``parallel_slices``) when its first axis holds at least
+    as many samples as there are threads; the new array. None when ``a`` is not one dense
+    block of memory in some order of its axes (a strided view) or ``more`` differs in shape or
+    dtype: the caller runs its whole-array NumPy code. ``into``: write there instead, in this
+    thread; ``a`` and ``into`` C-contiguous, of one shape, not overlapping (a block of a
+    convolution's output, already split over threads: ``ConvNd``'s ``then``). In place the
+    compiled loops ran 6x slower: LLVM's vector code checks that input and output do not
+    overlap."""
+    if any(m.shape != a.shape or m.dtype != a.dtype for m in more):
+        return None
+    if into is not None or a.flags.c_contiguous:  # the common cases first: a few
+        # microseconds count at batch 1
+        out = xp.empty(a.shape, a.dtype) if into is None else into
+        srcs = [xp.ascontiguousarray(m).reshape(-1) for m in (a, *more)]
+        dst = out.reshape(-1)
     else:
         order = sorted(range(a.ndim), key=lambda d: -a.strides[d])
         dense = a.transpose(order)
         if not dense.flags.c_contiguous:
             return None
         buf = xp.empty(dense.shape, a.dtype)
-        src, dst = dense.reshape(-1), buf.reshape(-1)
+        srcs = [xp.ascontiguousarray(m.transpose(order)).reshape(-1) for m in (a, *more)]
+        dst = buf.reshape(-1)
         inverse = [0] * a.ndim
         for i, d in enumerate(order):
             inverse[d] = i
         out = buf.transpose(inverse)
-    parallel_slices(src.size, 2 * src.size, lambda lo, hi: fn(src[lo:hi], dst[lo:hi]),
+    parallel_slices(dst.size, (2 + len(more)) * dst.size,
+                    lambda lo, hi: fn(*(m[lo:hi] for m in srcs), dst[lo:hi]),
                     a.shape[0] if a.ndim and into is None else 1)
     return out
 
@@ -226,18 +233,12 @@ def relu(a: Array, into: Array | None = None) -> Array:
     """max(a, 0) element-wise into a new array (or ``into``, see ``pointwise``)."""
     k = float32_kernels(a)
     out = pointwise(a, (lambda x, o: k.clip(x, 0.0, xp.inf, o)) if k is not None else
-                    (lambda x, o: xp.maximum(x, 0, out=o)), into)
+                    (lambda x, o: xp.maximum(x, 0, out=o)), into=into)
     if out is None:
         out = xp.empty_like(a)
         parallel_slices(a.shape[0], a.size, lambda lo, hi: xp.maximum(
             _rows(a, lo, hi), 0, out=_rows(out, lo, hi)))
     return out
-
-
-def with_bits(kernel: Callable[[Array, Array, Array], Any]) -> Callable[[Array, Array], None]:
-    """``fn(x, out)`` for an exp-based loop ``kernel(x, out, bits)``, which writes 2**k's bits
-    into ``out`` (``bits``, its int32 view) before it finishes the op."""
-    return lambda x, out: kernel(x, out, out.view(xp.int32))
 
 
 def _rows(a: Array, lo: int, hi: int) -> Array:
@@ -255,19 +256,25 @@ class LeakyReLU(Function):
 
 
 class Sigmoid(Function):
+    """Backward from the output y: g y (1 - y), one compiled loop for float32
+    (``pointwise``)."""
+
     def forward(self, a: Array) -> Array:
-        self.out = sigmoid(a)
-        return self.out
+        out = sigmoid(a)
+        self.out = out if self.needs_grad[0] else None
+        return out
 
     def backward(self, g: Array) -> tuple[Array]:
-        return (g * self.out * (1 - self.out),)
+        k, y = float32_kernels(self.out), self.out
+        grad = None if k is None else pointwise(y, k.sigmoid_grad, g)
+        return (g * y * (1 - y) if grad is None else grad,)
 
 
 def sigmoid(a: Array, into: Array | None = None) -> Array:
     """1 / (1 + e**-a) element-wise: the compiled loop in threads for float32, else NumPy's
     0.5 (1 + tanh(a/2)), the same value, which never overflows. ``into``: see ``pointwise``."""
     k = float32_kernels(a)
-    out = None if k is None else pointwise(a, with_bits(k.sigmoid), into)
+    out = None if k is None else pointwise(a, k.sigmoid, into=into)
     if out is None:
         half = a.dtype.type(0.5)
         out = xp.multiply(half, 1 + xp.tanh(half * a), out=into)

@@ -19,12 +19,18 @@ given and never raises (one that returns a value runs through Numba's dispatcher
 from .activations import (  # noqa: F401 (the kernels, by name)
     clip,
     gelu_erf,
+    gelu_erf_grad,
     gelu_tanh,
+    gelu_tanh_grad,
     hardsigmoid,
+    hardsigmoid_grad,
     hardswish,
+    hardswish_grad,
     normalize_rows,
     sigmoid,
+    sigmoid_grad,
     silu,
+    silu_grad,
 )
 from .grouped import (  # noqa: F401 (the kernels, by name)
     grouped_2d,

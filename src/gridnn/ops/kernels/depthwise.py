@@ -1,0 +1,128 @@
+"""The compiled loops of the depthwise convolution (``ops/depthwise.py``), channels innermost.
+
+Each loop's innermost loop runs over the channels of one pixel: unit stride on every array,
+so LLVM vectorises it. A depthwise layer does two multiply-adds per value it loads, so what
+decides its speed is how many loads and stores each output costs. The forward loop therefore
+sums all nine taps of a 3 x 3 kernel in one expression, in registers, and stores each output
+once; it does two neighbouring pixels per pass, which then share the nine weight vectors. Other
+kernels add one kernel row at a time onto the output (a 5-tap row as one expression). The sums
+keep the order of the formula (bias, then the taps row by row), so every path gives the same
+bits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .loops import _JIT
+
+
+@njit(**_JIT)
+def depthwise_2d(xpad, w, bias, sh, sw, dh, dw, r0, r1, out):  # type: ignore[no-untyped-def]
+    """Output rows r0..r1 of the (N * OH) rows: out[n, i, j, c] = bias[c] + sum over (a, b) of
+    xpad[n, i*sh + a*dh, j*sw + b*dw, c] * w[a, b, c]; xpad (N, Hp, Wp, C) padded, w
+    (KH, KW, C), bias (C,), out (N, OH, OW, C)."""
+    oh_, ow_, c_ = out.shape[1], out.shape[2], out.shape[3]
+    kh, kw = w.shape[0], w.shape[1]
+    for r in range(r0, r1):
+        n, i = r // oh_, r % oh_
+        orow, top = out[n, i], i * sh
+        if kh == 3 and kw == 3:
+            x0, x1, x2 = xpad[n, top], xpad[n, top + dh], xpad[n, top + 2 * dh]
+            w00, w01, w02 = w[0, 0], w[0, 1], w[0, 2]
+            w10, w11, w12 = w[1, 0], w[1, 1], w[1, 2]
+            w20, w21, w22 = w[2, 0], w[2, 1], w[2, 2]
+            for j in range(0, ow_, 2):
+                k = min(j + 1, ow_ - 1)  # an odd last pixel is computed twice, stored twice
+                o, p, q, t = orow[j], orow[k], j * sw, k * sw
+                a0, a1, a2 = x0[q], x0[q + dw], x0[q + 2 * dw]
+                b0, b1, b2 = x1[q], x1[q + dw], x1[q + 2 * dw]
+                c0, c1, c2 = x2[q], x2[q + dw], x2[q + 2 * dw]
+                d0, d1, d2 = x0[t], x0[t + dw], x0[t + 2 * dw]
+                e0, e1, e2 = x1[t], x1[t + dw], x1[t + 2 * dw]
+                f0, f1, f2 = x2[t], x2[t + dw], x2[t + 2 * dw]
+                for c in range(c_):
+                    u = (bias[c] + a0[c] * w00[c] + a1[c] * w01[c] + a2[c] * w02[c]
+                         + b0[c] * w10[c] + b1[c] * w11[c] + b2[c] * w12[c]
+                         + c0[c] * w20[c] + c1[c] * w21[c] + c2[c] * w22[c])
+                    v = (bias[c] + d0[c] * w00[c] + d1[c] * w01[c] + d2[c] * w02[c]
+                         + e0[c] * w10[c] + e1[c] * w11[c] + e2[c] * w12[c]
+                         + f0[c] * w20[c] + f1[c] * w21[c] + f2[c] * w22[c])
+                    o[c] = u
+                    p[c] = v
+            continue
+        for j in range(ow_):
+            o = orow[j]
+            for c in range(c_):
+                o[c] = bias[c]
+        for a in range(kh):  # one kernel row at a time, added onto the output row
+            x, wa = xpad[n, top + a * dh], w[a]
+            if kw == 5:
+                w0, w1, w2, w3, w4 = wa[0], wa[1], wa[2], wa[3], wa[4]
+                for j in range(0, ow_, 2):
+                    k = min(j + 1, ow_ - 1)  # an odd last pixel: both sums read it first
+                    o, p, q, t = orow[j], orow[k], j * sw, k * sw
+                    a0, a1, a2, a3, a4 = (x[q], x[q + dw], x[q + 2 * dw], x[q + 3 * dw],
+                                          x[q + 4 * dw])
+                    b0, b1, b2, b3, b4 = (x[t], x[t + dw], x[t + 2 * dw], x[t + 3 * dw],
+                                          x[t + 4 * dw])
+                    for c in range(c_):
+                        u = (o[c] + a0[c] * w0[c] + a1[c] * w1[c] + a2[c] * w2[c]
+                             + a3[c] * w3[c] + a4[c] * w4[c])
+                        v = (p[c] + b0[c] * w0[c] + b1[c] * w1[c] + b2[c] * w2[c]
+                             + b3[c] * w3[c] + b4[c] * w4[c])
+                        o[c] = u
+                        p[c] = v
+                continue
+            for b in range(kw):
+                wk = wa[b]
+                for j in range(ow_):
+                    o, src = orow[j], x[j * sw + b * dw]
+                    for c in range(c_):
+                        o[c] += src[c] * wk[c]
+
+
+@njit(**_JIT)
+def depthwise_2d_weight_grad(xpad, g, sh, sw, dh, dw, out):  # type: ignore[no-untyped-def]
+    """out (KH, KW, C) float64 += sum over (n, i, j) of g[n, i, j, c] * xpad[n, i*sh + a*dh,
+    j*sw + b*dw, c]; g (N, OH, OW, C)."""
+    n_, oh_, ow_, c_ = g.shape
+    kh, kw = out.shape[0], out.shape[1]
+    for n in range(n_):
+        for i in range(oh_):
+            for j in range(ow_):
+                gv = g[n, i, j]
+                for a in range(kh):
+                    for b in range(kw):
+                        src, o = xpad[n, i * sh + a * dh, j * sw + b * dw], out[a, b]
+                        for c in range(c_):
+                            o[c] += np.float64(gv[c]) * src[c]
+
+
+@njit(**_JIT)
+def depthwise_2d_input_grad(g, w, sh, sw, dh, dw, r0, r1, dxpad):  # type: ignore[no-untyped-def]
+    """The gradient on the padded input, rows r0..r1 of its (N * Hp) rows, gathered (every
+    element written once, so row slices never collide): dxpad[n, p, q, c] = sum of g[n, i, j,
+    c] * w[a, b, c] over the (i, j, a, b) with i*sh + a*dh = p and j*sw + b*dw = q."""
+    oh_, ow_, c_ = g.shape[1], g.shape[2], g.shape[3]
+    hp_, wp_ = dxpad.shape[1], dxpad.shape[2]
+    kh, kw = w.shape[0], w.shape[1]
+    for r in range(r0, r1):
+        n, p = r // hp_, r % hp_
+        for q in range(wp_):
+            o = dxpad[n, p, q]
+            for c in range(c_):
+                o[c] = 0
+            for a in range(kh):
+                t = p - a * dh
+                if t < 0 or t % sh != 0 or t // sh >= oh_:
+                    continue
+                i = t // sh
+                for b in range(kw):
+                    u = q - b * dw
+                    if u < 0 or u % sw != 0 or u // sw >= ow_:
+                        continue
+                    gv, wk = g[n, i, u // sw], w[a, b]
+                    for c in range(c_):
+                        o[c] += gv[c] * wk[c]

@@ -33,8 +33,11 @@ def depthwise_2d(xpad, w, bias, sh, sw, dh, dw, r0, r1, out):  # type: ignore[no
             w00, w01, w02 = w[0, 0], w[0, 1], w[0, 2]
             w10, w11, w12 = w[1, 0], w[1, 1], w[1, 2]
             w20, w21, w22 = w[2, 0], w[2, 1], w[2, 2]
-            for j in range(0, ow_, 2):
-                k = min(j + 1, ow_ - 1)  # an odd last pixel is computed twice, stored twice
+            for m in range(0, ow_, 2):
+                # an odd row's last pass redoes the pixel before: pixels that overlap take a
+                # slow path (the arrays may alias), pixels rewritten with the same value do not
+                j = max(min(m, ow_ - 2), 0)
+                k = min(j + 1, ow_ - 1)
                 o, p, q, t = orow[j], orow[k], j * sw, k * sw
                 a0, a1, a2 = x0[q], x0[q + dw], x0[q + 2 * dw]
                 b0, b1, b2 = x1[q], x1[q + dw], x1[q + 2 * dw]
@@ -58,11 +61,12 @@ def depthwise_2d(xpad, w, bias, sh, sw, dh, dw, r0, r1, out):  # type: ignore[no
                 o[c] = bias[c]
         for a in range(kh):  # one kernel row at a time, added onto the output row
             x, wa = xpad[n, top + a * dh], w[a]
+            rest = 0  # the pixels from here on go tap by tap
             if kw == 5:
+                rest = ow_ - ow_ % 2
                 w0, w1, w2, w3, w4 = wa[0], wa[1], wa[2], wa[3], wa[4]
-                for j in range(0, ow_, 2):
-                    k = min(j + 1, ow_ - 1)  # an odd last pixel: both sums read it first
-                    o, p, q, t = orow[j], orow[k], j * sw, k * sw
+                for j in range(0, rest, 2):
+                    o, p, q, t = orow[j], orow[j + 1], j * sw, j * sw + sw
                     a0, a1, a2, a3, a4 = (x[q], x[q + dw], x[q + 2 * dw], x[q + 3 * dw],
                                           x[q + 4 * dw])
                     b0, b1, b2, b3, b4 = (x[t], x[t + dw], x[t + 2 * dw], x[t + 3 * dw],
@@ -74,10 +78,9 @@ def depthwise_2d(xpad, w, bias, sh, sw, dh, dw, r0, r1, out):  # type: ignore[no
                              + b3[c] * w3[c] + b4[c] * w4[c])
                         o[c] = u
                         p[c] = v
-                continue
             for b in range(kw):
                 wk = wa[b]
-                for j in range(ow_):
+                for j in range(rest, ow_):
                     o, src = orow[j], x[j * sw + b * dw]
                     for c in range(c_):
                         o[c] += src[c] * wk[c]

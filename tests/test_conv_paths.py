@@ -383,6 +383,27 @@ def test_depthwise_matches_the_loop_reference(case: tuple[Any, ...], op_path: st
 
 
 @pytest.mark.parametrize("case", DEPTHWISE_CASES, ids=lambda c: str(c).replace(" ", ""))
+def test_depthwise_reads_zero_padding_without_a_padded_copy(case: tuple[Any, ...],
+                                                            op_path: str) -> None:
+    """depthwise.forward on the unpadded input (the loop leaves out the taps outside it, at
+    every border) gives what it gives on the padded copy, and what the loop reference gives."""
+    from gridnn.ops import depthwise
+    from gridnn.ops.windows import ConvGeometry, channels_last, padded_channels_last
+    from reference import conv_ref
+
+    n, c, size, kernel, stride, pads, dil = case
+    rng = np.random.default_rng(5)
+    x, w, b = (rng.standard_normal((n, c, *size)), rng.standard_normal((c, 1, *kernel)),
+               rng.standard_normal(c))
+    want = conv_ref(x, w, b, stride, pads, dil, c)
+    geo = ConvGeometry(stride, dil, pads, "zeros", c, want.shape[2:])
+    xpad, _ = padded_channels_last(x, pads, "zeros", keep=True)
+    got = depthwise.forward(np.ascontiguousarray(channels_last(x)), w, b, geo, padded=False)
+    np.testing.assert_array_equal(got, depthwise.forward(xpad, w, b, geo))
+    np.testing.assert_allclose(np.moveaxis(got, -1, 1), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", DEPTHWISE_CASES, ids=lambda c: str(c).replace(" ", ""))
 def test_depthwise_matches_torch(case: tuple[Any, ...], op_path: str) -> None:
     """ops/depthwise.py against PyTorch, float64 and float32, forward and gradients."""
     n, c, size, kernel, stride, pads, dil = case

@@ -23,6 +23,7 @@ from typing import Any
 
 from .._backend import xp
 from .compiled import kernels
+from .shape import pad_array
 from .windows import ConvGeometry, window_slices
 from .workspace import parallel_slices
 
@@ -47,21 +48,29 @@ def steps_2d(geo: ConvGeometry) -> tuple[int, int, int, int]:
 
 def _kernel_last(w: Array) -> Array:
     """(C, 1, *k) -> (*k, C) contiguous, 1-D as (1, k, C)."""
-    wk = xp.ascontiguousarray(xp.moveaxis(w[:, 0], 0, -1))
+    wk = w[:, 0].transpose(*range(1, w.ndim - 1), 0).copy()
     return wk[None] if wk.ndim == 2 else wk
 
 
-def forward(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry) -> Array:
-    """xpad (N, *Sp, C) padded channels-last, w (C, 1, *k), bias (C,) or None -> (N, *O, C)."""
-    n, c, nd = xpad.shape[0], xpad.shape[-1], len(geo.out_size)
-    out = xp.empty((n, *geo.out_size, c), dtype=xpad.dtype)
-    b = xp.zeros(c, xpad.dtype) if bias is None else bias.astype(xpad.dtype, copy=False)
+def forward(x: Array, w: Array, bias: Array | None, geo: ConvGeometry,
+            padded: bool = True) -> Array:
+    """x (N, *S, C) channels-last, C-contiguous, w (C, 1, *k), bias (C,) or None -> (N, *O, C).
+
+    ``padded``: x is already padded by ``geo.pads``; else x is the input itself and the padding
+    zeros (``geo.mode`` 'zeros'), which the compiled loop reads as zeros without a padded copy.
+    """
+    n, c, nd = x.shape[0], x.shape[-1], len(geo.out_size)
+    out = xp.empty((n, *geo.out_size, c), dtype=x.dtype)
+    b = xp.zeros(c, x.dtype) if bias is None else bias.astype(x.dtype, copy=False)
     k = kernels()
     if k is not None:
-        wk, steps, out2, x2 = _kernel_last(w), steps_2d(geo), as_2d(out, nd), as_2d(xpad, nd)
-        parallel_slices(n * out2.shape[1], out.size * math.prod(w.shape[2:]),
-                        lambda lo, hi: k.depthwise_2d(x2, wk, b, *steps, lo, hi, out2), n)
+        wk, steps, out2, x2 = _kernel_last(w), steps_2d(geo), as_2d(out, nd), as_2d(x, nd)
+        pads = (0, 0) if padded else (0, geo.pads[0][0]) if nd == 1 else (
+            geo.pads[0][0], geo.pads[1][0])
+        parallel_slices(n * out2.shape[1], out.size * wk.shape[0] * wk.shape[1],
+                        lambda lo, hi: k.depthwise_2d(x2, wk, b, *steps, *pads, lo, hi, out2), n)
         return out
+    xpad = x if padded else pad_array(x, ((0, 0), *geo.pads, (0, 0)), "zeros")
     wk = xp.moveaxis(w[:, 0], 0, -1)  # (*k, C)
 
     def work(lo: int, hi: int) -> None:

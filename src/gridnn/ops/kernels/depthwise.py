@@ -19,26 +19,50 @@ from .loops import _JIT
 
 
 @njit(**_JIT)
-def depthwise_2d(xpad, w, bias, sh, sw, dh, dw, r0, r1, out):  # type: ignore[no-untyped-def]
+def depthwise_2d(x, w, bias, sh, sw, dh, dw, ph, pw, r0, r1, out):  # type: ignore[no-untyped-def]
     """Output rows r0..r1 of the (N * OH) rows: out[n, i, j, c] = bias[c] + sum over (a, b) of
-    xpad[n, i*sh + a*dh, j*sw + b*dw, c] * w[a, b, c]; xpad (N, Hp, Wp, C) padded, w
-    (KH, KW, C), bias (C,), out (N, OH, OW, C)."""
+    x[n, i*sh + a*dh - ph, j*sw + b*dw - pw, c] * w[a, b, c], the taps that fall outside x
+    left out (zero padding: ph rows and pw columns before x, after it as many as OH and OW
+    need); x (N, H, W, C), w (KH, KW, C), bias (C,), out (N, OH, OW, C)."""
+    h_, w_ = x.shape[1], x.shape[2]
     oh_, ow_, c_ = out.shape[1], out.shape[2], out.shape[3]
     kh, kw = w.shape[0], w.shape[1]
+    # output columns lo..hi read inside x with every tap: the fast paths, with no checks
+    lo = min(ow_, (pw + sw - 1) // sw)
+    hi = max(lo, min(ow_, (w_ - 1 - (kw - 1) * dw + pw) // sw + 1))
     for r in range(r0, r1):
         n, i = r // oh_, r % oh_
-        orow, top = out[n, i], i * sh
+        orow, top = out[n, i], i * sh - ph
+        j0, j1 = (lo, hi) if top >= 0 and top + (kh - 1) * dh < h_ else (0, 0)
+        for m in range(ow_ - (j1 - j0)):  # the pixels at the border, tap by tap
+            j = m if m < j0 else m + j1 - j0
+            o = orow[j]
+            for c in range(c_):
+                o[c] = bias[c]
+            for a in range(kh):
+                h = top + a * dh
+                if h < 0 or h >= h_:
+                    continue
+                for b in range(kw):
+                    q = j * sw + b * dw - pw
+                    if q < 0 or q >= w_:
+                        continue
+                    src, wk = x[n, h, q], w[a, b]
+                    for c in range(c_):
+                        o[c] += src[c] * wk[c]
+        if j1 == j0:
+            continue
         if kh == 3 and kw == 3:
-            x0, x1, x2 = xpad[n, top], xpad[n, top + dh], xpad[n, top + 2 * dh]
+            x0, x1, x2 = x[n, top], x[n, top + dh], x[n, top + 2 * dh]
             w00, w01, w02 = w[0, 0], w[0, 1], w[0, 2]
             w10, w11, w12 = w[1, 0], w[1, 1], w[1, 2]
             w20, w21, w22 = w[2, 0], w[2, 1], w[2, 2]
-            for m in range(0, ow_, 2):
-                # an odd row's last pass redoes the pixel before: pixels that overlap take a
+            for m in range(j0, j1, 2):
+                # an odd run's last pass redoes the pixel before: pixels that overlap take a
                 # slow path (the arrays may alias), pixels rewritten with the same value do not
-                j = max(min(m, ow_ - 2), 0)
-                k = min(j + 1, ow_ - 1)
-                o, p, q, t = orow[j], orow[k], j * sw, k * sw
+                j = max(min(m, j1 - 2), j0)
+                k = min(j + 1, j1 - 1)
+                o, p, q, t = orow[j], orow[k], j * sw - pw, k * sw - pw
                 a0, a1, a2 = x0[q], x0[q + dw], x0[q + 2 * dw]
                 b0, b1, b2 = x1[q], x1[q + dw], x1[q + 2 * dw]
                 c0, c1, c2 = x2[q], x2[q + dw], x2[q + 2 * dw]
@@ -55,22 +79,22 @@ def depthwise_2d(xpad, w, bias, sh, sw, dh, dw, r0, r1, out):  # type: ignore[no
                     o[c] = u
                     p[c] = v
             continue
-        for j in range(ow_):
+        for j in range(j0, j1):
             o = orow[j]
             for c in range(c_):
                 o[c] = bias[c]
         for a in range(kh):  # one kernel row at a time, added onto the output row
-            x, wa = xpad[n, top + a * dh], w[a]
-            rest = 0  # the pixels from here on go tap by tap
+            xa, wa = x[n, top + a * dh], w[a]
+            rest = j0  # the pixels from here on go tap by tap
             if kw == 5:
-                rest = ow_ - ow_ % 2
+                rest = j1 - (j1 - j0) % 2
                 w0, w1, w2, w3, w4 = wa[0], wa[1], wa[2], wa[3], wa[4]
-                for j in range(0, rest, 2):
-                    o, p, q, t = orow[j], orow[j + 1], j * sw, j * sw + sw
-                    a0, a1, a2, a3, a4 = (x[q], x[q + dw], x[q + 2 * dw], x[q + 3 * dw],
-                                          x[q + 4 * dw])
-                    b0, b1, b2, b3, b4 = (x[t], x[t + dw], x[t + 2 * dw], x[t + 3 * dw],
-                                          x[t + 4 * dw])
+                for j in range(j0, rest, 2):
+                    o, p, q, t = orow[j], orow[j + 1], j * sw - pw, j * sw + sw - pw
+                    a0, a1, a2, a3, a4 = (xa[q], xa[q + dw], xa[q + 2 * dw], xa[q + 3 * dw],
+                                          xa[q + 4 * dw])
+                    b0, b1, b2, b3, b4 = (xa[t], xa[t + dw], xa[t + 2 * dw], xa[t + 3 * dw],
+                                          xa[t + 4 * dw])
                     for c in range(c_):
                         u = (o[c] + a0[c] * w0[c] + a1[c] * w1[c] + a2[c] * w2[c]
                              + a3[c] * w3[c] + a4[c] * w4[c])
@@ -80,8 +104,8 @@ def depthwise_2d(xpad, w, bias, sh, sw, dh, dw, r0, r1, out):  # type: ignore[no
                         p[c] = v
             for b in range(kw):
                 wk = wa[b]
-                for j in range(rest, ow_):
-                    o, src = orow[j], x[j * sw + b * dw]
+                for j in range(rest, j1):
+                    o, src = orow[j], xa[j * sw + b * dw - pw]
                     for c in range(c_):
                         o[c] += src[c] * wk[c]
 

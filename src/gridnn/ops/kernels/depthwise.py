@@ -57,6 +57,34 @@ def depthwise_2d(x, w, bias, sh, sw, dh, dw, ph, pw, r0, r1, out):  # type: igno
             w00, w01, w02 = w[0, 0], w[0, 1], w[0, 2]
             w10, w11, w12 = w[1, 0], w[1, 1], w[1, 2]
             w20, w21, w22 = w[2, 0], w[2, 1], w[2, 2]
+            if sw == 1 and dw == 1 and j1 - j0 >= 4:
+                # four pixels a pass; their windows overlap, so a column of x read once
+                # serves up to three of them (6 columns for 36 taps)
+                for m in range(j0, j1, 4):
+                    j = min(m, j1 - 4)  # the last pass redoes pixels: the same values
+                    o0, o1, o2, o3 = orow[j], orow[j + 1], orow[j + 2], orow[j + 3]
+                    q = j - pw
+                    a0, a1, a2, a3, a4, a5 = (x0[q], x0[q + 1], x0[q + 2], x0[q + 3],
+                                              x0[q + 4], x0[q + 5])
+                    b0, b1, b2, b3, b4, b5 = (x1[q], x1[q + 1], x1[q + 2], x1[q + 3],
+                                              x1[q + 4], x1[q + 5])
+                    c0, c1, c2, c3, c4, c5 = (x2[q], x2[q + 1], x2[q + 2], x2[q + 3],
+                                              x2[q + 4], x2[q + 5])
+                    for c in range(c_):
+                        y0 = (bias[c] + a0[c] * w00[c] + a1[c] * w01[c] + a2[c] * w02[c]
+                              + b0[c] * w10[c] + b1[c] * w11[c] + b2[c] * w12[c]
+                              + c0[c] * w20[c] + c1[c] * w21[c] + c2[c] * w22[c])
+                        y1 = (bias[c] + a1[c] * w00[c] + a2[c] * w01[c] + a3[c] * w02[c]
+                              + b1[c] * w10[c] + b2[c] * w11[c] + b3[c] * w12[c]
+                              + c1[c] * w20[c] + c2[c] * w21[c] + c3[c] * w22[c])
+                        y2 = (bias[c] + a2[c] * w00[c] + a3[c] * w01[c] + a4[c] * w02[c]
+                              + b2[c] * w10[c] + b3[c] * w11[c] + b4[c] * w12[c]
+                              + c2[c] * w20[c] + c3[c] * w21[c] + c4[c] * w22[c])
+                        y3 = (bias[c] + a3[c] * w00[c] + a4[c] * w01[c] + a5[c] * w02[c]
+                              + b3[c] * w10[c] + b4[c] * w11[c] + b5[c] * w12[c]
+                              + c3[c] * w20[c] + c4[c] * w21[c] + c5[c] * w22[c])
+                        o0[c], o1[c], o2[c], o3[c] = y0, y1, y2, y3
+                continue
             for m in range(j0, j1, 2):
                 # an odd run's last pass redoes the pixel before: pixels that overlap take a
                 # slow path (the arrays may alias), pixels rewritten with the same value do not

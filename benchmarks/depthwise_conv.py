@@ -8,7 +8,8 @@ channels-last), each in a fresh process per round, alternating.
 Layers: mobilenet_v2's and efficientnet_b0's depthwise shapes (C, size, kernel, stride).
 ``inference``: forward under ``no_grad``, the input a channels-last view for gridnn (as the
 previous convolution leaves it). ``training``: forward and backward with the input, weight and
-bias gradients. One thread everywhere (OMP/OPENBLAS_NUM_THREADS=1, torch.set_num_threads(1));
+bias gradients. One thread everywhere (OMP/OPENBLAS_NUM_THREADS=1, torch.set_num_threads(1)),
+malloc keeping freed blocks as ``gridnn``'s command line makes it;
 each child reports the median CPU time of this thread (``time.thread_time``, which another
 process on the machine disturbs least) and the median wall time of ``reps`` calls. Printed:
 medians over rounds [min-max], the ratios, and the 1-minute load average around the runs.
@@ -111,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_child(args.child, int(args.batches), args.reps, training)))
         return 0
     libraries = [lib for lib in LIBRARIES if lib != "base" or args.base]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    # one thread; malloc keeps freed blocks up to 32 MiB for reuse, as the command line sets it
+    # (gridnn/_allocator.py), for every library alike
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(512 << 20)}
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
     for batch in map(int, args.batches.split(",")):
         runs: dict[str, list[Any]] = {lib: [] for lib in libraries}

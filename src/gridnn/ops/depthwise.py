@@ -12,7 +12,9 @@ With Numba this is one loop (``kernels.depthwise_2d``) over slices of the output
 threads from a batch of two up); without it, k*k whole-array NumPy multiply-adds over batch slices.
 Backward reads the same sum two ways: the weight gradient pairs each output gradient with the
 input it multiplied; the input gradient gathers, for each padded input element, the output
-gradients it contributed to (each element written once, so row slices never collide).
+gradients it contributed to (each element written once, so row slices never collide). At
+stride 1 that gather is itself a depthwise convolution: of the output gradient, zero padded by
+(k - 1) * d, with the kernel flipped, so the forward loop computes it.
 """
 
 from __future__ import annotations
@@ -114,8 +116,15 @@ def input_grad(g: Array, w: Array, geo: ConvGeometry, pad_shape: tuple[int, ...]
     k = kernels()
     if k is not None:
         d2, g2, wk, steps = as_2d(dpad, nd), as_2d(g, nd), _kernel_last(w), steps_2d(geo)
-        parallel_slices(n * d2.shape[1], g.size * math.prod(w.shape[2:]), lambda lo, hi: (
-            k.depthwise_2d_input_grad(g2, wk, *steps, lo, hi, d2)), n)
+        size = g.size * wk.shape[0] * wk.shape[1]
+        if steps[:2] == (1, 1):  # the forward loop over g, the kernel flipped, g zero padded
+            flipped, zeros = wk[::-1, ::-1].copy(), xp.zeros(wk.shape[-1], g.dtype)
+            pads = ((wk.shape[0] - 1) * steps[2], (wk.shape[1] - 1) * steps[3])
+            parallel_slices(n * d2.shape[1], size, lambda lo, hi: k.depthwise_2d(
+                g2, flipped, zeros, *steps, *pads, lo, hi, d2), n)
+        else:
+            parallel_slices(n * d2.shape[1], size, lambda lo, hi: (
+                k.depthwise_2d_input_grad(g2, wk, *steps, lo, hi, d2)), n)
         return dpad
     wk = xp.moveaxis(w[:, 0], 0, -1)  # (*k, C)
 

@@ -340,9 +340,9 @@ def test_fewer_samples_than_threads_run_in_the_calling_thread(monkeypatch) -> No
 
 
 # (batch, channels, size, kernel, stride, pads, dilation): depthwise layers of a MobileNet and
-# an EfficientNet, and each path of the compiled loop: 3 x 3 (two pixels a pass, an odd last
-# one, one output column), a 5-tap kernel row, other kernels tap by tap; channel counts that
-# fill no whole vector
+# an EfficientNet, and each path of the compiled loop: 3 x 3 (four pixels a pass at stride 1,
+# else two, an odd last one, one output column), 5-tap kernel rows (four or two pixels), other
+# kernels tap by tap, the border pixels of each; channel counts that fill no whole vector
 DEPTHWISE_CASES = [(1, 8, (10, 9), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
                    (2, 3, (9, 9), (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1)),
                    (1, 4, (11, 12), (5, 3), (2, 1), ((2, 0), (1, 1)), (2, 1)),
@@ -354,7 +354,8 @@ DEPTHWISE_CASES = [(1, 8, (10, 9), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
                    (2, 21, (7, 9), (5, 5), (2, 2), ((2, 1), (2, 2)), (1, 2)),
                    (2, 6, (15,), (3,), (1,), ((1, 1),), (2,)),
                    (2, 20, (11, 13), (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1)),
-                   (1, 18, (9, 11), (5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1))]
+                   (1, 18, (9, 11), (5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1)),
+                   (1, 10, (9, 10), (7, 4), (1, 2), ((3, 3), (2, 1)), (1, 1))]
 
 
 @pytest.mark.parametrize("case", DEPTHWISE_CASES, ids=lambda c: str(c).replace(" ", ""))

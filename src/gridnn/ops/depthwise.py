@@ -63,14 +63,15 @@ def forward(x: Array, w: Array, bias: Array | None, geo: ConvGeometry,
     """
     n, c, nd = x.shape[0], x.shape[-1], len(geo.out_size)
     out = xp.empty((n, *geo.out_size, c), dtype=x.dtype)
-    b = xp.zeros(c, x.dtype) if bias is None else bias.astype(x.dtype, copy=False)
+    zero = xp.zeros(c, x.dtype)
+    b = zero if bias is None else bias.astype(x.dtype, copy=False)
     k = kernels()
     if k is not None:
         wk, steps, out2, x2 = _kernel_last(w), steps_2d(geo), as_2d(out, nd), as_2d(x, nd)
         pads = (0, 0) if padded else (0, geo.pads[0][0]) if nd == 1 else (
             geo.pads[0][0], geo.pads[1][0])
-        parallel_slices(n * out2.shape[1], out.size * wk.shape[0] * wk.shape[1],
-                        lambda lo, hi: k.depthwise_2d(x2, wk, b, *steps, *pads, lo, hi, out2), n)
+        parallel_slices(n * out2.shape[1], out.size * wk.shape[0] * wk.shape[1], lambda lo, hi: (
+            k.depthwise_2d(x2, wk, b, zero, *steps, *pads, lo, hi, out2)), n)
         return out
     xpad = x if padded else pad_array(x, ((0, 0), *geo.pads, (0, 0)), "zeros")
     wk = xp.moveaxis(w[:, 0], 0, -1)  # (*k, C)
@@ -121,7 +122,7 @@ def input_grad(g: Array, w: Array, geo: ConvGeometry, pad_shape: tuple[int, ...]
             flipped, zeros = wk[::-1, ::-1].copy(), xp.zeros(wk.shape[-1], g.dtype)
             pads = ((wk.shape[0] - 1) * steps[2], (wk.shape[1] - 1) * steps[3])
             parallel_slices(n * d2.shape[1], size, lambda lo, hi: k.depthwise_2d(
-                g2, flipped, zeros, *steps, *pads, lo, hi, d2), n)
+                g2, flipped, zeros, zeros, *steps, *pads, lo, hi, d2), n)
         else:
             parallel_slices(n * d2.shape[1], size, lambda lo, hi: (
                 k.depthwise_2d_input_grad(g2, wk, *steps, lo, hi, d2)), n)

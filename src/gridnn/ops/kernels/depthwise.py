@@ -19,11 +19,12 @@ from .loops import _JIT
 
 
 @njit(**_JIT)
-def depthwise_2d(x, w, bias, sh, sw, dh, dw, ph, pw, r0, r1, out):  # type: ignore[no-untyped-def]
+def depthwise_2d(x, w, bias, zero, sh, sw, dh, dw, ph, pw, r0, r1,  # type: ignore[no-untyped-def]
+                 out):
     """Output rows r0..r1 of the (N * OH) rows: out[n, i, j, c] = bias[c] + sum over (a, b) of
     x[n, i*sh + a*dh - ph, j*sw + b*dw - pw, c] * w[a, b, c], the taps that fall outside x
-    left out (zero padding: ph rows and pw columns before x, after it as many as OH and OW
-    need); x (N, H, W, C), w (KH, KW, C), bias (C,), out (N, OH, OW, C)."""
+    reading ``zero`` (C,) zeros (zero padding: ph rows and pw columns before x, after it as many
+    as OH and OW need); x (N, H, W, C), w (KH, KW, C), bias (C,), out (N, OH, OW, C)."""
     h_, w_ = x.shape[1], x.shape[2]
     oh_, ow_, c_ = out.shape[1], out.shape[2], out.shape[3]
     kh, kw = w.shape[0], w.shape[1]
@@ -34,22 +35,37 @@ def depthwise_2d(x, w, bias, sh, sw, dh, dw, ph, pw, r0, r1, out):  # type: igno
         n, i = r // oh_, r % oh_
         orow, top = out[n, i], i * sh - ph
         j0, j1 = (lo, hi) if top >= 0 and top + (kh - 1) * dh < h_ else (0, 0)
-        for m in range(ow_ - (j1 - j0)):  # the pixels at the border, tap by tap
+        for m in range(ow_ - (j1 - j0)):  # the pixels at the border, a kernel row at a time
             j = m if m < j0 else m + j1 - j0
-            o = orow[j]
+            o, q = orow[j], j * sw - pw
             for c in range(c_):
                 o[c] = bias[c]
             for a in range(kh):
                 h = top + a * dh
-                if h < 0 or h >= h_:
+                if h < 0 or h >= h_:  # a row of zeros adds nothing
+                    continue
+                xa, wa = x[n, h], w[a]
+                if kw == 3 or kw == 5:  # as one expression, taps outside reading zeros
+                    s0 = xa[q] if 0 <= q < w_ else zero
+                    s1 = xa[q + dw] if 0 <= q + dw < w_ else zero
+                    s2 = xa[q + 2 * dw] if 0 <= q + 2 * dw < w_ else zero
+                    w0, w1, w2 = wa[0], wa[1], wa[2]
+                    if kw == 3:
+                        for c in range(c_):
+                            o[c] = o[c] + s0[c] * w0[c] + s1[c] * w1[c] + s2[c] * w2[c]
+                        continue
+                    s3 = xa[q + 3 * dw] if 0 <= q + 3 * dw < w_ else zero
+                    s4 = xa[q + 4 * dw] if 0 <= q + 4 * dw < w_ else zero
+                    w3, w4 = wa[3], wa[4]
+                    for c in range(c_):
+                        o[c] = (o[c] + s0[c] * w0[c] + s1[c] * w1[c] + s2[c] * w2[c]
+                                + s3[c] * w3[c] + s4[c] * w4[c])
                     continue
                 for b in range(kw):
-                    q = j * sw + b * dw - pw
-                    if q < 0 or q >= w_:
-                        continue
-                    src, wk = x[n, h, q], w[a, b]
-                    for c in range(c_):
-                        o[c] += src[c] * wk[c]
+                    if 0 <= q + b * dw < w_:
+                        src, wk = xa[q + b * dw], wa[b]
+                        for c in range(c_):
+                            o[c] += src[c] * wk[c]
         if j1 == j0:
             continue
         if kh == 3 and kw == 3:

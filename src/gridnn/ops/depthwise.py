@@ -8,8 +8,9 @@ onto the output, channels innermost (the padded channels-last input of ``ops/con
 
     out[n, i, j, c] = bias[c] + sum over (a, b) of xpad[n, i*s + a*d, j*s + b*d, c] * w[c, a, b]
 
-With Numba this is one loop (``kernels.depthwise_2d``) over slices of the output rows (in
-threads from a batch of two up); without it, k*k whole-array NumPy multiply-adds over batch slices.
+With Numba this is one loop (``kernels.depthwise_2d``, which can read the zero padding
+without a padded copy) over slices of the output rows (in threads from a batch of two up);
+without it, k*k whole-array NumPy multiply-adds over batch slices.
 Backward reads the same sum two ways: the weight gradient pairs each output gradient with the
 input it multiplied; the input gradient gathers, for each padded input element, the output
 gradients it contributed to (each element written once, so row slices never collide). At

@@ -4,10 +4,14 @@ Each loop's innermost loop runs over the channels of one pixel: unit stride on e
 so LLVM vectorises it. A depthwise layer does two multiply-adds per value it loads, so what
 decides its speed is how many loads and stores each output costs. The forward loop therefore
 sums all nine taps of a 3 x 3 kernel in one expression, in registers, and stores each output
-once; it does two neighbouring pixels per pass, which then share the nine weight vectors. Other
-kernels add one kernel row at a time onto the output (a 5-tap row as one expression). The sums
-keep the order of the formula (bias, then the taps row by row), so every path gives the same
-bits.
+once. At stride 1 it does four neighbouring pixels a pass: their windows overlap, so six input
+columns and nine weight vectors serve 36 taps; at other strides two pixels share the weights.
+Other kernels add one kernel row at a time onto the output, a 5-tap row as one expression
+(four pixels from eight shared columns at stride 1). Zero padding need not be copied in: the
+taps outside the input read a vector of zeros. The sums keep the order of the formula (bias,
+then the taps row by row), so every path gives the same bits. (A stride-2 four-pixel pass in
+the same loop needed so many run-time alias checks that LLVM vectorised neither it nor the
+stride-1 pass.)
 """
 
 from __future__ import annotations

@@ -345,11 +345,23 @@ def test_fewer_samples_than_threads_run_in_the_calling_thread(monkeypatch) -> No
         assert started
 
 
-# (batch, channels, size, kernel, stride, pads, dilation): depthwise layers of a MobileNet
+# (batch, channels, size, kernel, stride, pads, dilation): depthwise layers of a MobileNet and
+# an EfficientNet, and each path of the compiled loop: 3 x 3 (four pixels a pass at stride 1,
+# else two, an odd last one, one output column), 5-tap kernel rows (four or two pixels), other
+# kernels tap by tap, the border pixels of each; channel counts that fill no whole vector
 DEPTHWISE_CASES = [(1, 8, (10, 9), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
                    (2, 3, (9, 9), (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1)),
                    (1, 4, (11, 12), (5, 3), (2, 1), ((2, 0), (1, 1)), (2, 1)),
-                   (3, 5, (13,), (5,), (2,), ((2, 2),), (1,))]
+                   (3, 5, (13,), (5,), (2,), ((2, 2),), (1,)),
+                   (1, 37, (9, 12), (3, 3), (2, 2), ((1, 1), (0, 1)), (2, 2)),
+                   (1, 17, (5, 1), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
+                   (2, 19, (8, 7), (5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1)),
+                   (1, 24, (12, 11), (3, 5), (1, 2), ((1, 1), (2, 2)), (1, 1)),
+                   (2, 21, (7, 9), (5, 5), (2, 2), ((2, 1), (2, 2)), (1, 2)),
+                   (2, 6, (15,), (3,), (1,), ((1, 1),), (2,)),
+                   (2, 20, (11, 13), (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1)),
+                   (1, 18, (9, 11), (5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1)),
+                   (1, 10, (9, 10), (7, 4), (1, 2), ((3, 3), (2, 1)), (1, 1))]
 
 
 @pytest.mark.parametrize("case", DEPTHWISE_CASES, ids=lambda c: str(c).replace(" ", ""))
@@ -377,6 +389,42 @@ def test_depthwise_matches_the_loop_reference(case: tuple[Any, ...], op_path: st
                                atol=1e-12)
     for got, want in zip(fast, plain):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", DEPTHWISE_CASES, ids=lambda c: str(c).replace(" ", ""))
+def test_depthwise_reads_zero_padding_without_a_padded_copy(case: tuple[Any, ...],
+                                                            op_path: str) -> None:
+    """depthwise.forward on the unpadded input (the loop leaves out the taps outside it, at
+    every border) gives what it gives on the padded copy, and what the loop reference gives."""
+    from gridnn.ops import depthwise
+    from gridnn.ops.windows import ConvGeometry, channels_last, padded_channels_last
+    from reference import conv_ref
+
+    n, c, size, kernel, stride, pads, dil = case
+    rng = np.random.default_rng(5)
+    x, w, b = (rng.standard_normal((n, c, *size)), rng.standard_normal((c, 1, *kernel)),
+               rng.standard_normal(c))
+    want = conv_ref(x, w, b, stride, pads, dil, c)
+    geo = ConvGeometry(stride, dil, pads, "zeros", c, want.shape[2:])
+    xpad, _ = padded_channels_last(x, pads, "zeros", keep=True)
+    got = depthwise.forward(np.ascontiguousarray(channels_last(x)), w, b, geo, padded=False)
+    np.testing.assert_array_equal(got, depthwise.forward(xpad, w, b, geo))
+    np.testing.assert_allclose(np.moveaxis(got, -1, 1), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", DEPTHWISE_CASES, ids=lambda c: str(c).replace(" ", ""))
+def test_depthwise_matches_torch(case: tuple[Any, ...], op_path: str) -> None:
+    """ops/depthwise.py against PyTorch, float64 and float32, forward and gradients."""
+    n, c, size, kernel, stride, pads, dil = case
+    rng = np.random.default_rng(4)
+    arrays = (rng.standard_normal((n, c, *size)), rng.standard_normal((c, 1, *kernel)),
+              rng.standard_normal(c))
+    flat = [p for lo_hi in reversed(pads) for p in lo_hi]
+    ours, theirs = (F.conv1d, TF.conv1d) if len(size) == 1 else (F.conv2d, TF.conv2d)
+    check_op(lambda x, w, b: ours(x, w, b, stride=stride, padding=pads, dilation=dil,
+                                  groups=c),
+             lambda x, w, b: theirs(TF.pad(x, flat), w, b, stride=stride, dilation=dil,
+                                    groups=c), *arrays, label=str(case))
 
 
 def _channels_last(x: np.ndarray) -> np.ndarray:

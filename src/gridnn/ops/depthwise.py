@@ -8,11 +8,14 @@ onto the output, channels innermost (the padded channels-last input of ``ops/con
 
     out[n, i, j, c] = bias[c] + sum over (a, b) of xpad[n, i*s + a*d, j*s + b*d, c] * w[c, a, b]
 
-With Numba this is one loop (``kernels.depthwise_2d``) over slices of the output rows (in
-threads from a batch of two up); without it, k*k whole-array NumPy multiply-adds over batch slices.
+With Numba this is one loop (``kernels.depthwise_2d``, which can read the zero padding
+without a padded copy) over slices of the output rows (in threads from a batch of two up);
+without it, k*k whole-array NumPy multiply-adds over batch slices.
 Backward reads the same sum two ways: the weight gradient pairs each output gradient with the
 input it multiplied; the input gradient gathers, for each padded input element, the output
-gradients it contributed to (each element written once, so row slices never collide).
+gradients it contributed to (each element written once, so row slices never collide). At
+stride 1 that gather is itself a depthwise convolution: of the output gradient, zero padded by
+(k - 1) * d, with the kernel flipped, so the forward loop computes it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 from .._backend import xp
 from .compiled import kernels
+from .shape import pad_array
 from .windows import ConvGeometry, window_slices
 from .workspace import parallel_slices
 
@@ -47,21 +51,30 @@ def steps_2d(geo: ConvGeometry) -> tuple[int, int, int, int]:
 
 def _kernel_last(w: Array) -> Array:
     """(C, 1, *k) -> (*k, C) contiguous, 1-D as (1, k, C)."""
-    wk = xp.ascontiguousarray(xp.moveaxis(w[:, 0], 0, -1))
+    wk = w[:, 0].transpose(*range(1, w.ndim - 1), 0).copy()
     return wk[None] if wk.ndim == 2 else wk
 
 
-def forward(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry) -> Array:
-    """xpad (N, *Sp, C) padded channels-last, w (C, 1, *k), bias (C,) or None -> (N, *O, C)."""
-    n, c, nd = xpad.shape[0], xpad.shape[-1], len(geo.out_size)
-    out = xp.empty((n, *geo.out_size, c), dtype=xpad.dtype)
-    b = xp.zeros(c, xpad.dtype) if bias is None else bias.astype(xpad.dtype, copy=False)
+def forward(x: Array, w: Array, bias: Array | None, geo: ConvGeometry,
+            padded: bool = True) -> Array:
+    """x (N, *S, C) channels-last, C-contiguous, w (C, 1, *k), bias (C,) or None -> (N, *O, C).
+
+    ``padded``: x is already padded by ``geo.pads``; else x is the input itself and the padding
+    zeros (``geo.mode`` 'zeros'), which the compiled loop reads as zeros without a padded copy.
+    """
+    n, c, nd = x.shape[0], x.shape[-1], len(geo.out_size)
+    out = xp.empty((n, *geo.out_size, c), dtype=x.dtype)
+    zero = xp.zeros(c, x.dtype)
+    b = zero if bias is None else bias.astype(x.dtype, copy=False)
     k = kernels()
     if k is not None:
-        wk, steps, out2, x2 = _kernel_last(w), steps_2d(geo), as_2d(out, nd), as_2d(xpad, nd)
-        parallel_slices(n * out2.shape[1], out.size * math.prod(w.shape[2:]),
-                        lambda lo, hi: k.depthwise_2d(x2, wk, b, *steps, lo, hi, out2), n)
+        wk, steps, out2, x2 = _kernel_last(w), steps_2d(geo), as_2d(out, nd), as_2d(x, nd)
+        pads = (0, 0) if padded else (0, geo.pads[0][0]) if nd == 1 else (
+            geo.pads[0][0], geo.pads[1][0])
+        parallel_slices(n * out2.shape[1], out.size * wk.shape[0] * wk.shape[1], lambda lo, hi: (
+            k.depthwise_2d(x2, wk, b, zero, *steps, *pads, lo, hi, out2)), n)
         return out
+    xpad = x if padded else pad_array(x, ((0, 0), *geo.pads, (0, 0)), "zeros")
     wk = xp.moveaxis(w[:, 0], 0, -1)  # (*k, C)
 
     def work(lo: int, hi: int) -> None:
@@ -105,8 +118,15 @@ def input_grad(g: Array, w: Array, geo: ConvGeometry, pad_shape: tuple[int, ...]
     k = kernels()
     if k is not None:
         d2, g2, wk, steps = as_2d(dpad, nd), as_2d(g, nd), _kernel_last(w), steps_2d(geo)
-        parallel_slices(n * d2.shape[1], g.size * math.prod(w.shape[2:]), lambda lo, hi: (
-            k.depthwise_2d_input_grad(g2, wk, *steps, lo, hi, d2)), n)
+        size = g.size * wk.shape[0] * wk.shape[1]
+        if steps[:2] == (1, 1):  # the forward loop over g, the kernel flipped, g zero padded
+            flipped, zeros = wk[::-1, ::-1].copy(), xp.zeros(wk.shape[-1], g.dtype)
+            pads = ((wk.shape[0] - 1) * steps[2], (wk.shape[1] - 1) * steps[3])
+            parallel_slices(n * d2.shape[1], size, lambda lo, hi: k.depthwise_2d(
+                g2, flipped, zeros, zeros, *steps, *pads, lo, hi, d2), n)
+        else:
+            parallel_slices(n * d2.shape[1], size, lambda lo, hi: (
+                k.depthwise_2d_input_grad(g2, wk, *steps, lo, hi, d2)), n)
         return dpad
     wk = xp.moveaxis(w[:, 0], 0, -1)  # (*k, C)
 

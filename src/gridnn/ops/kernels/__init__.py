@@ -9,8 +9,8 @@ batch (or of the rows) per thread (``workspace.parallel_slices``); ``nogil`` let
 run at once. Sums accumulate in float64 whatever the data's dtype.
 
 The loops live by concept in ``loops.py`` (pooling, BatchNorm, ReLU's backward, col2im,
-depthwise convolution, erf), ``grouped.py`` and ``activations.py``; this package names them
-all. Called only through ``ops.compiled.kernels()``: this package needs Numba, which compiles each
+erf), ``depthwise.py``, ``grouped.py`` and ``activations.py``; this package names them all.
+Called only through ``ops.compiled.kernels()``: this package needs Numba, which compiles each
 kernel once per machine and argument kind into machine code that ``ops/kernel_objects.py``
 caches and later processes load without Numba. A kernel writes its results into arrays it is
 given and never raises (one that returns a value runs through Numba's dispatcher).
@@ -32,6 +32,11 @@ from .activations import (  # noqa: F401 (the kernels, by name)
     silu,
     silu_grad,
 )
+from .depthwise import (  # noqa: F401 (the kernels, by name)
+    depthwise_2d,
+    depthwise_2d_input_grad,
+    depthwise_2d_weight_grad,
+)
 from .grouped import (  # noqa: F401 (the kernels, by name)
     grouped_2d,
     grouped_2d_input_grad,
@@ -43,9 +48,6 @@ from .loops import (  # noqa: F401 (the kernels, by name)
     channel_squared_deviations,
     channel_sums,
     col2im_2d,
-    depthwise_2d,
-    depthwise_2d_input_grad,
-    depthwise_2d_weight_grad,
     erf,
     max_pool_2d,
     max_pool_2d_grad,

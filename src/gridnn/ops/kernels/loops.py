@@ -1,5 +1,5 @@
-"""The compiled loops of pooling, BatchNorm, ReLU's backward, col2im, depthwise convolution and
-erf (see the package's docstring)."""
+"""The compiled loops of pooling, BatchNorm, ReLU's backward, col2im and erf (see the package's
+docstring)."""
 
 from __future__ import annotations
 
@@ -152,73 +152,6 @@ def relu_grad(g, y, out):  # type: ignore[no-untyped-def]
     """out = g where y > 0, else 0; all 1-D of one length (ReLU's output y)."""
     for i in range(g.shape[0]):
         out[i] = g[i] if y[i] > 0 else 0
-
-
-
-@njit(**_JIT)
-def depthwise_2d(xpad, w, bias, sh, sw, dh, dw, r0, r1, out):  # type: ignore[no-untyped-def]
-    """Depthwise convolution, channels innermost, output rows r0..r1 of the (N * OH) rows:
-    out[n, i, j, c] = bias[c] + sum over (a, b) of xpad[n, i*sh + a*dh, j*sw + b*dw, c]
-    * w[a, b, c]; xpad (N, Hp, Wp, C) padded, w (KH, KW, C), bias (C,), out (N, OH, OW, C)."""
-    oh_, ow_, c_ = out.shape[1], out.shape[2], out.shape[3]
-    kh, kw = w.shape[0], w.shape[1]
-    for r in range(r0, r1):
-        n, i = r // oh_, r % oh_
-        for j in range(ow_):
-            for c in range(c_):
-                out[n, i, j, c] = bias[c]
-        for a in range(kh):  # one kernel offset over the whole output row: runs of W * C
-            h = i * sh + a * dh
-            for b in range(kw):
-                for j in range(ow_):
-                    q = j * sw + b * dw
-                    for c in range(c_):
-                        out[n, i, j, c] += xpad[n, h, q, c] * w[a, b, c]
-
-
-@njit(**_JIT)
-def depthwise_2d_weight_grad(xpad, g, sh, sw, dh, dw, out):  # type: ignore[no-untyped-def]
-    """out (KH, KW, C) float64 += sum over (n, i, j) of g[n, i, j, c] * xpad[n, i*sh + a*dh,
-    j*sw + b*dw, c]; g (N, OH, OW, C)."""
-    n_, oh_, ow_, c_ = g.shape
-    kh, kw = out.shape[0], out.shape[1]
-    for n in range(n_):
-        for i in range(oh_):
-            for j in range(ow_):
-                gv = g[n, i, j]
-                for a in range(kh):
-                    for b in range(kw):
-                        src, o = xpad[n, i * sh + a * dh, j * sw + b * dw], out[a, b]
-                        for c in range(c_):
-                            o[c] += np.float64(gv[c]) * src[c]
-
-
-@njit(**_JIT)
-def depthwise_2d_input_grad(g, w, sh, sw, dh, dw, r0, r1, dxpad):  # type: ignore[no-untyped-def]
-    """The gradient on the padded input, rows r0..r1 of its (N * Hp) rows, gathered (every
-    element written once, so row slices never collide): dxpad[n, p, q, c] = sum of g[n, i, j,
-    c] * w[a, b, c] over the (i, j, a, b) with i*sh + a*dh = p and j*sw + b*dw = q."""
-    oh_, ow_, c_ = g.shape[1], g.shape[2], g.shape[3]
-    hp_, wp_ = dxpad.shape[1], dxpad.shape[2]
-    kh, kw = w.shape[0], w.shape[1]
-    for r in range(r0, r1):
-        n, p = r // hp_, r % hp_
-        for q in range(wp_):
-            o = dxpad[n, p, q]
-            for c in range(c_):
-                o[c] = 0
-            for a in range(kh):
-                t = p - a * dh
-                if t < 0 or t % sh != 0 or t // sh >= oh_:
-                    continue
-                i = t // sh
-                for b in range(kw):
-                    u = q - b * dw
-                    if u < 0 or u % sw != 0 or u // sw >= ow_:
-                        continue
-                    gv, wk = g[n, i, u // sw], w[a, b]
-                    for c in range(c_):
-                        o[c] += gv[c] * wk[c]
 
 
 @njit(**_JIT)

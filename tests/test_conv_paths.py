@@ -545,3 +545,20 @@ def test_global_average_pool_and_concat_of_channels_last_memory(shape: tuple[int
         mean = pool(gn.Tensor(layout(x)), 1).data
         np.testing.assert_allclose(mean, x.mean(axis=tuple(range(2, x.ndim)), keepdims=True),
                                    rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("case", DEPTHWISE_CASES, ids=lambda c: str(c).replace(" ", ""))
+def test_depthwise_inference_reads_padding_as_zeros_like_training(case: tuple[Any, ...],
+                                                                  op_path: str) -> None:
+    """Without a weight gradient ``ConvNd`` hands the depthwise loop the unpadded input; the
+    values are those of the padded path that training takes."""
+    n, c, size, kernel, stride, pads, dilation = case
+    rng = np.random.default_rng(11)
+    x = gn.Tensor(rng.standard_normal((n, c, *size)).astype(np.float32))
+    w = gn.Tensor(rng.standard_normal((c, 1, *kernel)).astype(np.float32), requires_grad=True)
+    conv = F.conv1d if len(size) == 1 else F.conv2d
+    pad = tuple(lo for lo, _ in pads) if all(lo == hi for lo, hi in pads) else pads
+    trained = conv(x, w, None, stride, pad, dilation, groups=c).data
+    with gn.no_grad():
+        inferred = conv(x, w, None, stride, pad, dilation, groups=c).data
+    np.testing.assert_array_equal(inferred, trained)

@@ -294,12 +294,18 @@ class ConvNd(Function):
         if then is not None and any(self.needs_grad):
             raise ValueError("ConvNd: `then` is for inference; no input may need a gradient")
         geo = self.geo = geometry
-        xpad, owned = padded_channels_last(x, geo.pads, geo.mode, keep=self.needs_grad[1])
         c, k_out, nd = x.shape[1], w.shape[0], w.ndim - 2
         self.direct = (depthwise if depthwise.is_depthwise(c, k_out, nd, geo) else
                        grouped if grouped.takes(c, k_out, nd, geo) else None)
+        # a depthwise layer reads its zero padding as zeros (no padded copy), unless the
+        # weight's gradient will want the padded input
+        unpadded = self.direct is depthwise and geo.mode == "zeros" and not self.needs_grad[1]
+        xpad, owned = padded_channels_last(x, ((0, 0),) * nd if unpadded else geo.pads,
+                                           geo.mode, keep=self.needs_grad[1])
         if self.direct is not None:  # (N, *O, K) channels-last
-            out = self.direct.forward(xpad, w, bias[0] if bias else None, geo)
+            out = depthwise.forward(xpad, w, bias[0] if bias else None, geo,
+                                    padded=not unpadded) if self.direct is depthwise else \
+                grouped.forward(xpad, w, bias[0] if bias else None, geo)
             if then is not None:  # (N, *O, K): each image's rows in its own thread
                 rows, out = out.reshape(x.shape[0], -1, k_out), xp.empty_like(out)
                 done = out.reshape(rows.shape)

@@ -15,8 +15,8 @@ each (``ops/kernels/``), in threads over the array's memory (``elementwise.point
 input's memory layout; their values agree with the NumPy passes to float32 rounding. So do
 the backwards of hardsigmoid, hardswish, SiLU and both GELUs (the gradient copied into the
 input's layout where it has another: one pass, where the NumPy formulas take three to ten).
-Every
-forward keeps only its input for backward, and nothing when no gradient is wanted (inference).
+Every forward keeps only its input for backward, and nothing when no gradient is wanted
+(inference).
 """
 
 from __future__ import annotations

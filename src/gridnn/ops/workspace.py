@@ -36,9 +36,9 @@ SINGLE_BLAS_MIN_SIZE = 1 << 12
 # Slices per thread in parallel_slices, taken in turn: a slow core then does fewer of them.
 SLICES_PER_THREAD = 4
 # A product within one sample (batch 1) is split over threads from this many multiply-adds per
-# element of ``options().parallel_min_size`` on (2**24 by default, about 0.2 ms in one
+# element of ``options().parallel_min_size`` on (2**23 by default, about 0.1 ms in one
 # thread): handing work to a thread and joining it costs 30-50 us.
-ONE_SAMPLE_MACS_PER_ELEMENT = 32
+ONE_SAMPLE_MACS_PER_ELEMENT = 16
 
 
 class ScratchPool:

@@ -7,11 +7,11 @@ sums all nine taps of a 3 x 3 kernel in one expression, in registers, and stores
 once. At stride 1 it does four neighbouring pixels a pass: their windows overlap, so six input
 columns and nine weight vectors serve 36 taps; at other strides two pixels share the weights.
 Other kernels add one kernel row at a time onto the output, a 5-tap row as one expression
-(four pixels from eight shared columns at stride 1). Zero padding need not be copied in: the
-taps outside the input read a vector of zeros. The sums keep the order of the formula (bias,
-then the taps row by row), so every path gives the same bits. (A stride-2 four-pixel pass in
-the same loop needed so many run-time alias checks that LLVM vectorised neither it nor the
-stride-1 pass.)
+(four pixels from eight shared columns at stride 1, three from nine at stride 2). Zero padding
+need not be copied in: the taps outside the input read a vector of zeros. The sums keep the
+order of the formula (bias, then the taps row by row), so every path gives the same bits. (A
+3 x 3 stride-2 four-pixel pass in the same loop needed so many run-time alias checks that LLVM
+vectorised neither it nor the stride-1 pass.)
 """
 
 from __future__ import annotations
@@ -133,30 +133,44 @@ def depthwise_2d(x, w, bias, zero, sh, sw, dh, dw, ph, pw, r0, r1,  # type: igno
                 o[c] = bias[c]
         for a in range(kh):  # one kernel row at a time, added onto the output row
             xa, wa = x[n, top + a * dh], w[a]
-            rest = j0  # the pixels from here on go tap by tap
-            if kw == 5 and sw == 1 and dw == 1 and j1 - j0 >= 4:
-                # four pixels a pass, from the eight columns their windows share
-                rest = j1 - (j1 - j0) % 4
+            rest = j0  # the pixels from here on: two a pass (5 taps), then tap by tap
+            if kw == 5:
                 w0, w1, w2, w3, w4 = wa[0], wa[1], wa[2], wa[3], wa[4]
-                for j in range(j0, rest, 4):
-                    o0, o1, o2, o3 = orow[j], orow[j + 1], orow[j + 2], orow[j + 3]
-                    q = j - pw
-                    a0, a1, a2, a3, a4, a5, a6, a7 = (xa[q], xa[q + 1], xa[q + 2], xa[q + 3],
-                                                      xa[q + 4], xa[q + 5], xa[q + 6], xa[q + 7])
-                    for c in range(c_):
-                        y0 = (o0[c] + a0[c] * w0[c] + a1[c] * w1[c] + a2[c] * w2[c]
-                              + a3[c] * w3[c] + a4[c] * w4[c])
-                        y1 = (o1[c] + a1[c] * w0[c] + a2[c] * w1[c] + a3[c] * w2[c]
-                              + a4[c] * w3[c] + a5[c] * w4[c])
-                        y2 = (o2[c] + a2[c] * w0[c] + a3[c] * w1[c] + a4[c] * w2[c]
-                              + a5[c] * w3[c] + a6[c] * w4[c])
-                        y3 = (o3[c] + a3[c] * w0[c] + a4[c] * w1[c] + a5[c] * w2[c]
-                              + a6[c] * w3[c] + a7[c] * w4[c])
-                        o0[c], o1[c], o2[c], o3[c] = y0, y1, y2, y3
-            elif kw == 5:
-                rest = j1 - (j1 - j0) % 2
-                w0, w1, w2, w3, w4 = wa[0], wa[1], wa[2], wa[3], wa[4]
-                for j in range(j0, rest, 2):
+                if sw == 1 and dw == 1:  # four pixels a pass from the eight columns they share
+                    rest = j1 - (j1 - j0) % 4
+                    for j in range(j0, rest, 4):
+                        o0, o1, o2, o3 = orow[j], orow[j + 1], orow[j + 2], orow[j + 3]
+                        q = j - pw
+                        a0, a1, a2, a3, a4, a5, a6, a7 = (
+                            xa[q], xa[q + 1], xa[q + 2], xa[q + 3], xa[q + 4], xa[q + 5],
+                            xa[q + 6], xa[q + 7])
+                        for c in range(c_):
+                            y0 = (o0[c] + a0[c] * w0[c] + a1[c] * w1[c] + a2[c] * w2[c]
+                                  + a3[c] * w3[c] + a4[c] * w4[c])
+                            y1 = (o1[c] + a1[c] * w0[c] + a2[c] * w1[c] + a3[c] * w2[c]
+                                  + a4[c] * w3[c] + a5[c] * w4[c])
+                            y2 = (o2[c] + a2[c] * w0[c] + a3[c] * w1[c] + a4[c] * w2[c]
+                                  + a5[c] * w3[c] + a6[c] * w4[c])
+                            y3 = (o3[c] + a3[c] * w0[c] + a4[c] * w1[c] + a5[c] * w2[c]
+                                  + a6[c] * w3[c] + a7[c] * w4[c])
+                            o0[c], o1[c], o2[c], o3[c] = y0, y1, y2, y3
+                elif sw == 2 and dw == 1:  # three pixels a pass from the nine columns they share
+                    rest = j1 - (j1 - j0) % 3
+                    for j in range(j0, rest, 3):
+                        o0, o1, o2 = orow[j], orow[j + 1], orow[j + 2]
+                        q = 2 * j - pw
+                        a0, a1, a2, a3, a4, a5, a6, a7, a8 = (
+                            xa[q], xa[q + 1], xa[q + 2], xa[q + 3], xa[q + 4], xa[q + 5],
+                            xa[q + 6], xa[q + 7], xa[q + 8])
+                        for c in range(c_):
+                            y0 = (o0[c] + a0[c] * w0[c] + a1[c] * w1[c] + a2[c] * w2[c]
+                                  + a3[c] * w3[c] + a4[c] * w4[c])
+                            y1 = (o1[c] + a2[c] * w0[c] + a3[c] * w1[c] + a4[c] * w2[c]
+                                  + a5[c] * w3[c] + a6[c] * w4[c])
+                            y2 = (o2[c] + a4[c] * w0[c] + a5[c] * w1[c] + a6[c] * w2[c]
+                                  + a7[c] * w3[c] + a8[c] * w4[c])
+                            o0[c], o1[c], o2[c] = y0, y1, y2
+                for j in range(rest, j1 - 1, 2):
                     o, p, q, t = orow[j], orow[j + 1], j * sw - pw, j * sw + sw - pw
                     a0, a1, a2, a3, a4 = (xa[q], xa[q + dw], xa[q + 2 * dw], xa[q + 3 * dw],
                                           xa[q + 4 * dw])
@@ -169,6 +183,7 @@ def depthwise_2d(x, w, bias, zero, sh, sw, dh, dw, ph, pw, r0, r1,  # type: igno
                              + b3[c] * w3[c] + b4[c] * w4[c])
                         o[c] = u
                         p[c] = v
+                rest = j1 - (j1 - rest) % 2
             for b in range(kw):
                 wk = wa[b]
                 for j in range(rest, j1):

@@ -564,3 +564,24 @@ def test_depthwise_inference_reads_padding_as_zeros_like_training(case: tuple[An
     with gn.no_grad():
         inferred = conv(x, w, None, stride, pad, dilation, groups=c).data
     np.testing.assert_array_equal(inferred, trained)
+
+
+def test_one_image_of_a_deep_layer_splits_its_filters(monkeypatch) -> None:
+    """Batch 1 with fewer output rows than filters: the product is split over threads by
+    filters (``dot``'s column slices), and the result is the one-thread result."""
+    started: list[int] = []
+    real_pool = workspace._threads.pool
+    monkeypatch.setattr(workspace._threads, "pool",
+                        lambda workers: started.append(workers) or real_pool(workers))
+    rng = np.random.default_rng(12)
+    x = gn.Tensor(rng.standard_normal((1, 16, 3, 3)).astype(np.float32))
+    w = gn.Tensor(rng.standard_normal((64, 16, 3, 3)).astype(np.float32))
+    b = gn.Tensor(rng.standard_normal(64).astype(np.float32))
+    with gn.no_grad():
+        with using(threads=1):
+            alone = F.conv2d(x, w, b, padding=1).data
+        monkeypatch.setattr(workspace, "ONE_SAMPLE_MACS_PER_ELEMENT", 0)
+        with using(threads=2, parallel_min_size=1):
+            split = F.conv2d(x, w, b, padding=1).data
+    assert started
+    np.testing.assert_allclose(split, alone, rtol=1e-5, atol=1e-5)

@@ -221,9 +221,11 @@ def conv_rows(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry,
                 product(cols, slice(base + rows.start, base + rows.stop))
 
     size = n * p * wmat.shape[1]
-    if split and not by_filters and o0 > 1:
+    if by_filters:  # here, not inside parallel_slices: ``dot``'s own slices split the filters
+        work(0, n)
+    elif split and o0 > 1:
         parallel_slices(n * o0, size, work_rows)
-    else:  # by filters, the threads split each chunk's product (``dot``)
+    else:
         parallel_slices(n, size, work)
     if wbuf is not None:
         scratch().give(wbuf)

@@ -574,9 +574,9 @@ def test_one_image_of_a_deep_layer_splits_its_filters(monkeypatch) -> None:
     monkeypatch.setattr(workspace._threads, "pool",
                         lambda workers: started.append(workers) or real_pool(workers))
     rng = np.random.default_rng(12)
-    x = gn.Tensor(rng.standard_normal((1, 16, 3, 3)).astype(np.float32))
-    w = gn.Tensor(rng.standard_normal((64, 16, 3, 3)).astype(np.float32))
-    b = gn.Tensor(rng.standard_normal(64).astype(np.float32))
+    x = gn.Tensor(rng.standard_normal((1, 64, 3, 3)).astype(np.float32))
+    w = gn.Tensor(rng.standard_normal((96, 64, 3, 3)).astype(np.float32))
+    b = gn.Tensor(rng.standard_normal(96).astype(np.float32))
     with gn.no_grad():
         with using(threads=1):
             alone = F.conv2d(x, w, b, padding=1).data

@@ -45,3 +45,13 @@ def op_path(request: pytest.FixtureRequest):
         if request.param == "numpy":
             assert kernels() is None
         yield request.param
+
+
+@pytest.fixture(autouse=True)
+def machine_busy_at_batch_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batch 1 as on a busy machine (``workspace.cores_free`` False: a one-thread BLAS, the
+    big products split over gridnn's threads), whatever else runs beside the tests, so that
+    a test's two passes take the same path; tests of the other path set it themselves."""
+    from gridnn.ops import workspace
+
+    monkeypatch.setattr(workspace._contention, "cores_free", lambda: False)

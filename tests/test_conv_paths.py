@@ -585,3 +585,42 @@ def test_one_image_of_a_deep_layer_splits_its_filters(monkeypatch) -> None:
             split = F.conv2d(x, w, b, padding=1).data
     assert started
     np.testing.assert_allclose(split, alone, rtol=1e-5, atol=1e-5)
+
+
+def test_batch_one_keeps_the_blas_threads_while_cores_are_free(monkeypatch) -> None:
+    """On a machine with a core free per thread, an op of one sample leaves the BLAS as it is
+    (its own threads split the products) and starts none of gridnn's threads; busy, it holds
+    the BLAS at one thread. Both give the same numbers."""
+    held: list[bool] = []
+    real_single = workspace._threads.single_blas
+    monkeypatch.setattr(workspace._threads, "single_blas",
+                        lambda: held.append(True) or real_single())
+    started: list[int] = []
+    real_pool = workspace._threads.pool
+    monkeypatch.setattr(workspace._threads, "pool",
+                        lambda workers: started.append(workers) or real_pool(workers))
+    rng = np.random.default_rng(13)
+    x = gn.Tensor(rng.standard_normal((1, 32, 20, 20)).astype(np.float32))
+    w = gn.Tensor(rng.standard_normal((48, 32, 3, 3)).astype(np.float32))
+    with gn.no_grad(), using(threads=2, parallel_min_size=1):
+        monkeypatch.setattr(workspace._contention, "cores_free", lambda: True)
+        free = F.conv2d(x, w, padding=1).data
+        assert held == [] and started == []
+        monkeypatch.setattr(workspace._contention, "cores_free", lambda: False)
+        busy = F.conv2d(x, w, padding=1).data
+        assert held
+    np.testing.assert_allclose(free, busy, rtol=1e-5, atol=1e-5)
+
+
+def test_contention_reads_the_runnable_threads(monkeypatch) -> None:
+    """Free while Linux counts no more runnable threads than this process's cores, looked at
+    again after CONTENTION_CHECK_S; unreadable counts as busy."""
+    contention = workspace._Contention()
+    monkeypatch.setattr(workspace, "_cores", lambda: 2)
+    monkeypatch.setattr(workspace, "_runnable", lambda: 2)
+    assert contention.cores_free()
+    monkeypatch.setattr(workspace, "_runnable", lambda: 3)
+    assert contention.cores_free()  # not looked at again yet
+    contention.at -= workspace.CONTENTION_CHECK_S
+    assert not contention.cores_free()
+    assert workspace._runnable() >= 1

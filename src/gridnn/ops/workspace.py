@@ -8,9 +8,10 @@
   GIL in copies, ufuncs and GEMMs, so every part of an op runs in parallel, not only its GEMMs;
   and no small GEMM waits for OpenBLAS to wake and join its threads, which on a busy machine
   made chunked GEMMs several times slower. With fewer samples than threads (batch 1) an op
-  runs in the calling thread, but for products big enough to split (``splits_one_sample``).
-  The BLAS's own threads are never used: see ``parallel_slices``. Needs ``threadpoolctl``;
-  without it everything runs in one thread.
+  runs in the calling thread: its products on the BLAS's own threads while the machine has a
+  core free for each (``cores_free``), else on one, the big ones split over gridnn's
+  threads (``splits_one_sample``). Needs ``threadpoolctl``; without it everything runs in
+  one thread.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import contextlib
 import itertools
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +37,8 @@ Switch = tuple[Callable[[], int], Callable[[int], None]]  # a BLAS's (get, set) 
 SINGLE_BLAS_MIN_SIZE = 1 << 12
 # Slices per thread in parallel_slices, taken in turn: a slow core then does fewer of them.
 SLICES_PER_THREAD = 4
+# How often (seconds) ``cores_free`` looks at the machine's runnable threads again.
+CONTENTION_CHECK_S = 0.1
 # A product within one sample (batch 1) is split over threads from this many multiply-adds per
 # element of ``options().parallel_min_size`` on (2**23 by default, about 0.1 ms in one
 # thread): handing work to a thread and joining it costs 30-50 us.
@@ -204,11 +208,49 @@ def thread_count() -> int:
     return _threads.count()
 
 
+class _Contention:
+    """Whether the machine has a core free for each of this process's threads: Linux's count of
+    runnable threads (``/proc/loadavg``, this process's own included) at most the cores this
+    process may use, looked at every ``CONTENTION_CHECK_S`` seconds. Unknown (no /proc, a
+    container that sees its host's count) reads as busy."""
+
+    def __init__(self) -> None:
+        self.at, self.free = -CONTENTION_CHECK_S, False
+
+    def cores_free(self) -> bool:
+        now = time.monotonic()
+        if now - self.at >= CONTENTION_CHECK_S:
+            self.at, self.free = now, _runnable() <= _cores()
+        return self.free
+
+
+def _runnable() -> int:
+    try:
+        with open("/proc/loadavg") as fh:
+            return int(fh.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return 1 << 30
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        os.cpu_count() or 1
+
+
+_contention = _Contention()
+
+
+def cores_free() -> bool:
+    """Whether an op of one sample may use the BLAS's own threads now (``parallel_slices``)."""
+    return _contention.cores_free()
+
+
 def splits_one_sample(macs: int) -> bool:
     """Whether a product of ``macs`` multiply-adds within one sample is worth splitting over
-    threads (``ONE_SAMPLE_MACS_PER_ELEMENT``)."""
+    gridnn's threads (``ONE_SAMPLE_MACS_PER_ELEMENT``): only while the BLAS's own threads
+    cannot take it (``cores_free``)."""
     return (macs >= ONE_SAMPLE_MACS_PER_ELEMENT * options().parallel_min_size
-            and _threads.count() > 1)
+            and _threads.count() > 1 and not cores_free())
 
 
 def parallel_slices(n: int, size: int, work: Callable[[int, int], T],
@@ -219,15 +261,18 @@ def parallel_slices(n: int, size: int, work: Callable[[int, int], T],
     belongs to its slice. ``samples``: how many samples of a batch the n units cover (default
     n; an op that splits one image's rows passes its batch).
 
-    With fewer samples than threads (batch 1), or below ``options().parallel_min_size``
-    elements touched, the work runs in this thread with a single-threaded BLAS: handing work
-    to a thread and joining it took 30-50 us here, more than a small op or a MobileNet layer
-    at batch 1 takes (the big products of one sample split themselves: ``splits_one_sample``).
-    The BLAS's own threads are not used for anything but tiny ops (``SINGLE_BLAS_MIN_SIZE``,
-    which OpenBLAS runs in one thread itself): they split each product statically and spin
-    after it, so when another process holds a core, every product waits for the thread it
-    descheduled (mobilenet_v2 at batch 1 on a machine at load 4: 134-311 ms on the BLAS's
-    threads, 20 ms on these), and their spinning took a core from the next op's threads.
+    With fewer samples than threads (batch 1) the work runs in this thread: handing work to a
+    thread and joining it took 30-50 us here, more than a MobileNet layer at batch 1 takes.
+    While the machine has a core free for each thread (``cores_free``) the BLAS keeps its own
+    threads, which split each product at little cost (at batch 1 on a quiet machine,
+    regnet_y_400mf 25.4 -> 19.4 ms, mnasnet0_5 8.7 -> 7.0 against one BLAS thread and
+    gridnn's threads for the big products); otherwise the BLAS runs on one thread and the big
+    products split themselves over gridnn's threads (``splits_one_sample``): the BLAS's
+    threads split statically, so when another process holds a core every product waited for
+    the thread it had descheduled (mobilenet_v2 at load 4: 85-311 ms, against 19-33 ms on
+    gridnn's threads, which take slices in turn). Below ``options().parallel_min_size``
+    elements touched the work runs in this thread with a one-thread BLAS. Tiny ops
+    (``SINGLE_BLAS_MIN_SIZE``) leave the BLAS as it is.
 
     There are ``SLICES_PER_THREAD`` times more slices than threads, taken in turn by whichever
     thread is free: when another process holds one core, the thread on the other core takes
@@ -237,12 +282,13 @@ def parallel_slices(n: int, size: int, work: Callable[[int, int], T],
     if size < SINGLE_BLAS_MIN_SIZE:
         return [work(0, n)]
     threads = _threads.count()
-    if threads < 2 or not _threads.lock.acquire(blocking=False):
+    one_sample = (n if samples is None else samples) < threads
+    if threads < 2 or (one_sample and cores_free()) or not _threads.lock.acquire(
+            blocking=False):
         return [work(0, n)]
     try:
         with _threads.single_blas():
-            if size < options().parallel_min_size or n < 2 or (
-                    n if samples is None else samples) < threads:
+            if size < options().parallel_min_size or n < 2 or one_sample:
                 return [work(0, n)]
             parts = min(n, threads * SLICES_PER_THREAD)
             bounds = [n * i // parts for i in range(parts + 1)]

@@ -12,6 +12,7 @@ from .._backend import xp
 from ..errors import ArgumentError, ArgumentTypeError
 from ..ops.conv import ConvNd, Then
 from ..ops.conv_plain import ConvPlain
+from ..ops.linalg import MatMul
 from ..ops.local import LocallyConnectedNd
 from ..ops.options import options
 from ..ops.windows import ConvGeometry
@@ -28,8 +29,10 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"{weight.shape[1] if weight.ndim == 2 else '?'} "
             f"(input shape {x.shape}, weight shape {weight.shape})"
         )
-    if x.ndim > 2:  # one (M, in) @ (in, out) GEMM: NumPy loops over stacked small products
-        out = (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(*x.shape[:-1], weight.shape[0])
+    if x.ndim > 2:  # one (M, in) @ (in, out) GEMM: NumPy loops over stacked small products;
+        # its rows are N samples' (how batch 1 is threaded: ``workspace.dot``)
+        out = MatMul.apply(x.reshape(-1, x.shape[-1]), weight.T, samples=x.shape[0]).reshape(
+            *x.shape[:-1], weight.shape[0])
     else:
         out = x @ weight.T
     if bias is not None:

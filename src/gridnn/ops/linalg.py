@@ -13,11 +13,13 @@ Array = Any
 
 
 class MatMul(Function):
-    """(..., n, k) @ (..., k, m) -> (..., n, m); 1-D operands act as a row or a column."""
+    """(..., n, k) @ (..., k, m) -> (..., n, m); 1-D operands act as a row or a column.
+    ``samples``: how many samples of a batch a 2-D ``a``'s rows hold (``workspace.dot``;
+    ``F.linear`` passes it for the rows it flattened from (N, ..., in))."""
 
-    def forward(self, a: Array, b: Array) -> Array:
-        self.a, self.b = a, b
-        return matmul(a, b)
+    def forward(self, a: Array, b: Array, samples: int | None = None) -> Array:
+        self.a, self.b, self.samples = a, b, samples
+        return matmul(a, b, samples)
 
     def backward(self, g: Array) -> tuple[Array | None, ...]:
         a, b = self.a, self.b
@@ -31,7 +33,7 @@ class MatMul(Function):
             g2 = xp.expand_dims(g2, -2)
         ga = gb = None
         if self.needs_grad[0]:
-            ga = matmul(g2, xp.swapaxes(b2, -1, -2))
+            ga = matmul(g2, xp.swapaxes(b2, -1, -2), self.samples)
             ga = unbroadcast(ga, a2.shape).reshape(a.shape)
         if self.needs_grad[1]:
             gb = matmul(xp.swapaxes(a2, -1, -2), g2)

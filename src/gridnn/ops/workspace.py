@@ -354,12 +354,12 @@ def dot(a: Array, b: Array, out: Array | None = None, samples: int | None = None
     return out
 
 
-def matmul(a: Array, b: Array) -> Array:
-    """``a @ b`` (NumPy semantics); 2-D products through ``dot``."""
+def matmul(a: Array, b: Array, samples: int | None = None) -> Array:
+    """``a @ b`` (NumPy semantics); 2-D products through ``dot`` (``samples`` as there)."""
     if a.ndim > 2 and b.ndim == 2:  # (..., k) @ (k, m), e.g. a Linear on (N, H, W, C): one
         # product of all rows (np.matmul loops over the leading axes, slowly on a strided view)
         rows = a.reshape(-1, a.shape[-1])
         return dot(rows, b, samples=a.shape[0]).reshape(*a.shape[:-1], b.shape[1])
     if a.ndim != 2 or b.ndim != 2:
         return xp.matmul(a, b)
-    return dot(a, b)
+    return dot(a, b, samples=samples)

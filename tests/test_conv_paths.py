@@ -613,17 +613,26 @@ def test_batch_one_keeps_the_blas_threads_while_cores_are_free(monkeypatch) -> N
 
 
 def test_contention_reads_the_runnable_threads(monkeypatch) -> None:
-    """Free while Linux counts no more runnable threads than this process's cores, looked at
-    again after CONTENTION_CHECK_S; unreadable counts as busy."""
+    """Free while the machine's runnable threads less this process's, plus the BLAS's, fit the
+    cores; looked at again after CONTENTION_CHECK_S, and changed by two looks in a row."""
     contention = workspace._Contention()
     monkeypatch.setattr(workspace, "_cores", lambda: 2)
-    monkeypatch.setattr(workspace, "_runnable", lambda: 2)
+    monkeypatch.setattr(workspace._threads, "count", lambda: 2)
+    monkeypatch.setattr(workspace, "_own_runnable", lambda: 1)
+    monkeypatch.setattr(workspace, "_runnable", lambda: 1)  # only this process: free
     assert contention.cores_free()
-    monkeypatch.setattr(workspace, "_runnable", lambda: 3)
+
+    def look() -> bool:
+        contention.at -= workspace.CONTENTION_CHECK_S
+        return contention.cores_free()
+
+    monkeypatch.setattr(workspace, "_runnable", lambda: 2)  # another process runs
     assert contention.cores_free()  # not looked at again yet
-    contention.at -= workspace.CONTENTION_CHECK_S
-    assert not contention.cores_free()
-    assert workspace._runnable() >= 1
+    assert look()  # one look: a moment's doubt
+    assert not look()  # two in a row: busy
+    monkeypatch.setattr(workspace, "_runnable", lambda: 1)
+    assert not look() and look()
+    assert workspace._runnable() >= 1 and workspace._own_runnable() >= 1
 
 
 def test_a_linear_on_one_image_keeps_its_batch_for_threading(monkeypatch) -> None:

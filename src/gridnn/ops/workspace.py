@@ -209,27 +209,50 @@ def thread_count() -> int:
 
 
 class _Contention:
-    """Whether the machine has a core free for each of this process's threads: Linux's count of
-    runnable threads (``/proc/loadavg``, this process's own included) at most the cores this
-    process may use, looked at every ``CONTENTION_CHECK_S`` seconds. Unknown (no /proc, a
-    container that sees its host's count) reads as busy."""
+    """Whether the machine has a core free for each BLAS thread: Linux's count of runnable
+    threads (``/proc/loadavg``) less this process's own (``/proc/self/task``), plus the BLAS's
+    threads, at most the cores this process may use. Looked at every ``CONTENTION_CHECK_S``
+    seconds; the answer changes only when two looks in a row disagree with it (a daemon
+    waking for a moment is not a busy machine). Unknown (no /proc, or a container that sees
+    its host's count) reads as busy."""
 
     def __init__(self) -> None:
-        self.at, self.free = -CONTENTION_CHECK_S, False
+        self.at: float | None = None  # when last looked (None: never; the first look decides)
+        self.free, self.doubt = False, 0
 
     def cores_free(self) -> bool:
         now = time.monotonic()
-        if now - self.at >= CONTENTION_CHECK_S:
-            self.at, self.free = now, _runnable() <= _cores()
+        if self.at is None or now - self.at >= CONTENTION_CHECK_S:
+            free = _runnable() - _own_runnable() + _threads.count() <= _cores()
+            self.doubt = 0 if free == self.free else self.doubt + 1
+            if self.at is None or self.doubt >= 2:
+                self.free, self.doubt = free, 0
+            self.at = now
         return self.free
 
 
 def _runnable() -> int:
+    """The machine's runnable threads (unknown: a huge number)."""
     try:
         with open("/proc/loadavg") as fh:
             return int(fh.read().split()[3].split("/")[0])
     except (OSError, ValueError, IndexError):
         return 1 << 30
+
+
+def _own_runnable() -> int:
+    """This process's runnable threads (its state field 'R' in /proc/self/task/*/stat)."""
+    count = 0
+    try:
+        for task in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{task}/stat") as fh:
+                    count += fh.read().rpartition(")")[2].split()[0] == "R"
+            except (OSError, IndexError):
+                continue
+    except OSError:
+        return 0
+    return count
 
 
 def _cores() -> int:

@@ -310,14 +310,22 @@ def test_threaded_matmul_of_few_rows_splits_columns_exactly(threads: int) -> Non
                                atol=1e-14)
 
 
-def test_fewer_samples_than_threads_run_in_the_calling_thread(monkeypatch) -> None:
-    """At batch 1 small ops hand no work to gridnn's threads (their start and join cost more
-    than they give); at batch 2 the same ops do, and at batch 1 a product big enough
-    (``ONE_SAMPLE_MACS_PER_ELEMENT``) does."""
+@pytest.fixture
+def pool_starts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The worker counts of every start of gridnn's thread pool during the test (a start is an
+    op handing slices to other threads)."""
     started: list[int] = []
     real_pool = workspace._threads.pool
     monkeypatch.setattr(workspace._threads, "pool",
                         lambda workers: started.append(workers) or real_pool(workers))
+    return started
+
+
+def test_fewer_samples_than_threads_run_in_the_calling_thread(monkeypatch,
+                                                              pool_starts: list[int]) -> None:
+    """At batch 1 small ops hand no work to gridnn's threads (their start and join cost more
+    than they give); at batch 2 the same ops do, and at batch 1 a product big enough
+    (``ONE_SAMPLE_MACS_PER_ELEMENT``) does."""
     calls: list[tuple[int, int, int]] = []
     monkeypatch.setattr(workspace, "ONE_SAMPLE_MACS_PER_ELEMENT", 1 << 40)  # no product splits
     with using(threads=2, parallel_min_size=1):
@@ -336,13 +344,13 @@ def test_fewer_samples_than_threads_run_in_the_calling_thread(monkeypatch) -> No
             F.linear(h.reshape(n, -1), t(50, 800))
 
         layers(1)
-        assert started == []
+        assert pool_starts == []
         layers(2)
-        assert started
-        started.clear()
+        assert pool_starts
+        pool_starts.clear()
         monkeypatch.setattr(workspace, "ONE_SAMPLE_MACS_PER_ELEMENT", 0)  # every product splits
         layers(1)
-        assert started
+        assert pool_starts
 
 
 # (batch, channels, size, kernel, stride, pads, dilation): depthwise layers of a MobileNet and
@@ -566,13 +574,9 @@ def test_depthwise_inference_reads_padding_as_zeros_like_training(case: tuple[An
     np.testing.assert_array_equal(inferred, trained)
 
 
-def test_one_image_of_a_deep_layer_splits_its_filters(monkeypatch) -> None:
+def test_one_image_of_a_deep_layer_splits_its_filters(monkeypatch, pool_starts: list[int]) -> None:
     """Batch 1 with fewer output rows than filters: the product is split over threads by
     filters (``dot``'s column slices), and the result is the one-thread result."""
-    started: list[int] = []
-    real_pool = workspace._threads.pool
-    monkeypatch.setattr(workspace._threads, "pool",
-                        lambda workers: started.append(workers) or real_pool(workers))
     rng = np.random.default_rng(12)
     x = gn.Tensor(rng.standard_normal((1, 64, 3, 3)).astype(np.float32))
     w = gn.Tensor(rng.standard_normal((96, 64, 3, 3)).astype(np.float32))
@@ -583,11 +587,12 @@ def test_one_image_of_a_deep_layer_splits_its_filters(monkeypatch) -> None:
         monkeypatch.setattr(workspace, "ONE_SAMPLE_MACS_PER_ELEMENT", 0)
         with using(threads=2, parallel_min_size=1):
             split = F.conv2d(x, w, b, padding=1).data
-    assert started
+    assert pool_starts
     np.testing.assert_allclose(split, alone, rtol=1e-5, atol=1e-5)
 
 
-def test_batch_one_keeps_the_blas_threads_while_cores_are_free(monkeypatch) -> None:
+def test_batch_one_keeps_the_blas_threads_while_cores_are_free(monkeypatch,
+                                                               pool_starts: list[int]) -> None:
     """On a machine with a core free per thread, an op of one sample leaves the BLAS as it is
     (its own threads split the products) and starts none of gridnn's threads; busy, it holds
     the BLAS at one thread. Both give the same numbers."""
@@ -595,17 +600,13 @@ def test_batch_one_keeps_the_blas_threads_while_cores_are_free(monkeypatch) -> N
     real_single = workspace._threads.single_blas
     monkeypatch.setattr(workspace._threads, "single_blas",
                         lambda: held.append(True) or real_single())
-    started: list[int] = []
-    real_pool = workspace._threads.pool
-    monkeypatch.setattr(workspace._threads, "pool",
-                        lambda workers: started.append(workers) or real_pool(workers))
     rng = np.random.default_rng(13)
     x = gn.Tensor(rng.standard_normal((1, 32, 20, 20)).astype(np.float32))
     w = gn.Tensor(rng.standard_normal((48, 32, 3, 3)).astype(np.float32))
     with gn.no_grad(), using(threads=2, parallel_min_size=1):
         monkeypatch.setattr(workspace._contention, "cores_free", lambda: True)
         free = F.conv2d(x, w, padding=1).data
-        assert held == [] and started == []
+        assert held == [] and pool_starts == []
         monkeypatch.setattr(workspace._contention, "cores_free", lambda: False)
         busy = F.conv2d(x, w, padding=1).data
         assert held
@@ -635,21 +636,18 @@ def test_contention_reads_the_runnable_threads(monkeypatch) -> None:
     assert workspace._runnable() >= 1 and workspace._own_runnable() >= 1
 
 
-def test_a_linear_on_one_image_keeps_its_batch_for_threading(monkeypatch) -> None:
+def test_a_linear_on_one_image_keeps_its_batch_for_threading(monkeypatch,
+                                                             pool_starts: list[int]) -> None:
     """F.linear flattens (1, H, W, C) to H*W rows; they are still one sample, so with cores
     free the product stays on the BLAS's threads instead of starting gridnn's (which, beside
     the BLAS's spinning threads, made ConvNeXt's Linears at batch 1 1.75x slower)."""
-    started: list[int] = []
-    real_pool = workspace._threads.pool
-    monkeypatch.setattr(workspace._threads, "pool",
-                        lambda workers: started.append(workers) or real_pool(workers))
     monkeypatch.setattr(workspace._contention, "cores_free", lambda: True)
     rng = np.random.default_rng(14)
     x = gn.Tensor(rng.standard_normal((1, 12, 12, 32)).astype(np.float32))
     w = gn.Tensor(rng.standard_normal((48, 32)).astype(np.float32))
     with gn.no_grad(), using(threads=2, parallel_min_size=1):
         out = F.linear(x, w).data
-        assert started == []
+        assert pool_starts == []
         F.linear(gn.Tensor(x.data.reshape(144, 32)), w)  # 144 samples: split
-        assert started
+        assert pool_starts
     np.testing.assert_allclose(out, x.data @ w.data.T, rtol=1e-5, atol=1e-5)

@@ -1,7 +1,8 @@
 """The column matrix of a convolution in chunks, and its gradient added back onto the input.
 
 ``blocks`` cuts the (M, f) column matrix into chunks of about ``options().chunk_bytes`` (a
-chunk is copied, multiplied and dropped while it is in cache; see ``ops/conv.py``). The
+chunk is copied, multiplied and dropped while it is in cache; see ``ops/conv.py``), and
+``im2col_blocks`` copies the windows into them, chunk by chunk, in one cached buffer. The
 col2im functions are the input gradient for strides and padding modes where it is not itself
 a convolution: per chunk, one GEMM gives the column gradients, which are added onto the
 padded input element each of them read.
@@ -13,6 +14,7 @@ matrix (``conv.weight_matrix``), f = prod(k) * C/G; results on the padded input.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from .._backend import xp
@@ -39,6 +41,54 @@ def blocks(n: int, out_size: tuple[int, ...], row_bytes: int) -> list[tuple[Any,
     return [((slice(i, i + 1), slice(s, min(out_size[0], s + step))),
              slice(i * p + s * inner, i * p + min(out_size[0], s + step) * inner))
             for i in range(n) for s in range(0, out_size[0], step)]
+
+
+def im2col_blocks(win: Array, ones: bool, channel_major: bool = False
+                  ) -> Iterator[tuple[slice, Array]]:
+    """Copy the windows (N, *O, *k, G, C/G) chunk by chunk into one cached column buffer and
+    yield (rows of M, columns (G, rows, f [+ 1])), columns ordered (kernel offset, channel)
+    (``channel_major``: (channel, kernel offset), the order of the weight's own memory); with
+    ``ones`` a last column of ones carries the bias through the GEMM.
+
+    With a single input channel the buffer is (G, f [+ 1], rows) and the columns a transposed
+    view of it: a row of the column matrix would be a run of one float, while a row of its
+    transpose is a run of output width (much faster to fill; the GEMMs take either layout)."""
+    n, g, cg = win.shape[0], win.shape[-2], win.shape[-1]
+    nd = (win.ndim - 3) // 2
+    out_size, kernel = win.shape[1:1 + nd], win.shape[1 + nd:1 + 2 * nd]
+    f = math.prod(kernel) * cg
+    chunks = blocks(n, out_size, g * (f + ones) * win.itemsize)
+    if not chunks:  # an empty batch
+        return
+    biggest = max(r.stop - r.start for _, r in chunks)
+    transposed = g * cg == 1
+    groups_first = (win.ndim - 2, *range(win.ndim - 2), win.ndim - 1)  # moveaxis(-2, 0)
+    buf = scratch().take((g, f + ones, biggest) if transposed else (g, biggest, f + ones),
+                         win.dtype)
+    if ones:
+        buf[(slice(None), f) if transposed else (..., f)] = 1  # never touched by the copies
+    try:
+        for index, rows in chunks:
+            part = win[index]  # (n', o', *O[1:], *k, G, C/G)
+            r = rows.stop - rows.start
+            if transposed:
+                order = (2 * nd + 1, *range(nd + 1, 2 * nd + 1), 2 * nd + 2, *range(nd + 1))
+                cols_t = buf[:, :f, :r].reshape(g, *kernel, cg, *part.shape[:1 + nd])
+                xp.copyto(cols_t, part.transpose(order))  # (G, *k, C/G, n', o', *O[1:])
+                yield rows, buf[:, :, :r].transpose(0, 2, 1)
+            elif channel_major:
+                cols = buf[:, :r]
+                order = (2 * nd + 1, *range(nd + 1), 2 * nd + 2, *range(nd + 1, 2 * nd + 1))
+                xp.copyto(cols[..., :f].reshape(g, *part.shape[:1 + nd], cg, *kernel),
+                          part.transpose(order))  # (G, n', o', *O[1:], C/G, *k)
+                yield rows, cols
+            else:
+                cols = buf[:, :r]
+                xp.copyto(cols[..., :f].reshape(g, *part.shape[:-2], cg),
+                          part.transpose(groups_first))
+                yield rows, cols
+    finally:
+        scratch().give(buf)
 
 
 def col2im_channels_last(g_grp: Array, wmat: Array, pad_shape: tuple[int, ...],

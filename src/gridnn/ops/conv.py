@@ -48,13 +48,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from .._backend import xp
 from ..autograd import Function
 from . import depthwise, grouped
-from .columns import blocks, col2im_channels_first, col2im_channels_last
+from .columns import col2im_channels_first, col2im_channels_last, im2col_blocks
 from .options import options
 from .shape import pad_array_backward
 from .windows import (
@@ -77,54 +77,6 @@ from .workspace import (
 
 Array = Any
 Then = Callable[[Array, Array], None]  # then(src, dst): (rows, K) blocks of the output
-
-
-def _im2col_blocks(win: Array, ones: bool, channel_major: bool = False
-                   ) -> Iterator[tuple[slice, Array]]:
-    """Copy the windows (N, *O, *k, G, C/G) chunk by chunk into one cached column buffer and
-    yield (rows of M, columns (G, rows, f [+ 1])), columns ordered (kernel offset, channel)
-    (``channel_major``: (channel, kernel offset), the order of the weight's own memory); with
-    ``ones`` a last column of ones carries the bias through the GEMM.
-
-    With a single input channel the buffer is (G, f [+ 1], rows) and the columns a transposed
-    view of it: a row of the column matrix would be a run of one float, while a row of its
-    transpose is a run of output width (much faster to fill; the GEMMs take either layout)."""
-    n, g, cg = win.shape[0], win.shape[-2], win.shape[-1]
-    nd = (win.ndim - 3) // 2
-    out_size, kernel = win.shape[1:1 + nd], win.shape[1 + nd:1 + 2 * nd]
-    f = math.prod(kernel) * cg
-    chunks = blocks(n, out_size, g * (f + ones) * win.itemsize)
-    if not chunks:  # an empty batch
-        return
-    biggest = max(r.stop - r.start for _, r in chunks)
-    transposed = g * cg == 1
-    groups_first = (win.ndim - 2, *range(win.ndim - 2), win.ndim - 1)  # moveaxis(-2, 0)
-    buf = scratch().take((g, f + ones, biggest) if transposed else (g, biggest, f + ones),
-                         win.dtype)
-    if ones:
-        buf[(slice(None), f) if transposed else (..., f)] = 1  # never touched by the copies
-    try:
-        for index, rows in chunks:
-            part = win[index]  # (n', o', *O[1:], *k, G, C/G)
-            r = rows.stop - rows.start
-            if transposed:
-                order = (2 * nd + 1, *range(nd + 1, 2 * nd + 1), 2 * nd + 2, *range(nd + 1))
-                cols_t = buf[:, :f, :r].reshape(g, *kernel, cg, *part.shape[:1 + nd])
-                xp.copyto(cols_t, part.transpose(order))  # (G, *k, C/G, n', o', *O[1:])
-                yield rows, buf[:, :, :r].transpose(0, 2, 1)
-            elif channel_major:
-                cols = buf[:, :r]
-                order = (2 * nd + 1, *range(nd + 1), 2 * nd + 2, *range(nd + 1, 2 * nd + 1))
-                xp.copyto(cols[..., :f].reshape(g, *part.shape[:1 + nd], cg, *kernel),
-                          part.transpose(order))  # (G, n', o', *O[1:], C/G, *k)
-                yield rows, cols
-            else:
-                cols = buf[:, :r]
-                xp.copyto(cols[..., :f].reshape(g, *part.shape[:-2], cg),
-                          part.transpose(groups_first))
-                yield rows, cols
-    finally:
-        scratch().give(buf)
 
 
 def _stacked_product(a: Array, b: Array) -> Array:
@@ -210,13 +162,13 @@ def conv_rows(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry,
             scratch().give(dst)
 
     def work(lo: int, hi: int) -> None:  # images lo..hi
-        for rows, cols in _im2col_blocks(win[lo:hi], ones, channel_major):
+        for rows, cols in im2col_blocks(win[lo:hi], ones, channel_major):
             product(cols, slice(lo * p + rows.start, lo * p + rows.stop))
 
     def work_rows(lo: int, hi: int) -> None:  # units lo..hi of (image, first output axis)
         for i in range(lo // o0, (hi - 1) // o0 + 1):
             a, b = max(lo - i * o0, 0), min(hi - i * o0, o0)
-            for rows, cols in _im2col_blocks(win[i:i + 1, a:b], ones, channel_major):
+            for rows, cols in im2col_blocks(win[i:i + 1, a:b], ones, channel_major):
                 base = i * p + a * inner
                 product(cols, slice(base + rows.start, base + rows.stop))
 
@@ -383,7 +335,7 @@ class ConvNd(Function):
         def work(lo: int, hi: int) -> tuple[Array, Array]:
             gw_part = xp.zeros((g, f, k_out // g), dtype=g_grp.dtype)
             gb_part = xp.zeros(k_out, dtype=g_grp.dtype)
-            blocks = (_im2col_blocks(win[lo:hi], False) if flat is None else
+            blocks = (im2col_blocks(win[lo:hi], False) if flat is None else
                       [(slice(0, (hi - lo) * p), flat[None, lo * p:hi * p])])
             for rows, cols in blocks:
                 rows = slice(lo * p + rows.start, lo * p + rows.stop)

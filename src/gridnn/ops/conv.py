@@ -148,18 +148,10 @@ def conv_rows(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry,
     split = n < thread_count() and splits_one_sample(n * p * f * k_out)
     by_filters = split and g == 1 and n * p < k_out
 
-    def product(cols: Array, done: slice) -> None:  # a chunk's GEMM, bias, then
-        dst = out[done] if then is None else scratch().take((done.stop - done.start, k_out),
-                                                            out.dtype)
-        if by_filters:
-            dot(cols[0], wmat[0], out=dst)
-        else:
-            xp.matmul(cols, wmat, out=dst.reshape(-1, g, kg).transpose(1, 0, 2))
-        if late_bias is not None:
-            dst += late_bias
-        if then is not None:
-            then(dst, out[done])
-            scratch().give(dst)
+    def product(cols: Array, done: slice) -> None:  # a chunk's rows of the output
+        _write(out[done], lambda dst: dot(cols[0], wmat[0], out=dst) if by_filters else
+               xp.matmul(cols, wmat, out=dst.reshape(-1, g, kg).transpose(1, 0, 2)),
+               late_bias, then)
 
     def work(lo: int, hi: int) -> None:  # images lo..hi
         for rows, cols in im2col_blocks(win[lo:hi], ones, channel_major):
@@ -184,6 +176,20 @@ def conv_rows(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry,
     return out
 
 
+def _write(out: Array, product: Callable[[Array], Any], bias: Array | None,
+           then: Then | None) -> None:
+    """A block (rows, K) of the output: ``product(dst)`` writes the GEMM's rows, the bias is
+    added, and ``then`` turns them into ``out`` (through a scratch block, in cache), or they
+    go straight into ``out`` when there is no ``then``."""
+    dst = out if then is None else scratch().take(out.shape, out.dtype)
+    product(dst)
+    if bias is not None:
+        dst += bias
+    if then is not None:
+        then(dst, out)
+        scratch().give(dst)
+
+
 def pointwise_rows(xpad: Array, kernel: tuple[int, ...], geo: ConvGeometry) -> Array | None:
     """The input (N, *S, C) as its (M, C) matrix of rows when the convolution is a plain
     product with the weight (1 x 1 kernel, stride 1, one group): its columns are the input
@@ -202,26 +208,15 @@ def _pointwise(rows: Array, wmat: Array, bias: Array | None, n: int,
     size = rows.size + wmat.size + rows.shape[0] * k_out
     out = xp.empty((rows.shape[0], k_out), dtype=rows.dtype)
     if n < thread_count() and splits_one_sample(rows.size * k_out):
-        dst = out if then is None else scratch().take(out.shape, out.dtype)
-        dot(rows, wmat, out=dst)
-        if bias is not None:
-            dst += bias
-        if then is not None:
-            then(dst, out)
-            scratch().give(dst)
+        _write(out, lambda dst: dot(rows, wmat, out=dst), bias, then)
         return out
     p = rows.shape[0] // n if n else 0
     item = (rows.shape[1] + k_out) * rows.itemsize
 
     def work(lo: int, hi: int) -> None:
         for s, e in chunks(lo * p, hi * p, item) if then is not None else [(lo * p, hi * p)]:
-            dst = out[s:e] if then is None else scratch().take((e - s, k_out), out.dtype)
-            xp.dot(rows[s:e], wmat, out=dst)
-            if bias is not None:
-                dst += bias
-            if then is not None:
-                then(dst, out[s:e])
-                scratch().give(dst)
+            _write(out[s:e], lambda dst, part=rows[s:e]: xp.dot(part, wmat, out=dst), bias,
+                   then)
 
     parallel_slices(n, size, work)
     return out

@@ -10,6 +10,7 @@ output. The values are those of the two layers one after the other, bit for bit
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..autograd import is_grad_enabled
@@ -36,6 +37,16 @@ def fusing() -> bool:
 def fusable(first: Module, second: Module) -> bool:
     """Whether ``second`` can run inside ``first`` (when ``second`` alone reads its output)."""
     return isinstance(first, (Conv1d, Conv2d)) and isinstance(second, ELEMENTWISE)
+
+
+def pairs(n: int, fuses: Callable[[int], bool]) -> Iterator[tuple[int, bool]]:
+    """Walk steps 0..n-1 of a model in order as (i, fused): ``fused`` when ``fuses(i)`` says
+    step i + 1 (an activation) runs inside step i, which is then skipped."""
+    i = 0
+    while i < n:
+        fused = i + 1 < n and fuses(i)
+        yield i, fused
+        i += 2 if fused else 1
 
 
 def then_for(layer: Module) -> Any:

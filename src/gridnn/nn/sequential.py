@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ..errors import ArgumentError, ArgumentTypeError
-from .fusion import fusable, fusing, then_for
+from .fusion import fusable, fusing, pairs, then_for
 from .module import Module
 
 
@@ -61,13 +61,7 @@ class Sequential(Module):
     def forward(self, x: Any) -> Any:
         """Each layer's output is the next layer's input (under ``no_grad`` an activation
         after a convolution runs inside it: ``nn.fusion``)."""
-        layers, i = self._layers(), 0
-        fuse = fusing()
-        while i < len(layers):
-            if fuse and i + 1 < len(layers) and fusable(layers[i], layers[i + 1]):
-                x = layers[i](x, then=then_for(layers[i + 1]))
-                i += 2
-            else:
-                x = layers[i](x)
-                i += 1
+        layers, fuse = self._layers(), fusing()
+        for i, fused in pairs(len(layers), lambda i: fuse and fusable(layers[i], layers[i + 1])):
+            x = layers[i](x, then=then_for(layers[i + 1])) if fused else layers[i](x)
         return x

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..functional import concat
 from ..nn import Module, Sequential
-from ..nn.fusion import fusable, fusing, then_for
+from ..nn.fusion import fusable, fusing, pairs, then_for
 from ..tensor import Tensor
 from .layers import binary
 
@@ -73,22 +73,18 @@ class GraphModule(Module):
     def _fuse_activations(self, last_use: dict[str, int]) -> list[tuple[Node, list[str]]]:
         """The walk with each convolution that feeds only an element-wise activation (the
         next node) given that activation as ``then``."""
-        walk: list[tuple[Node, list[str]]] = []
         nodes = self._nodes
-        i = 0
-        while i < len(nodes):
-            node, nxt = nodes[i], nodes[i + 1] if i + 1 < len(nodes) else None
-            if (nxt is not None and node.layer is not None and nxt.layer is not None
+
+        def fuses(i: int) -> bool:
+            node, nxt = nodes[i], nodes[i + 1]
+            return (node.layer is not None and nxt.layer is not None
                     and fusable(getattr(self, node.layer), getattr(self, nxt.layer))
                     and nxt.inputs == (node.output,) and last_use[node.output] == i + 1
-                    and node.output != self._output_name):
-                walk.append((dataclasses.replace(node, output=nxt.output, then=nxt.layer),
-                             self._drop[i]))
-                i += 2
-                continue
-            walk.append((node, self._drop[i]))
-            i += 1
-        return walk
+                    and node.output != self._output_name)
+
+        return [(dataclasses.replace(nodes[i], output=nodes[i + 1].output,
+                                     then=nodes[i + 1].layer) if fused else nodes[i],
+                 self._drop[i]) for i, fused in pairs(len(nodes), fuses)]
 
     def forward(self, x: Tensor) -> Tensor:
         values: dict[str, Any] = {self._input_name: x}

@@ -34,7 +34,8 @@ CONVS = [("pointwise", 6, 10, 1, 1, 0, 1, (9, 7)),
          ("channel_major", 4, 64, 3, 1, 1, 1, (2, 3)),
          ("depthwise", 6, 6, 3, 1, 1, 6, (9, 9)),
          ("grouped", 8, 8, 3, 1, 1, 2, (7, 8)),
-         ("conv1d", 4, 6, 3, 1, 1, 1, (17,))]
+         ("conv1d", 4, 6, 3, 1, 1, 1, (17,)),
+         ("winograd", 64, 16, 3, 1, 1, 1, (26, 26))]
 
 
 def _graph(conv: nn.Module, act: nn.Module, residual: bool = False) -> GraphModule:

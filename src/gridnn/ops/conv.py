@@ -53,7 +53,7 @@ from typing import Any
 
 from .._backend import xp
 from ..autograd import Function
-from . import depthwise, grouped
+from . import depthwise, grouped, winograd
 from .columns import col2im_channels_first, col2im_channels_last, im2col_blocks
 from .options import options
 from .shape import pad_array_backward
@@ -73,6 +73,7 @@ from .workspace import (
     scratch,
     splits_one_sample,
     thread_count,
+    write_block,
 )
 
 Array = Any
@@ -119,6 +120,8 @@ def conv_rows(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry,
     n, c = xpad.shape[0], xpad.shape[-1]
     k_out, kernel, out_size = w.shape[0], w.shape[2:], geo.out_size
     g, cg, kg = geo.groups, c // geo.groups, k_out // geo.groups
+    if winograd.takes(xpad.shape, w.shape, geo):
+        return winograd.forward(xpad, w, bias, geo, then)
     flat = pointwise_rows(xpad, kernel, geo)
     if flat is not None:
         return _pointwise(flat, weight_matrix(w, 1)[0],
@@ -149,7 +152,7 @@ def conv_rows(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry,
     by_filters = split and g == 1 and n * p < k_out
 
     def product(cols: Array, done: slice) -> None:  # a chunk's rows of the output
-        _write(out[done], lambda dst: dot(cols[0], wmat[0], out=dst) if by_filters else
+        write_block(out[done], lambda dst: dot(cols[0], wmat[0], out=dst) if by_filters else
                xp.matmul(cols, wmat, out=dst.reshape(-1, g, kg).transpose(1, 0, 2)),
                late_bias, then)
 
@@ -176,20 +179,6 @@ def conv_rows(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry,
     return out
 
 
-def _write(out: Array, product: Callable[[Array], Any], bias: Array | None,
-           then: Then | None) -> None:
-    """A block (rows, K) of the output: ``product(dst)`` writes the GEMM's rows, the bias is
-    added, and ``then`` turns them into ``out`` (through a scratch block, in cache), or they
-    go straight into ``out`` when there is no ``then``."""
-    dst = out if then is None else scratch().take(out.shape, out.dtype)
-    product(dst)
-    if bias is not None:
-        dst += bias
-    if then is not None:
-        then(dst, out)
-        scratch().give(dst)
-
-
 def pointwise_rows(xpad: Array, kernel: tuple[int, ...], geo: ConvGeometry) -> Array | None:
     """The input (N, *S, C) as its (M, C) matrix of rows when the convolution is a plain
     product with the weight (1 x 1 kernel, stride 1, one group): its columns are the input
@@ -208,14 +197,14 @@ def _pointwise(rows: Array, wmat: Array, bias: Array | None, n: int,
     size = rows.size + wmat.size + rows.shape[0] * k_out
     out = xp.empty((rows.shape[0], k_out), dtype=rows.dtype)
     if n < thread_count() and splits_one_sample(rows.size * k_out):
-        _write(out, lambda dst: dot(rows, wmat, out=dst), bias, then)
+        write_block(out, lambda dst: dot(rows, wmat, out=dst), bias, then)
         return out
     p = rows.shape[0] // n if n else 0
     item = (rows.shape[1] + k_out) * rows.itemsize
 
     def work(lo: int, hi: int) -> None:
         for s, e in chunks(lo * p, hi * p, item) if then is not None else [(lo * p, hi * p)]:
-            _write(out[s:e], lambda dst, part=rows[s:e]: xp.dot(part, wmat, out=dst), bias,
+            write_block(out[s:e], lambda dst, part=rows[s:e]: xp.dot(part, wmat, out=dst), bias,
                    then)
 
     parallel_slices(n, size, work)

@@ -40,6 +40,10 @@ class Options:
     # Fast conv: the input gradient of a stride-1, zero-padded convolution is itself a
     # convolution of the output gradient (else col2im, like every other stride and mode).
     input_grad_as_conv: bool = True
+    # Fast conv: big enough 3 x 3 stride-1 convolutions by Winograd's F(2 x 2, 3 x 3)
+    # (``ops/winograd.py``: 16 multiplies for 2 x 2 outputs instead of 36); needs the
+    # compiled loops. False: im2col and one GEMM, like every other convolution.
+    winograd: bool = True
     # Fast conv: with fewer input channels per group than this, col2im runs channels-first,
     # where every add moves whole rows of the output instead of runs of C floats.
     channels_first_col2im_below: int = 8

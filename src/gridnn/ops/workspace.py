@@ -336,6 +336,20 @@ def parallel_slices(n: int, size: int, work: Callable[[int, int], T],
         _threads.lock.release()
 
 
+def write_block(out: Array, product: Callable[[Array], Any], bias: Array | None,
+                then: Callable[[Array, Array], None] | None) -> None:
+    """A block (rows, K) of an op's output: ``product(dst)`` writes its values, the bias is
+    added, and ``then`` (the fused activation, ``ops.conv.ConvNd``) turns them into ``out``
+    through a scratch block, in cache; without ``then`` they go straight into ``out``."""
+    dst = out if then is None else scratch().take(out.shape, out.dtype)
+    product(dst)
+    if bias is not None:
+        dst += bias
+    if then is not None:
+        then(dst, out)
+        scratch().give(dst)
+
+
 def chunks(lo: int, hi: int, item_bytes: int) -> list[tuple[int, int]]:
     """lo..hi in consecutive (start, stop) pieces of about ``options().chunk_bytes`` (one item
     at least) so that several passes over a piece find it in cache."""

@@ -9,7 +9,8 @@ batch (or of the rows) per thread (``workspace.parallel_slices``); ``nogil`` let
 run at once. Sums accumulate in float64 whatever the data's dtype.
 
 The loops live by concept in ``loops.py`` (pooling, BatchNorm, ReLU's backward, col2im,
-erf), ``depthwise.py``, ``grouped.py`` and ``activations.py``; this package names them all.
+erf), ``depthwise.py``, ``grouped.py``, ``winograd.py`` and ``activations.py``; this package
+names them all.
 Called only through ``ops.compiled.kernels()``: this package needs Numba, which compiles each
 kernel once per machine and argument kind into machine code that ``ops/kernel_objects.py``
 caches and later processes load without Numba. A kernel writes its results into arrays it is
@@ -53,4 +54,9 @@ from .loops import (  # noqa: F401 (the kernels, by name)
     max_pool_2d_grad,
     relu_grad,
     scale_shift,
+)
+from .winograd import (  # noqa: F401 (the kernels, by name)
+    winograd_input,
+    winograd_output,
+    winograd_weight,
 )

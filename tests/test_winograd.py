@@ -1,8 +1,8 @@
 """Winograd's F(2 x 2, 3 x 3) convolution (ops/winograd.py) against the definitions.
 
-The three transforms are checked against their matrix formulas on their own, then whole
+The transforms are checked against their matrix formulas on their own, then whole
 convolutions against ``tests/reference.py``'s loop (float64: to rounding; float32: to about
-1e-6 of the output's scale) and against the im2col path, forward and input gradient, on the
+1e-6 of the output's scale) and against the im2col path, forward and both gradients, on the
 shapes that take the path (asserted, so a test cannot pass on the im2col path by accident).
 """
 
@@ -72,6 +72,24 @@ def test_input_and_output_transforms_follow_their_formulas() -> None:
     assert not np.isnan(out).any()
 
 
+def test_output_gradient_transform_is_a_dy_a_transposed() -> None:
+    """dm = A dy A^T per tile, dy read as zero where the forward dropped an output."""
+    rng = np.random.default_rng(7)
+    n, oh, ow, k_out = 2, 5, 7, 3
+    th, tw = 3, 4
+    g = rng.standard_normal((n * oh, ow, k_out))
+    dm = np.empty((16, n * th * tw, k_out))
+    kernels().winograd_output_grad(g, np.zeros(k_out), 0, n * th, th, tw, oh, 0,
+                                   np.empty((2, 4, k_out)), dm)
+    big = np.zeros((n, 2 * th, 2 * tw, k_out))
+    big[:, :oh, :ow] = g.reshape(n, oh, ow, k_out)
+    for t in range(n * th * tw):
+        img, ti, tj = t // (th * tw), t // tw % th, t % tw
+        dy = big[img, 2 * ti:2 * ti + 2, 2 * tj:2 * tj + 2]
+        np.testing.assert_allclose(dm[:, t].reshape(4, 4, k_out),
+                                   np.einsum("ai,ijk,bj->abk", A_T.T, dy, A_T.T), atol=1e-14)
+
+
 # (batch, channels, filters, height, width, padding, padding mode): even and odd sizes, no
 # padding, uneven padding, a non-zero padding mode; each has at least MIN_TILES tiles
 SHAPES = [(1, 64, 16, 26, 26, 1, "zeros"), (3, 64, 24, 15, 17, 1, "zeros"),
@@ -110,21 +128,28 @@ def test_forward_equals_the_loop_reference(shape: tuple[Any, ...], dtype: Any) -
     assert np.abs(got - ref).max() <= (1e-13 if dtype == np.float64 else 2e-6) * scale
 
 
-@pytest.mark.parametrize("shape", SHAPES[:3], ids=str)
-def test_winograd_and_im2col_agree_forward_and_input_gradient(shape: tuple[Any, ...]) -> None:
-    """float64, so that only rounding separates the two paths; the input gradient is itself
-    a stride-1 3 x 3 convolution (of the output gradient, K and C swapped), here on the
-    Winograd path too, while the weight gradient is the same code in both."""
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_winograd_and_im2col_agree_forward_and_gradients(shape: tuple[Any, ...],
+                                                         monkeypatch) -> None:
+    """float64, so that only rounding separates the two paths. The weight gradient runs the
+    forward's products backwards (``winograd.weight_grad``: asserted to run); the input
+    gradient is itself a stride-1 3 x 3 convolution, of the output gradient (here with too
+    few channels for the path)."""
     x, wt, b = _inputs(shape, np.float64, seed=2)
-    padding = shape[5]
+    padding, mode = shape[5:]
+    calls = []
+    weight_grad = winograd.weight_grad
+    monkeypatch.setattr(winograd, "weight_grad",
+                        lambda *a: calls.append(1) or weight_grad(*a))
     results = []
     for on in (True, False):
         tx, tw_, tb = (gn.Tensor(a, requires_grad=True) for a in (x, wt, b))
         with using(winograd=on):
-            y = F.conv2d(tx, tw_, tb, padding=padding)
+            y = F.conv2d(tx, tw_, tb, padding=padding, padding_mode=mode)
             g = np.random.default_rng(3).standard_normal(y.shape)
             (y * gn.Tensor(g)).sum().backward()
         results.append((y.data, tx.grad, tw_.grad, tb.grad))
+    assert calls == [1]
     for got, want in zip(*results):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.abs(want).max())
 
@@ -191,3 +216,21 @@ def test_fused_activation_on_the_winograd_path() -> None:
         fused = conv(x, then=then_for(nn.SiLU())).data
         two = F.silu(conv(x)).data
     np.testing.assert_array_equal(fused, two)
+
+
+def test_weight_gradient_in_threads_and_small_blocks(monkeypatch) -> None:
+    """Each thread sums its blocks' products into its own dU; the parts add up to the whole."""
+    x, wt, b = _inputs((3, 64, 16, 22, 22), np.float64, seed=8)
+
+    def weight_grad() -> np.ndarray:
+        tw_ = gn.Tensor(wt, requires_grad=True)
+        y = F.conv2d(gn.Tensor(x), tw_, gn.Tensor(b), padding=1)
+        (y * y).sum().backward()
+        return tw_.grad
+
+    with using(threads=1):
+        alone = weight_grad()
+    monkeypatch.setattr(winograd, "BLOCK_TILES", 1)
+    with using(threads=2, parallel_min_size=0):
+        split_up = weight_grad()
+    np.testing.assert_allclose(split_up, alone, rtol=0, atol=1e-12 * np.abs(alone).max())

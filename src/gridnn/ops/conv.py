@@ -31,6 +31,10 @@ are in benchmarks/RESULTS.md):
 - Buffers come from a bounded per-thread pool (``workspace.scratch``): a fresh multi-megabyte
   array costs a page fault per 4 KiB, which doubles a copy into it. Zero-padded inputs go to
   cached buffers whose borders are zeroed once.
+- Big enough 3 x 3 stride-1 layers skip im2col: Winograd's F(2 x 2, 3 x 3)
+  (``ops/winograd.py``) does 16 multiplies for every 2 x 2 outputs instead of 36, as 16 GEMMs
+  between cheap transforms (forward, the weight gradient, and the input gradient when it is
+  such a convolution itself).
 - The bias rides in the forward GEMM as a column of ones in the column matrix (a separate
   ``out += bias`` pass cost as much as the GEMM itself for small layers); the bias gradient is
   a product of ones with the output gradient, chunk by chunk (a BLAS product beats
@@ -311,6 +315,10 @@ class ConvNd(Function):
         geo, xpad, kernel = self.geo, self.xpad, self.kernel
         g = geo.groups
         cg, k_out = xpad.shape[-1] // g, g_grp.shape[0] * g_grp.shape[2]
+        if winograd.takes(xpad.shape, (k_out, cg, *kernel), geo):  # as the forward went
+            gb = None if g_rows is None else xp.dot(scratch().ones(g_grp.shape[1], g_grp.dtype),
+                                                    g_rows)
+            return winograd.weight_grad(xpad, g_grp[0], geo), gb
         win = windows(xpad, kernel, geo.stride, geo.dilation, geo.out_size, 1)  # (N,*O,*k,C)
         win = win.reshape(*win.shape[:-1], g, cg)  # (N, *O, *k, G, C/G)
         p, f = math.prod(geo.out_size), math.prod(kernel) * cg

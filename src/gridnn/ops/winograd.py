@@ -23,8 +23,9 @@ saved multiplies, so layers with fewer than ``MIN_TILES`` tiles (deep layers at 
 narrow ones (under ``MIN_CHANNELS`` input channels: skinny GEMMs) keep the im2col path. The tiles
 go in blocks of whole tile rows (about ``BLOCK_TILES`` tiles), each transformed, multiplied
 and transformed back while it is in cache, the blocks split over threads like the im2col
-path's images. The input gradient of such a convolution is itself a stride-1 3 x 3
-convolution (``conv._transposed_conv``) and takes this path too; the weight gradient does not.
+path's images. Backward: the input gradient of such a convolution is itself a stride-1 3 x 3
+convolution (``conv._transposed_conv``) and takes this path when it qualifies; the weight
+gradient runs the 16 products backwards (``weight_grad``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ MIN_TILES = 160
 MIN_CHANNELS = 64
 # Tiles transformed and multiplied at a time.
 BLOCK_TILES = 512
+# G^T (x) G^T: the weight's gradient G^T dU G of every (c, k) at once, as one (9, 16) @ (16,
+# C * K) product (row 3 p + q, column 4 a + b: G[a, p] G[b, q]).
+_G = xp.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+_G_KRON_G = xp.kron(_G.T, _G.T)
 # Floats between rows that are written together (v's and m's 16 rows): a row stride that is a
 # multiple of 4 KiB puts the 16 rows in the same cache sets.
 _ROW_GAP = 16
@@ -75,22 +80,37 @@ def weight(w: Array) -> Array:
     return u
 
 
+def _units(n: int, geo: ConvGeometry) -> tuple[int, int, int, int, int]:
+    """(OH, OW, tile rows th, tile columns tw, units a block) of a layer."""
+    oh, ow = geo.out_size
+    th, tw = -(-oh // 2), -(-ow // 2)
+    return oh, ow, th, tw, max(1, BLOCK_TILES // tw)
+
+
+def _rows(unit: int, th: int, oh: int) -> int:
+    """The first of the (N * OH) output rows that unit ``unit`` (a row of tiles) covers."""
+    return unit // th * oh + 2 * (unit % th)
+
+
+def _split(n: int, th: int, tw: int, c: int, k_out: int, work: Any) -> list[Any]:
+    """``work(lo, hi)`` over the n * th units in threads, as the im2col path splits its images
+    (one image too big for one thread splits its rows of tiles, as conv_rows its rows)."""
+    tiles = n * th * tw
+    samples = None if n < thread_count() and splits_one_sample(16 * tiles * c * k_out) else n
+    return parallel_slices(n * th, 16 * tiles * (c + k_out), work, samples)
+
+
 def forward(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry,
             then: Any = None) -> Array:
     """The convolution of xpad (N, Hp, Wp, C), padded channels-last, by w (K, C, 3, 3) [+ bias
     (K,)] as rows: out (N * OH * OW, K); ``then`` as ``conv.conv_rows``'s."""
     n, c, k_out, dtype = xpad.shape[0], xpad.shape[-1], w.shape[0], xpad.dtype
-    oh, ow = geo.out_size
-    th, tw = -(-oh // 2), -(-ow // 2)
+    oh, ow, th, tw, per_block = _units(n, geo)
     u = weight(w.astype(dtype, copy=False))
     b = xp.zeros(k_out, dtype) if bias is None else bias.astype(dtype, copy=False)
     zero = xp.zeros(c, dtype)
     out = xp.empty((n * oh * ow, k_out), dtype)
     k = kernels()
-    per_block = max(1, BLOCK_TILES // tw)  # units (rows of tiles) a block
-
-    def first_row(unit: int) -> int:  # of the (N * OH) output rows
-        return unit // th * oh + 2 * (unit % th)
 
     def work(lo: int, hi: int) -> None:  # units lo..hi
         count = min(per_block, hi - lo) * tw
@@ -104,17 +124,50 @@ def forward(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry,
             m = mbuf[:, :tiles * k_out].reshape(16, tiles, k_out)
             k.winograd_input(xpad, zero, u0, u1, th, tw, t, v)
             xp.matmul(v, u, out=m)
-            r0, r1 = first_row(u0), first_row(u1 - 1) + min(2, oh - 2 * ((u1 - 1) % th))
+            r0, r1 = _rows(u0, th, oh), _rows(u1 - 1, th, oh) + min(2, oh - 2 * ((u1 - 1) % th))
             write_block(out[r0 * ow:r1 * ow], functools.partial(
                 _outputs, m, b, u0, u1, th, tw, oh, r0, s, ow), None, then)
         for a in (vbuf, mbuf, t, s):
             scratch().give(a)
 
-    tiles = n * th * tw
-    # one image too big for one thread splits its rows of tiles (as conv_rows its rows)
-    samples = None if n < thread_count() and splits_one_sample(16 * tiles * c * k_out) else n
-    parallel_slices(n * th, 16 * tiles * (c + k_out), work, samples)
+    _split(n, th, tw, c, k_out, work)
     return out
+
+
+def weight_grad(xpad: Array, g_rows: Array, geo: ConvGeometry) -> Array:
+    """The weight's gradient (K, C, 3, 3) from the padded input xpad (N, Hp, Wp, C) that the
+    forward read and the output gradient g_rows (N * OH * OW, K): the forward's 16 products
+    run backwards, dU[ab] (C, K) = sum over blocks of V[ab]^T @ dM[ab] with dM = A dy A^T
+    tile by tile (``winograd_output_grad``), then dW[k, c] = G^T dU[:, c, k] G."""
+    n, c, k_out, dtype = xpad.shape[0], xpad.shape[-1], g_rows.shape[1], xpad.dtype
+    oh, ow, th, tw, per_block = _units(n, geo)
+    g3 = g_rows.reshape(n * oh, ow, k_out)
+    zero_c, zero_k = xp.zeros(c, dtype), xp.zeros(k_out, dtype)
+    k = kernels()
+
+    def work(lo: int, hi: int) -> Array:  # units lo..hi: their part of dU (16, C, K)
+        du = xp.zeros((16, c, k_out), dtype)
+        count = min(per_block, hi - lo) * tw
+        vbuf = scratch().take((16, count * c + _ROW_GAP), dtype)
+        mbuf = scratch().take((16, count * k_out + _ROW_GAP), dtype)
+        part = scratch().take((16, c, k_out), dtype)
+        t, e = scratch().take((4, 4, c), dtype), scratch().take((2, 4, k_out), dtype)
+        for u0 in range(lo, hi, per_block):
+            u1 = min(hi, u0 + per_block)
+            tiles = (u1 - u0) * tw
+            v = vbuf[:, :tiles * c].reshape(16, tiles, c)
+            dm = mbuf[:, :tiles * k_out].reshape(16, tiles, k_out)
+            k.winograd_input(xpad, zero_c, u0, u1, th, tw, t, v)
+            r0, r1 = _rows(u0, th, oh), _rows(u1 - 1, th, oh) + min(2, oh - 2 * ((u1 - 1) % th))
+            k.winograd_output_grad(g3[r0:r1], zero_k, u0, u1, th, tw, oh, r0, e, dm)
+            du += xp.matmul(v.transpose(0, 2, 1), dm, out=part)
+        for a in (vbuf, mbuf, part, t, e):
+            scratch().give(a)
+        return du
+
+    du = sum(_split(n, th, tw, c, k_out, work))
+    gw = (_G_KRON_G.astype(dtype) @ du.reshape(16, -1)).reshape(3, 3, c, k_out)
+    return xp.ascontiguousarray(gw.transpose(3, 2, 0, 1))
 
 
 def _outputs(m: Array, bias: Array, u0: int, u1: int, th: int, tw: int, oh: int, r0: int,

@@ -58,5 +58,6 @@ from .loops import (  # noqa: F401 (the kernels, by name)
 from .winograd import (  # noqa: F401 (the kernels, by name)
     winograd_input,
     winograd_output,
+    winograd_output_grad,
     winograd_weight,
 )

@@ -127,3 +127,40 @@ def winograd_output(m, bias, u0, u1, th, tw, oh, r0, s, out):  # type: ignore[no
                     else:
                         for k in range(o.shape[0]):
                             o[k] = bias[k] + (p1[k] - p2[k] - p3[k])
+
+
+@njit(**_JIT)
+def winograd_output_grad(g, zero, u0, u1, th, tw, oh, r0, e, dm):  # type: ignore[no-untyped-def]
+    """The gradient of ``winograd_output``'s products: dm[4 a + b, tile] = (A dy A^T)[a, b]
+    for the tiles of units u0..u1, dy the tile's 2 x 2 output gradient from g (R, OW, K),
+    whose row 0 is output row r0 (outputs past the last row or column: ``zero`` (K,) zeros,
+    as they were dropped). e (2, 4, K) scratch."""
+    ow = g.shape[1]
+    for u in range(u0, u1):
+        n, i0 = u // th, 2 * (u % th)
+        for tj in range(tw):
+            j0, tile = 2 * tj, (u - u0) * tw + tj
+            for i in range(2):  # each output row times A^T's columns: (y0, y0 + y1, y0 - y1, -y1)
+                inside = i0 + i < oh
+                y0 = g[n * oh + i0 + i - r0, j0] if inside else zero
+                y1 = g[n * oh + i0 + i - r0, j0 + 1] if inside and j0 + 1 < ow else zero
+                e0, e1, e2, e3 = e[i, 0], e[i, 1], e[i, 2], e[i, 3]
+                for k in range(y0.shape[0]):
+                    e0[k] = y0[k]
+                for k in range(y0.shape[0]):
+                    e1[k] = y0[k] + y1[k]
+                for k in range(y0.shape[0]):
+                    e2[k] = y0[k] - y1[k]
+                for k in range(y0.shape[0]):
+                    e3[k] = -y1[k]
+            for b in range(4):  # then A times them, the same combination down the rows
+                f0, f1 = e[0, b], e[1, b]
+                d0, d1, d2, d3 = dm[b, tile], dm[4 + b, tile], dm[8 + b, tile], dm[12 + b, tile]
+                for k in range(f0.shape[0]):
+                    d0[k] = f0[k]
+                for k in range(f0.shape[0]):
+                    d1[k] = f0[k] + f1[k]
+                for k in range(f0.shape[0]):
+                    d2[k] = f0[k] - f1[k]
+                for k in range(f0.shape[0]):
+                    d3[k] = -f1[k]

@@ -50,8 +50,10 @@ def winograd_weight(w, rows, u):  # type: ignore[no-untyped-def]
             rows[10, k] = (p2 - q2 + r2) * half
             rows[11, k] = (p3 - q3 + r3) * half
             rows[12, k], rows[13, k], rows[14, k], rows[15, k] = r0, r1, r2, r3
-        for i in range(16):
-            u[i, c] = rows[i, :k_]
+        for i in range(16):  # element by element: an array assignment would allocate
+            ui, ri = u[i, c], rows[i]
+            for k in range(k_):
+                ui[k] = ri[k]
 
 
 @njit(**_JIT)

@@ -23,7 +23,8 @@ from gridnn.onnx.graph import GraphModule, Node
 from gridnn.ops.options import using
 
 ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hardtanh": lambda: nn.Hardtanh(-0.5, 0.5),
-               "hardswish": nn.Hardswish, "silu": nn.SiLU, "sigmoid": nn.Sigmoid,
+               "hardswish": nn.Hardswish, "hardsigmoid": nn.Hardsigmoid, "silu": nn.SiLU,
+               "sigmoid": nn.Sigmoid,
                "gelu": nn.GELU, "leaky_relu": lambda: nn.LeakyReLU(0.1)}
 
 # (name, in channels, filters, kernel, stride, padding, groups, input size): one case for each

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..autograd import is_grad_enabled
-from ..ops.activation import clip, hardswish, silu
+from ..ops.activation import clip, hardsigmoid, hardswish, silu
 from ..ops.elementwise import relu, sigmoid
 from ..ops.options import options
 from ..tensor import Tensor
@@ -60,6 +60,8 @@ def then_for(layer: Module) -> Any:
         return lambda src, dst: clip(src, layer.min_val, layer.max_val, into=dst)
     if isinstance(layer, act.Hardswish):
         return lambda src, dst: hardswish(src, into=dst)
+    if isinstance(layer, act.Hardsigmoid):
+        return lambda src, dst: hardsigmoid(src, into=dst)
     if isinstance(layer, act.SiLU):
         return lambda src, dst: silu(src, into=dst)
     if isinstance(layer, act.Sigmoid):

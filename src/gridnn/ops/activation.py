@@ -77,6 +77,18 @@ def hardswish(a: Array, into: Array | None = None) -> Array:
     return xp.multiply(a, _hardsigmoid(a), out=into) if out is None else out
 
 
+def hardsigmoid(a: Array, into: Array | None = None) -> Array:
+    """clip(a + 3, 0, 6) / 6 element-wise into a new array (or ``into``, see
+    ``elementwise.pointwise``)."""
+    out = _compiled(a, "hardsigmoid", into=into)
+    if out is None:
+        out = _hardsigmoid(a)
+        if into is not None:
+            into[...] = out
+            out = into
+    return out
+
+
 def silu(a: Array, into: Array | None = None) -> Array:
     """a * sigmoid(a) element-wise into a new array (or ``into``, see
     ``elementwise.pointwise``)."""
@@ -103,8 +115,7 @@ class Clip(Function):
 class Hardsigmoid(Function):
     def forward(self, a: Array) -> Array:
         self.a = a if self.needs_grad[0] else None
-        out = _compiled(a, "hardsigmoid")
-        return _hardsigmoid(a) if out is None else out
+        return hardsigmoid(a)
 
     def backward(self, g: Array) -> tuple[Array]:
         grad = _compiled(self.a, "hardsigmoid_grad", g)

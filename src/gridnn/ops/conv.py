@@ -282,7 +282,7 @@ class ConvNd(Function):
         if self.needs_grad[1]:
             gw, gb = self._weight_grad(g_grp, g_rows if need_gb else None)
         elif need_gb:
-            gb = xp.dot(scratch().ones(m, grad.dtype), g_rows)  # (K,)
+            gb = _bias_grad(g_rows, grad.shape[0])
         if self.needs_grad[0]:  # (N, K, *O) view of the channels-last rows
             g_view = channels_first(g_rows.reshape(g_cl.shape))
             gx = self._input_grad(g_view, g_grp)
@@ -298,8 +298,7 @@ class ConvNd(Function):
         if self.needs_grad[1]:
             gw = self.direct.weight_grad(self.xpad, g_cl, geo, self.kernel)
         if len(self.needs_grad) == 3 and self.needs_grad[2]:
-            gb = xp.dot(scratch().ones(g_cl.size // g_cl.shape[-1], grad.dtype),
-                        g_cl.reshape(-1, g_cl.shape[-1]))
+            gb = _bias_grad(g_cl.reshape(-1, g_cl.shape[-1]), grad.shape[0])
         if self.needs_grad[0]:
             x_shape = self.x_shape
             pad_shape = (x_shape[0], *(s + lo + hi for s, (lo, hi) in zip(x_shape[2:],
@@ -316,8 +315,7 @@ class ConvNd(Function):
         g = geo.groups
         cg, k_out = xpad.shape[-1] // g, g_grp.shape[0] * g_grp.shape[2]
         if winograd.takes(xpad.shape, (k_out, cg, *kernel), geo):  # as the forward went
-            gb = None if g_rows is None else xp.dot(scratch().ones(g_grp.shape[1], g_grp.dtype),
-                                                    g_rows)
+            gb = None if g_rows is None else _bias_grad(g_rows, xpad.shape[0])
             return winograd.weight_grad(xpad, g_grp[0], geo), gb
         win = windows(xpad, kernel, geo.stride, geo.dilation, geo.out_size, 1)  # (N,*O,*k,C)
         win = win.reshape(*win.shape[:-1], g, cg)  # (N, *O, *k, G, C/G)
@@ -363,6 +361,14 @@ class ConvNd(Function):
         dpad = col2im_channels_last(g_grp, weight_matrix(w, geo.groups), pad_shape, w.shape[2:],
                                     geo)
         return channels_first(_unpad(dpad, ((0, 0), *geo.pads, (0, 0)), geo.mode))
+
+
+def _bias_grad(g_rows: Array, samples: int) -> Array:
+    """(K,): the sum of the output gradient's rows (M, K), as ones (1, M) @ rows through
+    ``workspace.dot``: gridnn's threads and a one-thread BLAS at any batch of several, since
+    a product on the BLAS's own threads leaves them spinning for a while after, which stalls
+    the threads of the ops that come next."""
+    return dot(scratch().ones(g_rows.shape[0], g_rows.dtype)[None], g_rows, samples=samples)[0]
 
 
 def _transposed_conv(grad: Array, w: Array, geo: ConvGeometry, x_shape: tuple[int, ...]) -> Array:

@@ -37,7 +37,14 @@ from .._backend import xp
 from .compiled import kernels
 from .options import options
 from .windows import ConvGeometry
-from .workspace import parallel_slices, scratch, splits_one_sample, thread_count, write_block
+from .workspace import (
+    dot,
+    parallel_slices,
+    scratch,
+    splits_one_sample,
+    thread_count,
+    write_block,
+)
 
 Array = Any
 
@@ -166,7 +173,9 @@ def weight_grad(xpad: Array, g_rows: Array, geo: ConvGeometry) -> Array:
         return du
 
     du = sum(_split(n, th, tw, c, k_out, work))
-    gw = (_G_KRON_G.astype(dtype) @ du.reshape(16, -1)).reshape(3, 3, c, k_out)
+    # ``dot``: gridnn's threads with a one-thread BLAS, as the products above (a product on
+    # the BLAS's own threads leaves them spinning, which stalls the next op's threads)
+    gw = dot(_G_KRON_G.astype(dtype), du.reshape(16, -1), samples=n).reshape(3, 3, c, k_out)
     return xp.ascontiguousarray(gw.transpose(3, 2, 0, 1))
 
 

@@ -31,6 +31,7 @@ gradient runs the 16 products backwards (``weight_grad``).
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from typing import Any
 
 from .._backend import xp
@@ -87,14 +88,39 @@ def weight(w: Array) -> Array:
     return u
 
 
-def _units(n: int, geo: ConvGeometry) -> tuple[int, int, int, int, int]:
-    """(OH, OW, tile rows th, tile columns tw, units a block) of a layer."""
+def _tiles(geo: ConvGeometry) -> tuple[int, int, int, int]:
+    """(OH, OW, rows of tiles th, columns of tiles tw) of a layer."""
     oh, ow = geo.out_size
-    th, tw = -(-oh // 2), -(-ow // 2)
-    return oh, ow, th, tw, max(1, BLOCK_TILES // tw)
+    return oh, ow, -(-oh // 2), -(-ow // 2)
 
 
-def _rows(unit: int, th: int, oh: int) -> int:
+def _blocks(xpad: Array, lo: int, hi: int, th: int, tw: int, oh: int, k_out: int
+            ) -> Iterator[tuple[int, int, Array, Array, int, int]]:
+    """Units lo..hi (rows of tiles) in blocks of about ``BLOCK_TILES`` tiles: (u0, u1, V
+    (16, tiles, C) of units u0..u1 already transformed, scratch (16, tiles, K) for their
+    products, the first and the end of the (N * OH) output rows they cover)."""
+    c, dtype = xpad.shape[-1], xpad.dtype
+    per_block = max(1, BLOCK_TILES // tw)
+    count = min(per_block, hi - lo) * tw
+    pool = scratch()
+    vbuf = pool.take((16, count * c + _ROW_GAP), dtype)
+    mbuf = pool.take((16, count * k_out + _ROW_GAP), dtype)
+    t, zero = pool.take((4, 4, c), dtype), xp.zeros(c, dtype)
+    try:
+        for u0 in range(lo, hi, per_block):
+            u1 = min(hi, u0 + per_block)
+            tiles = (u1 - u0) * tw
+            v = vbuf[:, :tiles * c].reshape(16, tiles, c)
+            kernels().winograd_input(xpad, zero, u0, u1, th, tw, t, v)
+            last = u1 - 1  # the last unit's rows: two, or one at the end of an odd height
+            yield (u0, u1, v, mbuf[:, :tiles * k_out].reshape(16, tiles, k_out),
+                   _first_row(u0, th, oh), _first_row(last, th, oh) + min(2, oh - 2 * (last % th)))
+    finally:
+        for a in (vbuf, mbuf, t):
+            pool.give(a)
+
+
+def _first_row(unit: int, th: int, oh: int) -> int:
     """The first of the (N * OH) output rows that unit ``unit`` (a row of tiles) covers."""
     return unit // th * oh + 2 * (unit % th)
 
@@ -112,30 +138,18 @@ def forward(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry,
     """The convolution of xpad (N, Hp, Wp, C), padded channels-last, by w (K, C, 3, 3) [+ bias
     (K,)] as rows: out (N * OH * OW, K); ``then`` as ``conv.conv_rows``'s."""
     n, c, k_out, dtype = xpad.shape[0], xpad.shape[-1], w.shape[0], xpad.dtype
-    oh, ow, th, tw, per_block = _units(n, geo)
+    oh, ow, th, tw = _tiles(geo)
     u = weight(w.astype(dtype, copy=False))
     b = xp.zeros(k_out, dtype) if bias is None else bias.astype(dtype, copy=False)
-    zero = xp.zeros(c, dtype)
     out = xp.empty((n * oh * ow, k_out), dtype)
-    k = kernels()
 
     def work(lo: int, hi: int) -> None:  # units lo..hi
-        count = min(per_block, hi - lo) * tw
-        vbuf = scratch().take((16, count * c + _ROW_GAP), dtype)
-        mbuf = scratch().take((16, count * k_out + _ROW_GAP), dtype)
-        t, s = scratch().take((4, 4, c), dtype), scratch().take((4, 2, k_out), dtype)
-        for u0 in range(lo, hi, per_block):
-            u1 = min(hi, u0 + per_block)
-            tiles = (u1 - u0) * tw
-            v = vbuf[:, :tiles * c].reshape(16, tiles, c)
-            m = mbuf[:, :tiles * k_out].reshape(16, tiles, k_out)
-            k.winograd_input(xpad, zero, u0, u1, th, tw, t, v)
+        s = scratch().take((4, 2, k_out), dtype)
+        for u0, u1, v, m, r0, r1 in _blocks(xpad, lo, hi, th, tw, oh, k_out):
             xp.matmul(v, u, out=m)
-            r0, r1 = _rows(u0, th, oh), _rows(u1 - 1, th, oh) + min(2, oh - 2 * ((u1 - 1) % th))
             write_block(out[r0 * ow:r1 * ow], functools.partial(
                 _outputs, m, b, u0, u1, th, tw, oh, r0, s, ow), None, then)
-        for a in (vbuf, mbuf, t, s):
-            scratch().give(a)
+        scratch().give(s)
 
     _split(n, th, tw, c, k_out, work)
     return out
@@ -147,29 +161,19 @@ def weight_grad(xpad: Array, g_rows: Array, geo: ConvGeometry) -> Array:
     run backwards, dU[ab] (C, K) = sum over blocks of V[ab]^T @ dM[ab] with dM = A dy A^T
     tile by tile (``winograd_output_grad``), then dW[k, c] = G^T dU[:, c, k] G."""
     n, c, k_out, dtype = xpad.shape[0], xpad.shape[-1], g_rows.shape[1], xpad.dtype
-    oh, ow, th, tw, per_block = _units(n, geo)
+    oh, ow, th, tw = _tiles(geo)
     g3 = g_rows.reshape(n * oh, ow, k_out)
-    zero_c, zero_k = xp.zeros(c, dtype), xp.zeros(k_out, dtype)
-    k = kernels()
+    zero_k, k = xp.zeros(k_out, dtype), kernels()
 
     def work(lo: int, hi: int) -> Array:  # units lo..hi: their part of dU (16, C, K)
         du = xp.zeros((16, c, k_out), dtype)
-        count = min(per_block, hi - lo) * tw
-        vbuf = scratch().take((16, count * c + _ROW_GAP), dtype)
-        mbuf = scratch().take((16, count * k_out + _ROW_GAP), dtype)
         part = scratch().take((16, c, k_out), dtype)
-        t, e = scratch().take((4, 4, c), dtype), scratch().take((2, 4, k_out), dtype)
-        for u0 in range(lo, hi, per_block):
-            u1 = min(hi, u0 + per_block)
-            tiles = (u1 - u0) * tw
-            v = vbuf[:, :tiles * c].reshape(16, tiles, c)
-            dm = mbuf[:, :tiles * k_out].reshape(16, tiles, k_out)
-            k.winograd_input(xpad, zero_c, u0, u1, th, tw, t, v)
-            r0, r1 = _rows(u0, th, oh), _rows(u1 - 1, th, oh) + min(2, oh - 2 * ((u1 - 1) % th))
+        e = scratch().take((2, 4, k_out), dtype)
+        for u0, u1, v, dm, r0, r1 in _blocks(xpad, lo, hi, th, tw, oh, k_out):
             k.winograd_output_grad(g3[r0:r1], zero_k, u0, u1, th, tw, oh, r0, e, dm)
             du += xp.matmul(v.transpose(0, 2, 1), dm, out=part)
-        for a in (vbuf, mbuf, part, t, e):
-            scratch().give(a)
+        scratch().give(part)
+        scratch().give(e)
         return du
 
     du = sum(_split(n, th, tw, c, k_out, work))

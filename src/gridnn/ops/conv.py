@@ -157,8 +157,8 @@ def conv_rows(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry,
 
     def product(cols: Array, done: slice) -> None:  # a chunk's rows of the output
         write_block(out[done], lambda dst: dot(cols[0], wmat[0], out=dst) if by_filters else
-               xp.matmul(cols, wmat, out=dst.reshape(-1, g, kg).transpose(1, 0, 2)),
-               late_bias, then)
+                    xp.matmul(cols, wmat, out=dst.reshape(-1, g, kg).transpose(1, 0, 2)),
+                    late_bias, then)
 
     def work(lo: int, hi: int) -> None:  # images lo..hi
         for rows, cols in im2col_blocks(win[lo:hi], ones, channel_major):
@@ -208,8 +208,8 @@ def _pointwise(rows: Array, wmat: Array, bias: Array | None, n: int,
 
     def work(lo: int, hi: int) -> None:
         for s, e in chunks(lo * p, hi * p, item) if then is not None else [(lo * p, hi * p)]:
-            write_block(out[s:e], lambda dst, part=rows[s:e]: xp.dot(part, wmat, out=dst), bias,
-                   then)
+            write_block(out[s:e], lambda dst, part=rows[s:e]: xp.dot(part, wmat, out=dst),
+                        bias, then)
 
     parallel_slices(n, size, work)
     return out

@@ -79,9 +79,11 @@ def takes(xpad_shape: tuple[int, ...], w_shape: tuple[int, ...], geo: ConvGeomet
 
 
 def weight(w: Array) -> Array:
-    """U (16, C, K) for w (K, C, 3, 3): U[4 a + b, c, k] = (G w[k, c] G^T)[a, b]."""
+    """U (16, C, K) for w (K, C, 3, 3): U[4 a + b, c, k] = (G w[k, c] G^T)[a, b], in a
+    buffer from the scratch pool (megabytes each call: a fresh array would fault its pages
+    in again), which the caller may give back once done with it."""
     k_out, c = w.shape[:2]
-    u = xp.empty((16, c, k_out), w.dtype)
+    u = scratch().take((16, c, k_out), w.dtype)
     rows = scratch().take((16, k_out + _ROW_GAP), w.dtype)
     kernels().winograd_weight(w, rows, u)
     scratch().give(rows)
@@ -152,6 +154,7 @@ def forward(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry,
         scratch().give(s)
 
     _split(n, th, tw, c, k_out, work)
+    scratch().give(u)
     return out
 
 

@@ -49,6 +49,9 @@ CONV_CASES = [
     # 1x1 as one product (no columns) and a k x k convolution of one image split by rows
     (2, 1, 12, (6, 5), 9, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1, "zeros", True),
     (2, 1, 5, (9, 7), 7, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, "zeros", True),
+    # 16 or 32 filters (ops/direct.py; im2col under "im2col-only"): a stem, and 1-D
+    (2, 2, 3, (9, 9), 32, (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 1, "zeros", True),
+    (1, 2, 16, (9,), 16, (3,), (1,), ((1, 1),), (2,), 1, "zeros", False),
     # fewer output rows than filters: columns in the weight's (channel, offset) order
     (2, 1, 6, (3, 4), 16, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, "zeros", True),
     (2, 1, 6, (2, 2), 36, (3, 2), (2, 2), ((1, 1), (0, 1)), (1, 1), 3, "reflect", True),
@@ -100,14 +103,15 @@ INPUT_GRAD_PATHS = {
 # Column chunks of one output row of one image (many chunks, sub-image slabs), or all images
 # in one chunk.
 CHUNKING = {"small-chunks": {"chunk_bytes": 1}, "whole-batch": {"chunk_bytes": 1 << 40}}
-# Every fast path x chunking x threads, and the plain convolution (it neither chunks nor
-# threads, so once is enough).
+# Every fast path x chunking x threads, the plain convolution (it neither chunks nor threads,
+# so once is enough), and im2col where the Winograd or direct path would take the case.
 CONV_PATHS = {
     **{f"{grad}-{chunks}-{n}-threads": {**grad_opts, **chunk_opts, "threads": n,
                                         "parallel_min_size": 0}
        for grad, grad_opts in INPUT_GRAD_PATHS.items()
        for chunks, chunk_opts in CHUNKING.items() for n in (1, 2, 3)},
     "plain": {"plain_conv": True},
+    "im2col-only": {"direct": False, "winograd": False},
 }
 
 

@@ -87,6 +87,8 @@ rng = np.random.default_rng(0)
 x = gn.tensor(rng.standard_normal((2, 16, 9, 9)).astype(np.float32), requires_grad=True)
 w = gn.tensor(rng.standard_normal((16, 4, 3, 3)).astype(np.float32), requires_grad=True)
 dw = gn.tensor(rng.standard_normal((16, 1, 3, 3)).astype(np.float32), requires_grad=True)
+# the direct path's layer (16 filters); its input gradient is one as well
+wd = gn.tensor(rng.standard_normal((16, 16, 3, 3)).astype(np.float32), requires_grad=True)
 # Winograd's layer: 64 channels and 169 tiles; its input gradient is one as well
 x64 = gn.tensor(rng.standard_normal((1, 64, 26, 26)).astype(np.float32), requires_grad=True)
 w64 = gn.tensor(rng.standard_normal((64, 64, 3, 3)).astype(np.float32), requires_grad=True)
@@ -94,7 +96,7 @@ outs = [F.relu(x), F.relu6(x), F.sigmoid(x), F.silu(x), F.hardswish(x), F.hardsi
         F.gelu(x), F.gelu(x, approximate="tanh"), F.erf(x), F.max_pool2d(x, 2),
         F.conv2d(x, w, padding=1, groups=4), F.conv2d(x, dw, stride=2, groups=16),
         gn.nn.BatchNorm2d(16)(x), F.layer_norm(x.permute(0, 2, 3, 1), (16,)),
-        F.conv2d(x64, w64, padding=1)]
+        F.conv2d(x64, w64, padding=1), F.conv2d(x, wd, padding=1)]
 sum((o * o).sum() for o in outs).backward()
 print("numba" in sys.modules)
 """

@@ -57,7 +57,7 @@ from typing import Any
 
 from .._backend import xp
 from ..autograd import Function
-from . import depthwise, grouped, winograd
+from . import depthwise, direct, grouped, winograd
 from .columns import col2im_channels_first, col2im_channels_last, im2col_blocks
 from .options import options
 from .shape import pad_array_backward
@@ -126,6 +126,8 @@ def conv_rows(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry,
     g, cg, kg = geo.groups, c // geo.groups, k_out // geo.groups
     if winograd.takes(xpad.shape, w.shape, geo):
         return winograd.forward(xpad, w, bias, geo, then)
+    if direct.takes(c, k_out, kernel, geo):
+        return direct.forward(xpad, w, bias, geo, then)
     flat = pointwise_rows(xpad, kernel, geo)
     if flat is not None:
         return _pointwise(flat, weight_matrix(w, 1)[0],

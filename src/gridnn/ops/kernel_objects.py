@@ -266,7 +266,7 @@ def compile_entry(name: str, kinds: tuple[Kind, ...]) -> tuple[dict[str, Any], b
             lines += [f"    a{i}_s = carray(pointer(a{i}[{_STRIDES}], int64), {ndim})",
                       f"    a{i} = as_strided(carray(a{i}_p, (1,)), ({dims},), ({strides},))"]
             inner.append(types.Array(from_dtype(np.dtype(char)), ndim, "A"))
-    kernel.compile(tuple(inner))
+    _compile_kernel(kernel, tuple(inner), slp=name in kernels.SLP_KERNELS)
     if kernel.overloads[tuple(inner)].signature.return_type != types.none:
         return {"symbol": None, "externals": []}, b""
     source = (f"def {name}_entry({', '.join(params)}):\n" + "\n".join(lines)
@@ -286,6 +286,19 @@ def compile_entry(name: str, kinds: tuple[Kind, ...]) -> tuple[dict[str, Any], b
         if symbol not in _ERROR_PATH_SYMBOLS and _address_in_process(symbol) is None:
             return {"symbol": None, "externals": []}, b""  # needs Numba's runtime
     return {"symbol": entry.native_name, "externals": externals}, code
+
+
+def _compile_kernel(kernel: Any, signature: tuple[Any, ...], slp: bool) -> None:
+    """Compile the Numba kernel for ``signature``; with ``slp``, with LLVM's SLP vectoriser on
+    (Numba's passes read the setting each time they optimise a function)."""
+    from numba.core import config
+
+    before = config.SLP_VECTORIZE
+    config.SLP_VECTORIZE = before or slp
+    try:
+        kernel.compile(signature)
+    finally:
+        config.SLP_VECTORIZE = before
 
 
 def _pointer_intrinsic() -> Any:

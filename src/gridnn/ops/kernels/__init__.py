@@ -9,8 +9,10 @@ batch (or of the rows) per thread (``workspace.parallel_slices``); ``nogil`` let
 run at once. Sums accumulate in float64 whatever the data's dtype.
 
 The loops live by concept in ``loops.py`` (pooling, BatchNorm, ReLU's backward, col2im,
-erf), ``depthwise.py``, ``grouped.py``, ``winograd.py`` and ``activations.py``; this package
-names them all.
+erf), ``depthwise.py``, ``grouped.py``, ``direct.py``, ``winograd.py`` and ``activations.py``;
+this package names them all. Numba leaves LLVM's SLP vectoriser (which turns straight-line
+code on neighbouring values into vector code) off; the kernels named in ``SLP_KERNELS`` are
+written for it and compiled with it on.
 Called only through ``ops.compiled.kernels()``: this package needs Numba, which compiles each
 kernel once per machine and argument kind into machine code that ``ops/kernel_objects.py``
 caches and later processes load without Numba. A kernel writes its results into arrays it is
@@ -38,6 +40,7 @@ from .depthwise import (  # noqa: F401 (the kernels, by name)
     depthwise_2d_input_grad,
     depthwise_2d_weight_grad,
 )
+from .direct import direct_2d  # noqa: F401 (the kernels, by name)
 from .grouped import (  # noqa: F401 (the kernels, by name)
     grouped_2d,
     grouped_2d_input_grad,
@@ -61,3 +64,5 @@ from .winograd import (  # noqa: F401 (the kernels, by name)
     winograd_output_grad,
     winograd_weight,
 )
+
+SLP_KERNELS = frozenset({"direct_2d"})

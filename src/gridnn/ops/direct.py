@@ -1,0 +1,84 @@
+"""Direct convolution for layers with few filters (16 to ``MAX_FILTERS``), 1-D and 2-D: each
+output summed in registers from the padded input, with no column matrix.
+
+im2col + GEMM is at its best with many filters: the column matrix (k*k times the input) is
+copied once and each of its values then meets every filter. With 16 or 32 filters the GEMM's
+output is (rows, 16): the BLAS blocks it poorly (one thread, (131072, 144) @ (144, 16): 37
+GFLOP/s, against 91 for 128 filters) and the copy costs as much again. Here a compiled loop
+(``kernels.direct_2d``) keeps four output pixels of sixteen filters in vector registers over
+the whole window, reading the input where it lies:
+
+    out[n, i, j, k] = bias[k] + sum_(a,b,c) xpad[n, i*s + a*d, j*s + b*d, c] * w[k, c, a, b]
+
+The weight goes in as (K / 16, *k, C, 16), so the sixteen filters' weights for one input
+value are one contiguous run. Forward only: the input gradient of a stride-1 convolution is a
+convolution itself (``ops/conv.py``), so it takes this path too when it qualifies; the weight
+gradient stays a GEMM (its inner size is the batch's pixels, where the BLAS is fast).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._backend import xp
+from .compiled import kernels
+from .depthwise import as_2d, steps_2d
+from .options import options
+from .windows import ConvGeometry
+from .workspace import chunks, parallel_slices, scratch
+
+Array = Any
+Then = Any  # ops.conv.Then
+
+# Filters a pass of ``kernels.direct_2d`` (its 16-lane tuples): the weight's last axis.
+LANES = 16
+# Widest layers taken here: with more filters or more input channels the GEMM's blocks are
+# wide or deep enough for the BLAS, and im2col was as fast (measured on 2 cores,
+# benchmarks/RESULTS.md).
+MAX_FILTERS = 32
+MAX_CHANNELS = 32
+
+
+def takes(c: int, k_out: int, kernel: tuple[int, ...], geo: ConvGeometry) -> bool:
+    """Whether a convolution of ``c`` input channels to ``k_out`` filters takes this path: one
+    group, 16 or 32 filters, 2 to ``MAX_CHANNELS`` input channels (a single channel's columns
+    are copied as whole rows, ``columns.im2col_blocks``, and im2col was faster), and not a
+    1 x 1 stride-1 convolution (a plain GEMM of the input, with nothing to copy)."""
+    pointwise = all(k == 1 for k in kernel) and all(s == 1 for s in geo.stride)
+    return (geo.groups == 1 and k_out % LANES == 0 and k_out <= MAX_FILTERS
+            and 1 < c <= MAX_CHANNELS and len(kernel) <= 2 and not pointwise
+            and options().direct and kernels() is not None)
+
+
+def weight_blocks(w: Array, dtype: Any) -> Array:
+    """(K, C, *k) -> (K / 16, *k2, C, 16) contiguous (1-D kernels as height 1)."""
+    k_out, c = w.shape[:2]
+    kernel = (1, *w.shape[2:]) if w.ndim == 3 else w.shape[2:]
+    blocks = w.astype(dtype, copy=False).reshape(k_out // LANES, LANES, c, *kernel)
+    return xp.ascontiguousarray(blocks.transpose(0, 3, 4, 2, 1))
+
+
+def forward(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry,
+            then: Then | None = None) -> Array:
+    """xpad (N, *Sp, C) padded channels-last, w (K, C, *k), bias (K,) or None -> out (M, K),
+    rows ordered (N, *O); ``then`` (see ``ops.conv.ConvNd``) on each cache-sized block of
+    rows, from a scratch block into ``out``."""
+    n, nd, k_out = xpad.shape[0], len(geo.out_size), w.shape[0]
+    b = xp.zeros(k_out, xpad.dtype) if bias is None else bias.astype(xpad.dtype, copy=False)
+    wb, k, x2 = weight_blocks(w, xpad.dtype), kernels(), as_2d(xpad, nd)
+    oh, ow = (1, *geo.out_size) if nd == 1 else geo.out_size
+    out = xp.empty((n * oh, ow, k_out), dtype=xpad.dtype)  # (output rows (image, i), OW, K)
+    steps = steps_2d(geo)
+
+    def work(lo: int, hi: int) -> None:
+        if then is None:
+            k.direct_2d(x2, wb, b, *steps, oh, lo, out[lo:hi])
+            return
+        for s, e in chunks(lo, hi, ow * k_out * out.itemsize):
+            block = scratch().take((e - s, ow, k_out), out.dtype)
+            k.direct_2d(x2, wb, b, *steps, oh, s, block)
+            then(block.reshape(-1, k_out), out[s:e].reshape(-1, k_out))
+            scratch().give(block)
+
+    parallel_slices(n * oh, out.size * wb[0].size, work, n)
+    return out.reshape(-1, k_out)

@@ -1,0 +1,89 @@
+"""The compiled loop of ``ops/direct.py``: a convolution with no column matrix, for layers
+with few filters (see the package's docstring).
+
+Each pass computes four neighbouring output pixels for sixteen filters: 64 sums that live in
+registers (four 16-float tuples, which LLVM turns into eight 8-float vectors) for the whole
+window, then are stored once. Per input channel of a tap it loads the sixteen filters' weights
+once and one input value per pixel, for 64 multiply-adds. The tuples are written out by the
+16-lane helpers below; Numba's loop vectoriser cannot see them, so this kernel is compiled
+with LLVM's SLP vectoriser on (``SLP_KERNELS``).
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from .loops import _JIT
+
+_DIRECT = {**_JIT, "fastmath": {"contract"}}
+
+
+@njit(inline="always")
+def _load16(v, o):  # type: ignore[no-untyped-def]
+    """v[o:o + 16] as a tuple."""
+    return (v[o], v[o + 1], v[o + 2], v[o + 3], v[o + 4], v[o + 5], v[o + 6], v[o + 7],
+            v[o + 8], v[o + 9], v[o + 10], v[o + 11], v[o + 12], v[o + 13], v[o + 14],
+            v[o + 15])
+
+
+@njit(inline="always")
+def _madd16(a, x, w):  # type: ignore[no-untyped-def]
+    """a + x * w[:16], lane by lane (a a 16-tuple, x a scalar)."""
+    return (a[0] + x * w[0], a[1] + x * w[1], a[2] + x * w[2], a[3] + x * w[3],
+            a[4] + x * w[4], a[5] + x * w[5], a[6] + x * w[6], a[7] + x * w[7],
+            a[8] + x * w[8], a[9] + x * w[9], a[10] + x * w[10], a[11] + x * w[11],
+            a[12] + x * w[12], a[13] + x * w[13], a[14] + x * w[14], a[15] + x * w[15])
+
+
+@njit(inline="always")
+def _store16(a, v, o):  # type: ignore[no-untyped-def]
+    """v[o:o + 16] = a (indices written out: a loop would put the tuple in memory)."""
+    v[o], v[o + 1], v[o + 2], v[o + 3] = a[0], a[1], a[2], a[3]
+    v[o + 4], v[o + 5], v[o + 6], v[o + 7] = a[4], a[5], a[6], a[7]
+    v[o + 8], v[o + 9], v[o + 10], v[o + 11] = a[8], a[9], a[10], a[11]
+    v[o + 12], v[o + 13], v[o + 14], v[o + 15] = a[12], a[13], a[14], a[15]
+
+
+@njit(**_DIRECT)
+def direct_2d(x, w, bias, sh, sw, dh, dw, oh_, r0, out):  # type: ignore[no-untyped-def]
+    """Output rows r0.. of the (N * OH) rows (image n, row i: r = n * OH + i), into out (R,
+    OW, K): out[r - r0, j, kb * 16 + l] = bias[kb * 16 + l] + sum over (a, b, c) of
+    x[n, i*sh + a*dh, j*sw + b*dw, c] * w[kb, a, b, c, l]; x (N, Hp, Wp, C) padded, w (K / 16,
+    KH, KW, C, 16), bias (K,). The sum runs tap by tap, each over the channels, from the
+    bias."""
+    ow_ = out.shape[1]
+    blocks, kh, kw, c_ = w.shape[0], w.shape[1], w.shape[2], w.shape[3]
+    for r in range(r0, r0 + out.shape[0]):
+        n, i = r // oh_, r % oh_
+        orow = out[r - r0]
+        for kb in range(blocks):
+            k0 = kb * 16
+            j = 0
+            while j + 4 <= ow_:  # four pixels a pass
+                a0 = a1 = a2 = a3 = _load16(bias, k0)
+                for a in range(kh):
+                    xr = x[n, i * sh + a * dh]
+                    for b in range(kw):
+                        wt, q = w[kb, a, b], j * sw + b * dw
+                        x0, x1, x2, x3 = xr[q], xr[q + sw], xr[q + 2 * sw], xr[q + 3 * sw]
+                        for c in range(c_):
+                            wc = wt[c]
+                            a0 = _madd16(a0, x0[c], wc)
+                            a1 = _madd16(a1, x1[c], wc)
+                            a2 = _madd16(a2, x2[c], wc)
+                            a3 = _madd16(a3, x3[c], wc)
+                _store16(a0, orow[j], k0)
+                _store16(a1, orow[j + 1], k0)
+                _store16(a2, orow[j + 2], k0)
+                _store16(a3, orow[j + 3], k0)
+                j += 4
+            while j < ow_:  # the last few, one at a time
+                a0 = _load16(bias, k0)
+                for a in range(kh):
+                    xr = x[n, i * sh + a * dh]
+                    for b in range(kw):
+                        wt, x0 = w[kb, a, b], xr[j * sw + b * dw]
+                        for c in range(c_):
+                            a0 = _madd16(a0, x0[c], wt[c])
+                _store16(a0, orow[j], k0)
+                j += 1

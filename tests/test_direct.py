@@ -1,7 +1,8 @@
 """The direct convolution for layers with few filters (ops/direct.py) against the definitions.
 
 Forward against ``tests/reference.py``'s loop (float64: to rounding; float32: to about 1e-6
-of the output's scale), and with both gradients against the im2col path, on shapes that take
+of the output's scale), and with both gradients (the weight's by its own loop) against the
+im2col path, on shapes that take
 the path (asserted, so that no test passes on the im2col path by accident): 1-D and 2-D,
 strides, dilations, odd sizes, a pass of fewer than four pixels, uneven and non-zero padding.
 """
@@ -82,13 +83,15 @@ def test_forward_equals_the_loop_reference(shape: tuple[Any, ...], dtype: Any) -
 def test_direct_and_im2col_agree_forward_and_gradients(shape: tuple[Any, ...],
                                                        monkeypatch) -> None:
     """float64, so that only rounding separates the two paths. The forward runs
-    ``direct.forward`` (asserted); at stride 1 with zero padding so does the input gradient
-    when its own shape qualifies (C filters back from K channels)."""
+    ``direct.forward`` and the weight gradient ``direct.weight_grad`` (asserted); at stride 1
+    with zero padding so does the input gradient when its own shape qualifies (C filters back
+    from K channels)."""
     x, w, b = _inputs(shape, np.float64, seed=2)
     calls: list[int] = []
-    forward = direct.forward
+    forward, weight_grad = direct.forward, direct.weight_grad
     monkeypatch.setattr(direct, "forward", lambda xpad, *a, **k: calls.append(xpad.shape[-1])
                         or forward(xpad, *a, **k))
+    monkeypatch.setattr(direct, "weight_grad", lambda *a: calls.append(-1) or weight_grad(*a))
     results = []
     for on in (True, False):
         tx, tw, tb = (gn.Tensor(a, requires_grad=True) for a in (x, w, b))
@@ -97,7 +100,7 @@ def test_direct_and_im2col_agree_forward_and_gradients(shape: tuple[Any, ...],
             g = np.random.default_rng(3).standard_normal(y.shape)
             (y * gn.Tensor(g)).sum().backward()
         results.append((y.data, tx.grad, tw.grad, tb.grad))
-    assert calls[0] == shape[1]
+    assert calls[0] == shape[1] and calls.count(-1) == 1
     for got, want in zip(*results):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.abs(want).max())
 

@@ -11,13 +11,16 @@ the whole window, reading the input where it lies:
     out[n, i, j, k] = bias[k] + sum_(a,b,c) xpad[n, i*s + a*d, j*s + b*d, c] * w[k, c, a, b]
 
 The weight goes in as (K / 16, *k, C, 16), so the sixteen filters' weights for one input
-value are one contiguous run. Forward only: the input gradient of a stride-1 convolution is a
-convolution itself (``ops/conv.py``), so it takes this path too when it qualifies; the weight
-gradient stays a GEMM (its inner size is the batch's pixels, where the BLAS is fast).
+value are one contiguous run. The weight gradient, a GEMM of the columns with the output
+gradient in ``ops/conv.py`` ((f, M) @ (M, 16): as narrow), is the same loop turned around
+(``kernels.direct_2d_weight_grad``): sums over one output row at a time in registers, added
+to float64 totals. The input gradient of a stride-1 convolution is a convolution itself
+(``ops/conv.py``), so it takes this path too when it qualifies.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .._backend import xp
@@ -82,3 +85,22 @@ def forward(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry,
 
     parallel_slices(n * oh, out.size * wb[0].size, work, n)
     return out.reshape(-1, k_out)
+
+
+def weight_grad(xpad: Array, g_rows: Array, geo: ConvGeometry, kernel: tuple[int, ...]) -> Array:
+    """(K, C, *k) from the padded input (N, *Sp, C) and the output gradient's rows g_rows
+    (M, K), C-contiguous, ordered (N, *O)."""
+    n, nd, c, k_out = xpad.shape[0], len(kernel), xpad.shape[-1], g_rows.shape[1]
+    x2, k = as_2d(xpad, nd), kernels()
+    oh, ow = (1, *geo.out_size) if nd == 1 else geo.out_size
+    kernel2 = (1, *kernel) if nd == 1 else kernel
+    g3, steps = g_rows.reshape(n * oh, ow, k_out), steps_2d(geo)
+
+    def work(lo: int, hi: int) -> Array:
+        acc = xp.zeros((k_out // LANES, *kernel2, c, LANES), xp.float64)
+        k.direct_2d_weight_grad(x2, g3, *steps, oh, lo, hi, acc)
+        return acc
+
+    total = sum(parallel_slices(n * oh, g_rows.size * c * math.prod(kernel), work, n))
+    gw = total.transpose(0, 4, 3, 1, 2).reshape(k_out, c, *kernel)  # (K/16, 16, C, *k2)
+    return gw.astype(g_rows.dtype)

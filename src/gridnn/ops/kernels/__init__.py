@@ -40,7 +40,7 @@ from .depthwise import (  # noqa: F401 (the kernels, by name)
     depthwise_2d_input_grad,
     depthwise_2d_weight_grad,
 )
-from .direct import direct_2d  # noqa: F401 (the kernels, by name)
+from .direct import direct_2d, direct_2d_weight_grad  # noqa: F401 (the kernels, by name)
 from .grouped import (  # noqa: F401 (the kernels, by name)
     grouped_2d,
     grouped_2d_input_grad,
@@ -65,4 +65,4 @@ from .winograd import (  # noqa: F401 (the kernels, by name)
     winograd_weight,
 )
 
-SLP_KERNELS = frozenset({"direct_2d"})
+SLP_KERNELS = frozenset({"direct_2d", "direct_2d_weight_grad"})

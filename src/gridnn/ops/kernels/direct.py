@@ -1,12 +1,14 @@
-"""The compiled loop of ``ops/direct.py``: a convolution with no column matrix, for layers
-with few filters (see the package's docstring).
+"""The compiled loops of ``ops/direct.py``: a convolution and its weight gradient with no
+column matrix, for layers with few filters (see the package's docstring).
 
-Each pass computes four neighbouring output pixels for sixteen filters: 64 sums that live in
-registers (four 16-float tuples, which LLVM turns into eight 8-float vectors) for the whole
-window, then are stored once. Per input channel of a tap it loads the sixteen filters' weights
-once and one input value per pixel, for 64 multiply-adds. The tuples are written out by the
-16-lane helpers below; Numba's loop vectoriser cannot see them, so this kernel is compiled
-with LLVM's SLP vectoriser on (``SLP_KERNELS``).
+The forward computes four neighbouring output pixels for sixteen filters a pass: 64 sums
+that live in registers (four 16-float tuples, which LLVM turns into eight 8-float vectors)
+for the whole window, then are stored once. Per input channel of a tap it loads the sixteen
+filters' weights once and one input value per pixel, for 64 multiply-adds. The weight
+gradient turns it around: 64 sums of four input channels of one tap for sixteen filters,
+over a row of output pixels, each pixel's sixteen gradients loaded once. The tuples are
+written out by the 16-lane helpers below; Numba's loop vectoriser cannot see them, so these
+kernels are compiled with LLVM's SLP vectoriser on (``SLP_KERNELS``).
 """
 
 from __future__ import annotations
@@ -27,12 +29,39 @@ def _load16(v, o):  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always")
+def _fill16(v):  # type: ignore[no-untyped-def]
+    """(v, v, ..., v), 16 lanes."""
+    return (v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v)
+
+
+@njit(inline="always")
 def _madd16(a, x, w):  # type: ignore[no-untyped-def]
     """a + x * w[:16], lane by lane (a a 16-tuple, x a scalar)."""
     return (a[0] + x * w[0], a[1] + x * w[1], a[2] + x * w[2], a[3] + x * w[3],
             a[4] + x * w[4], a[5] + x * w[5], a[6] + x * w[6], a[7] + x * w[7],
             a[8] + x * w[8], a[9] + x * w[9], a[10] + x * w[10], a[11] + x * w[11],
             a[12] + x * w[12], a[13] + x * w[13], a[14] + x * w[14], a[15] + x * w[15])
+
+
+@njit(inline="always")
+def _add16(v, o, a):  # type: ignore[no-untyped-def]
+    """v[o:o + 16] += a (indices written out, as in ``_store16``)."""
+    v[o] += a[0]
+    v[o + 1] += a[1]
+    v[o + 2] += a[2]
+    v[o + 3] += a[3]
+    v[o + 4] += a[4]
+    v[o + 5] += a[5]
+    v[o + 6] += a[6]
+    v[o + 7] += a[7]
+    v[o + 8] += a[8]
+    v[o + 9] += a[9]
+    v[o + 10] += a[10]
+    v[o + 11] += a[11]
+    v[o + 12] += a[12]
+    v[o + 13] += a[13]
+    v[o + 14] += a[14]
+    v[o + 15] += a[15]
 
 
 @njit(inline="always")
@@ -87,3 +116,44 @@ def direct_2d(x, w, bias, sh, sw, dh, dw, oh_, r0, out):  # type: ignore[no-unty
                             a0 = _madd16(a0, x0[c], wt[c])
                 _store16(a0, orow[j], k0)
                 j += 1
+
+
+@njit(**_DIRECT)
+def direct_2d_weight_grad(x, g, sh, sw, dh, dw, oh_, r0, r1, out):  # type: ignore[no-untyped-def]
+    """out[kb, a, b, c, l] += sum over the outputs of rows r0..r1 (image n, row i: r = n * OH +
+    i) of g[r, j, kb * 16 + l] * x[n, i*sh + a*dh, j*sw + b*dw, c]; x (N, Hp, Wp, C) padded,
+    g (N * OH, OW, K) the output gradient, out (K / 16, KH, KW, C, 16) float64. Each output
+    row's sums are formed in the data's dtype, then added to out."""
+    ow_ = g.shape[1]
+    blocks, kh, kw, c_ = out.shape[0], out.shape[1], out.shape[2], out.shape[3]
+    zero = g.dtype.type(0)
+    for r in range(r0, r1):
+        n, i = r // oh_, r % oh_
+        grow = g[r]
+        for kb in range(blocks):
+            k0 = kb * 16
+            for a in range(kh):
+                xr = x[n, i * sh + a * dh]
+                for b in range(kw):
+                    tap = out[kb, a, b]
+                    c = 0
+                    while c + 4 <= c_:  # four channels a pass
+                        a0 = a1 = a2 = a3 = _fill16(zero)
+                        for j in range(ow_):
+                            gv, xv = grow[j], xr[j * sw + b * dw]
+                            gk = _load16(gv, k0)
+                            a0 = _madd16(a0, xv[c], gk)
+                            a1 = _madd16(a1, xv[c + 1], gk)
+                            a2 = _madd16(a2, xv[c + 2], gk)
+                            a3 = _madd16(a3, xv[c + 3], gk)
+                        _add16(tap[c], 0, a0)
+                        _add16(tap[c + 1], 0, a1)
+                        _add16(tap[c + 2], 0, a2)
+                        _add16(tap[c + 3], 0, a3)
+                        c += 4
+                    while c < c_:  # the last few, one at a time
+                        a0 = _fill16(zero)
+                        for j in range(ow_):
+                            a0 = _madd16(a0, xr[j * sw + b * dw, c], _load16(grow[j], k0))
+                        _add16(tap[c], 0, a0)
+                        c += 1

@@ -83,17 +83,21 @@ def _run(case: tuple[Any, ...], arrays: list[np.ndarray], between: Any = None,
     return [out.data] + [t.grad for t in ts]
 
 
+@pytest.mark.parametrize("direct", [True, False], ids=["direct-forward", "planes-forward"])
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_grouped_matches_the_loop_reference_and_the_plain_conv(case: tuple[Any, ...],
                                                                 op_path: str,
-                                                                threads: int) -> None:
+                                                                threads: int,
+                                                                direct: bool) -> None:
     """Compiled loops (or, with them off, the stacked GEMMs) against reference.conv_ref's
-    loops, forward; the gradients against the plain convolution's (the lecture's einsum)."""
+    loops, forward; the gradients against the plain convolution's (the lecture's einsum).
+    Groups of a multiple of 8 filters run their forward by ``ops/direct.py``'s loop unless
+    ``direct`` is off; the planes loop then runs it."""
     from reference import conv_ref
 
     n, c, k, size, kernel, stride, pads, dil, groups = case
     arrays = _arrays(case)
-    fast, plain = _run(case, arrays), _run(case, arrays, plain_conv=True)
+    fast, plain = _run(case, arrays, direct=direct), _run(case, arrays, plain_conv=True)
     np.testing.assert_allclose(fast[0], conv_ref(*arrays, stride, pads, dil, groups),
                                rtol=1e-12, atol=1e-12)
     for got, want in zip(fast, plain):

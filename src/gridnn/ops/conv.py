@@ -319,7 +319,7 @@ class ConvNd(Function):
         if winograd.takes(xpad.shape, (k_out, cg, *kernel), geo):  # as the forward went
             gb = None if g_rows is None else _bias_grad(g_rows, xpad.shape[0])
             return winograd.weight_grad(xpad, g_grp[0], geo), gb
-        if direct.takes(cg * g, k_out, kernel, geo):
+        if direct.takes_weight_grad(cg * g, k_out, kernel, geo):
             gb = None if g_rows is None else _bias_grad(g_rows, xpad.shape[0])
             return direct.weight_grad(xpad, g_grp[0], geo, kernel), gb
         win = windows(xpad, kernel, geo.stride, geo.dilation, geo.out_size, 1)  # (N,*O,*k,C)

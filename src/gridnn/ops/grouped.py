@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._backend import xp
+from . import direct
 from .compiled import kernels
 from .depthwise import as_2d, steps_2d
 from .windows import ConvGeometry
@@ -124,8 +125,12 @@ def _planes(cg: int, lay: _Layout, dtype: Any, zeroed: bool) -> Array:
 
 def forward(xpad: Array, w: Array, bias: Array | None, geo: ConvGeometry) -> Array:
     """xpad (N, *Sp, C) padded channels-last, w (K, C/G, *k), bias (K,) or None ->
-    (N, *O, K)."""
+    (N, *O, K). Groups of a multiple of 8 filters take ``ops/direct.py``'s loop (each
+    output's sums in registers, no copy into planes: 0.4-0.9 of this loop's time on RegNet's
+    layers); the backward stays here."""
     n, nd, k_out = xpad.shape[0], len(geo.out_size), w.shape[0]
+    if direct.takes(xpad.shape[-1], k_out, w.shape[2:], geo):
+        return direct.forward(xpad, w, bias, geo).reshape(n, *geo.out_size, k_out)
     out = xp.empty((n, *geo.out_size, k_out), dtype=xpad.dtype)
     b = xp.zeros(k_out, xpad.dtype) if bias is None else bias.astype(xpad.dtype, copy=False)
     x2, out2 = as_2d(xpad, nd), as_2d(out, nd)

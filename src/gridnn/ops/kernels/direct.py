@@ -44,6 +44,15 @@ def _madd16(a, x, w):  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always")
+def _madd16x2(a, x, y, w):  # type: ignore[no-untyped-def]
+    """``_madd16`` with x for lanes 0-7 and y for lanes 8-15 (two groups of eight filters)."""
+    return (a[0] + x * w[0], a[1] + x * w[1], a[2] + x * w[2], a[3] + x * w[3],
+            a[4] + x * w[4], a[5] + x * w[5], a[6] + x * w[6], a[7] + x * w[7],
+            a[8] + y * w[8], a[9] + y * w[9], a[10] + y * w[10], a[11] + y * w[11],
+            a[12] + y * w[12], a[13] + y * w[13], a[14] + y * w[14], a[15] + y * w[15])
+
+
+@njit(inline="always")
 def _add16(v, o, a):  # type: ignore[no-untyped-def]
     """v[o:o + 16] += a (indices written out, as in ``_store16``)."""
     v[o] += a[0]
@@ -65,6 +74,13 @@ def _add16(v, o, a):  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always")
+def _store8(a, v, o):  # type: ignore[no-untyped-def]
+    """v[o:o + 8] = a[:8]: the last pass of a layer whose filters are not a multiple of 16."""
+    v[o], v[o + 1], v[o + 2], v[o + 3] = a[0], a[1], a[2], a[3]
+    v[o + 4], v[o + 5], v[o + 6], v[o + 7] = a[4], a[5], a[6], a[7]
+
+
+@njit(inline="always")
 def _store16(a, v, o):  # type: ignore[no-untyped-def]
     """v[o:o + 16] = a (indices written out: a loop would put the tuple in memory)."""
     v[o], v[o + 1], v[o + 2], v[o + 3] = a[0], a[1], a[2], a[3]
@@ -74,19 +90,25 @@ def _store16(a, v, o):  # type: ignore[no-untyped-def]
 
 
 @njit(**_DIRECT)
-def direct_2d(x, w, bias, sh, sw, dh, dw, oh_, r0, out):  # type: ignore[no-untyped-def]
+def direct_2d(x, w, bias, kg, sh, sw, dh, dw, oh_, r0, out):  # type: ignore[no-untyped-def]
     """Output rows r0.. of the (N * OH) rows (image n, row i: r = n * OH + i), into out (R,
-    OW, K): out[r - r0, j, kb * 16 + l] = bias[kb * 16 + l] + sum over (a, b, c) of
-    x[n, i*sh + a*dh, j*sw + b*dw, c] * w[kb, a, b, c, l]; x (N, Hp, Wp, C) padded, w (K / 16,
-    KH, KW, C, 16), bias (K,). The sum runs tap by tap, each over the channels, from the
-    bias."""
-    ow_ = out.shape[1]
+    OW, K): out[r - r0, j, k] = bias[k] + sum over (a, b, c) of x[n, i*sh + a*dh, j*sw + b*dw,
+    (k // kg) * CG + c] * w[k // 16, a, b, c, k % 16]; x (N, Hp, Wp, C) padded, w (ceil(K /
+    16), KH, KW, CG, 16) and bias (16 * ceil(K / 16),) zero past K, kg filters a group (a
+    multiple of 8; K for one group), K a multiple of 8. The sum runs tap by tap, each over the
+    group's channels, from the bias. Each half of a pass's sixteen filters reads its own
+    group's channels (the same ones with groups of 16 or more); a last pass of eight filters
+    computes eight of zero weight (reading the first half's channels) and stores eight."""
+    ow_, k_ = out.shape[1], out.shape[2]
     blocks, kh, kw, c_ = w.shape[0], w.shape[1], w.shape[2], w.shape[3]
     for r in range(r0, r0 + out.shape[0]):
         n, i = r // oh_, r % oh_
         orow = out[r - r0]
         for kb in range(blocks):
             k0 = kb * 16
+            full = k0 + 16 <= k_
+            lo = k0 // kg * c_  # the two halves' first channels
+            hi = (k0 + 8) // kg * c_ if full else lo
             j = 0
             while j + 4 <= ow_:  # four pixels a pass
                 a0 = a1 = a2 = a3 = _load16(bias, k0)
@@ -95,16 +117,30 @@ def direct_2d(x, w, bias, sh, sw, dh, dw, oh_, r0, out):  # type: ignore[no-unty
                     for b in range(kw):
                         wt, q = w[kb, a, b], j * sw + b * dw
                         x0, x1, x2, x3 = xr[q], xr[q + sw], xr[q + 2 * sw], xr[q + 3 * sw]
+                        if lo == hi:  # one group: one load of each input value
+                            for c in range(c_):
+                                wc, u = wt[c], lo + c
+                                a0 = _madd16(a0, x0[u], wc)
+                                a1 = _madd16(a1, x1[u], wc)
+                                a2 = _madd16(a2, x2[u], wc)
+                                a3 = _madd16(a3, x3[u], wc)
+                            continue
                         for c in range(c_):
-                            wc = wt[c]
-                            a0 = _madd16(a0, x0[c], wc)
-                            a1 = _madd16(a1, x1[c], wc)
-                            a2 = _madd16(a2, x2[c], wc)
-                            a3 = _madd16(a3, x3[c], wc)
-                _store16(a0, orow[j], k0)
-                _store16(a1, orow[j + 1], k0)
-                _store16(a2, orow[j + 2], k0)
-                _store16(a3, orow[j + 3], k0)
+                            wc, u, v = wt[c], lo + c, hi + c
+                            a0 = _madd16x2(a0, x0[u], x0[v], wc)
+                            a1 = _madd16x2(a1, x1[u], x1[v], wc)
+                            a2 = _madd16x2(a2, x2[u], x2[v], wc)
+                            a3 = _madd16x2(a3, x3[u], x3[v], wc)
+                if full:
+                    _store16(a0, orow[j], k0)
+                    _store16(a1, orow[j + 1], k0)
+                    _store16(a2, orow[j + 2], k0)
+                    _store16(a3, orow[j + 3], k0)
+                else:
+                    _store8(a0, orow[j], k0)
+                    _store8(a1, orow[j + 1], k0)
+                    _store8(a2, orow[j + 2], k0)
+                    _store8(a3, orow[j + 3], k0)
                 j += 4
             while j < ow_:  # the last few, one at a time
                 a0 = _load16(bias, k0)
@@ -113,8 +149,11 @@ def direct_2d(x, w, bias, sh, sw, dh, dw, oh_, r0, out):  # type: ignore[no-unty
                     for b in range(kw):
                         wt, x0 = w[kb, a, b], xr[j * sw + b * dw]
                         for c in range(c_):
-                            a0 = _madd16(a0, x0[c], wt[c])
-                _store16(a0, orow[j], k0)
+                            a0 = _madd16x2(a0, x0[lo + c], x0[hi + c], wt[c])
+                if full:
+                    _store16(a0, orow[j], k0)
+                else:
+                    _store8(a0, orow[j], k0)
                 j += 1
 
 

@@ -29,16 +29,21 @@ import numpy as np
 
 from gridnn import _allocator
 
-# (batch, input channels, filters, height = width, kernel, stride) per path. Winograd:
-# resnet's stages at batch 1 and 8, L3's layer, a CIFAR-sized one. Direct: gridnn bench T2's
-# (resnet_small, batch 128) 3 x 3 layers, then the stems of mobile nets and RegNet.
+# (batch, input channels, filters, height = width, kernel, stride[, groups]) per path.
+# Winograd: resnet's stages at batch 1 and 8, L3's layer, a CIFAR-sized one. Direct: gridnn
+# bench T2's (resnet_small, batch 128) 3 x 3 layers, the stems of mobile nets and RegNet, then
+# RegNet's grouped layers (8 channels a group; against the planes loop of ops/grouped.py).
 LAYERS = {
     "winograd": [(1, 64, 64, 56, 3, 1), (1, 128, 128, 28, 3, 1), (8, 64, 64, 56, 3, 1),
                  (8, 128, 128, 28, 3, 1), (8, 256, 256, 14, 3, 1), (64, 64, 128, 14, 3, 1),
                  (32, 64, 64, 16, 3, 1)],
     "direct": [(128, 3, 16, 32, 3, 1), (128, 16, 16, 32, 3, 1), (128, 16, 32, 32, 3, 2),
                (128, 32, 32, 16, 3, 1), (128, 16, 32, 32, 1, 2), (1, 3, 16, 224, 3, 2),
-               (8, 3, 16, 224, 3, 2), (1, 3, 32, 224, 3, 2), (8, 3, 32, 224, 3, 2)],
+               (8, 3, 16, 224, 3, 2), (1, 3, 32, 224, 3, 2), (8, 3, 32, 224, 3, 2),
+               (8, 48, 48, 112, 3, 2, 6), (8, 104, 104, 56, 3, 2, 13),
+               (8, 104, 104, 28, 3, 1, 13), (8, 208, 208, 14, 3, 1, 26),
+               (8, 440, 440, 14, 3, 2, 55), (1, 104, 104, 28, 3, 1, 13),
+               (1, 440, 440, 7, 3, 1, 55)],
 }
 
 
@@ -84,13 +89,14 @@ def _one(args: argparse.Namespace) -> None:
           flush=True)
 
 
-def _takes(path: str, n: int, c: int, k: int, size: int, kernel: int, stride: int) -> bool:
+def _takes(path: str, n: int, c: int, k: int, size: int, kernel: int, stride: int,
+           groups: int) -> bool:
     """Whether the layer takes ``path`` when it is on."""
     from gridnn.ops import direct, winograd
     from gridnn.ops.windows import ConvGeometry
 
     pad, out = kernel // 2, (size + 2 * (kernel // 2) - kernel) // stride + 1
-    geo = ConvGeometry((stride,) * 2, (1, 1), ((pad, pad),) * 2, "zeros", 1, (out, out))
+    geo = ConvGeometry((stride,) * 2, (1, 1), ((pad, pad),) * 2, "zeros", groups, (out, out))
     if path == "direct":
         return direct.takes(c, k, (kernel, kernel), geo)
     return winograd.takes((n, size + 2 * pad, size + 2 * pad, c), (k, c, kernel, kernel), geo)
@@ -102,21 +108,25 @@ def _layers(args: argparse.Namespace) -> None:
 
     rng = np.random.default_rng(0)
     name = {"winograd": "Winograd", "direct": "direct"}[args.path]
-    print(f"| layer (N, C -> K, size, kernel, stride) | {name} ms | im2col ms | ratio |\n"
-          "|---|---|---|---|")
-    for n, c, k, size, kernel, stride in LAYERS[args.path]:
+    print(f"| layer (N, C -> K, size, kernel, stride[, groups]) | {name} ms | im2col ms "
+          "(grouped: planes) | ratio |\n|---|---|---|---|")
+    for n, c, k, size, kernel, stride, *grouping in LAYERS[args.path]:
+        groups = grouping[0] if grouping else 1
         shape = (n, c, size, size) if c == 3 else (n, size, size, c)
         x = rng.standard_normal(shape, dtype=np.float32)
         x = gn.Tensor(x if c == 3 else x.transpose(0, 3, 1, 2), requires_grad=args.train)
-        w = gn.Tensor(rng.standard_normal((k, c, kernel, kernel), dtype=np.float32) * 0.05,
-                      requires_grad=args.train)
+        w = gn.Tensor(rng.standard_normal((k, c // groups, kernel, kernel), dtype=np.float32)
+                      * 0.05, requires_grad=args.train)
         b = gn.Tensor(np.zeros(k, np.float32), requires_grad=args.train)
-        conv = functools.partial(F.conv2d, x, w, b, stride=stride, padding=kernel // 2)
+        conv = functools.partial(F.conv2d, x, w, b, stride=stride, padding=kernel // 2,
+                                 groups=groups)
         call = (lambda conv=conv: conv().sum().backward()) if args.train else conv
         on, im2col = _alternate(call, args.path, args.rounds, args.train)
-        note = "" if _takes(args.path, n, c, k, size, kernel, stride) else " (keeps im2col)"
-        print(f"| {n}, {c} -> {k}, {size}, {kernel}x{kernel}, {stride}{note} | {on:.2f} | "
-              f"{im2col:.2f} | {on / im2col:.2f} |", flush=True)
+        note = "" if _takes(args.path, n, c, k, size, kernel, stride, groups) else \
+            " (keeps im2col)"
+        layer = f"{n}, {c} -> {k}, {size}, {kernel}x{kernel}, {stride}" + (
+            f", {groups}" if groups > 1 else "")
+        print(f"| {layer}{note} | {on:.2f} | {im2col:.2f} | {on / im2col:.2f} |", flush=True)
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ F(2x2, 3x3) (``ops/winograd.py``) or the direct loop for few filters (``ops/dire
     python benchmarks/conv_paths.py [--path winograd] [--rounds 10]
     python benchmarks/conv_paths.py --path direct --train
     python benchmarks/conv_paths.py --models resnet18,vgg11_bn --rounds 6
+    python benchmarks/conv_paths.py --path direct --steps T2,T1
 
 One process; each round times every layer's forward under ``no_grad`` (``--train``: forward
 and backward) once with the path on (``using(winograd=True)``, or ``direct``) and once with it
@@ -13,6 +14,7 @@ view, as a previous convolution leaves it (a stem's, with 3 channels, is the ima
 glibc keeps freed memory, as gridnn's command line sets it. ``--models`` times whole
 torchvision exports instead (one process per model), at batch 1 from ``--zoo`` and batch 8
 from ``--zoo8``, the files ``benchmarks/export_zoo.py`` and ``benchmarks/onnx_zoo.py`` write.
+``--steps`` times ``gridnn bench``'s training steps (its T cases, gridnn's side) the same way.
 """
 
 from __future__ import annotations
@@ -129,12 +131,23 @@ def _layers(args: argparse.Namespace) -> None:
         print(f"| {layer}{note} | {on:.2f} | {im2col:.2f} | {on / im2col:.2f} |", flush=True)
 
 
+def _steps(args: argparse.Namespace) -> None:
+    from gridnn.bench import steps
+
+    cases = {case.name: case for case in steps.FULL_MODELS}
+    print(f"| step | {args.path} ms | im2col ms | ratio |\n|---|---|---|---|")
+    for name in args.steps:
+        on, im2col = _alternate(steps.gridnn_call(cases[name]), args.path, args.rounds, True)
+        print(f"| {name} | {on:.1f} | {im2col:.1f} | {on / im2col:.2f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--path", choices=sorted(LAYERS), default="winograd")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--train", action="store_true", help="time forward and backward")
     parser.add_argument("--models", type=lambda s: s.split(","), default=None)
+    parser.add_argument("--steps", type=lambda s: s.split(","), default=None)
     parser.add_argument("--zoo", default="/work/onnx-zoo")
     parser.add_argument("--zoo8", default="/tmp/gridnn-onnx-zoo-batch")
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -143,6 +156,8 @@ def main() -> None:
     _allocator.keep_freed_memory()
     if args.one:
         return _one(args)
+    if args.steps:
+        return _steps(args)
     if not args.models:
         return _layers(args)
     print(f"| model | batch | {args.path} ms | im2col ms | ratio |\n|---|---|---|---|---|",

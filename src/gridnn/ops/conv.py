@@ -34,7 +34,8 @@ are in benchmarks/RESULTS.md):
 - Big enough 3 x 3 stride-1 layers skip im2col: Winograd's F(2 x 2, 3 x 3)
   (``ops/winograd.py``) does 16 multiplies for every 2 x 2 outputs instead of 36, as 16 GEMMs
   between cheap transforms (forward, the weight gradient, and the input gradient when it is
-  such a convolution itself).
+  such a convolution itself). Layers of few filters skip it too: their GEMM is too narrow for
+  the BLAS, and a compiled direct loop (``ops/direct.py``) sums each output in registers.
 - The bias rides in the forward GEMM as a column of ones in the column matrix (a separate
   ``out += bias`` pass cost as much as the GEMM itself for small layers); the bias gradient is
   a product of ones with the output gradient, chunk by chunk (a BLAS product beats

@@ -155,6 +155,25 @@ def test_adaptive_avg_pool_matches_torch_and_the_loop_reference(size, out, refer
     check_op(lambda t: ours(t, arg), lambda t: theirs(t, arg), x, label=f"adaptive {size}->{out}")
 
 
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_global_adaptive_avg_pool_gradient_is_laid_out_as_its_input(channels_last):
+    """The gradient of a (1, 1) adaptive pooling spreads each value's share over its map, in
+    its input's memory order: a convolution's channels-last output gets a channels-last
+    gradient, which ReLU's and BatchNorm's backward then read without a copy."""
+    from gridnn.ops.pool import AdaptiveAvgPoolNd
+
+    data = np.random.default_rng(4).standard_normal((3, 5, 4, 6))
+    x = (np.ascontiguousarray(data.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+         if channels_last else data)
+    g = np.random.default_rng(5).standard_normal((3, 5, 1, 1))
+    op = AdaptiveAvgPoolNd()
+    np.testing.assert_allclose(op.forward(x, (1, 1)), data.mean(axis=(2, 3), keepdims=True),
+                               rtol=1e-14)
+    (dx,) = op.backward(g)
+    np.testing.assert_allclose(dx, np.broadcast_to(g / 24, data.shape), rtol=1e-15)
+    assert (dx.transpose(0, 2, 3, 1) if channels_last else dx).flags.c_contiguous
+
+
 @pytest.mark.parametrize("shape", [(2, 3, 7), (2, 3, 5, 6)])
 def test_global_avg_pool_is_the_spatial_mean(shape):
     x = np.random.default_rng(3).standard_normal(shape)

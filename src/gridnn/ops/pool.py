@@ -224,12 +224,23 @@ class AdaptiveAvgPoolNd(Function):
 
     def forward(self, x: Array, out_size: tuple[int, ...]) -> Array:
         self.mats = [adaptive_matrix(n, o, x.dtype) for n, o in zip(x.shape[2:], out_size)]
-        if all(o == 1 for o in out_size):
+        self.global_mean = all(o == 1 for o in out_size)
+        if self.global_mean:
+            self.x_shape, self.channels_last = x.shape, _is_channels_last(x)
             return _global_mean(x)
         return _separable(x, self.mats, 1)
 
     def backward(self, g: Array) -> tuple[Array]:
-        return (_separable(g, self.mats, 0),)
+        if not self.global_mean:
+            return (_separable(g, self.mats, 0),)
+        # every input value gets g / (its map's size), laid out as x was: a channels-last
+        # gradient lets the ops below (ReLU's backward, BatchNorm's) read it without a copy
+        n, c = self.x_shape[:2]
+        dx = _new_like(self.x_shape, g.dtype, self.channels_last, zero=False)
+        share = g.reshape(n, c) * g.dtype.type(1 / math.prod(self.x_shape[2:]))
+        parallel_slices(n, dx.size, lambda lo, hi: xp.copyto(
+            dx[lo:hi], share[lo:hi].reshape(hi - lo, c, *(1,) * (dx.ndim - 2))))
+        return (dx,)
 
 
 def _global_mean(x: Array) -> Array:

@@ -1,10 +1,12 @@
 """The compiled loops of ``ops/direct.py``: a convolution and its weight gradient with no
-column matrix, for layers with few filters (see the package's docstring).
+column matrix, for layers with few filters and for narrow groups (see the package's
+docstring).
 
 The forward computes four neighbouring output pixels for sixteen filters a pass: 64 sums
 that live in registers (four 16-float tuples, which LLVM turns into eight 8-float vectors)
 for the whole window, then are stored once. Per input channel of a tap it loads the sixteen
-filters' weights once and one input value per pixel, for 64 multiply-adds. The weight
+filters' weights once and one input value per pixel, for 64 multiply-adds (with groups of
+eight filters, one input value per pixel for each half). The weight
 gradient turns it around: 64 sums of four input channels of one tap for sixteen filters,
 over a row of output pixels, each pixel's sixteen gradients loaded once. The tuples are
 written out by the 16-lane helpers below; Numba's loop vectoriser cannot see them, so these
@@ -53,24 +55,24 @@ def _madd16x2(a, x, y, w):  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always")
-def _add16(v, o, a):  # type: ignore[no-untyped-def]
-    """v[o:o + 16] += a (indices written out, as in ``_store16``)."""
-    v[o] += a[0]
-    v[o + 1] += a[1]
-    v[o + 2] += a[2]
-    v[o + 3] += a[3]
-    v[o + 4] += a[4]
-    v[o + 5] += a[5]
-    v[o + 6] += a[6]
-    v[o + 7] += a[7]
-    v[o + 8] += a[8]
-    v[o + 9] += a[9]
-    v[o + 10] += a[10]
-    v[o + 11] += a[11]
-    v[o + 12] += a[12]
-    v[o + 13] += a[13]
-    v[o + 14] += a[14]
-    v[o + 15] += a[15]
+def _add16(v, a):  # type: ignore[no-untyped-def]
+    """v[:16] += a (indices written out, as in ``_store16``)."""
+    v[0] += a[0]
+    v[1] += a[1]
+    v[2] += a[2]
+    v[3] += a[3]
+    v[4] += a[4]
+    v[5] += a[5]
+    v[6] += a[6]
+    v[7] += a[7]
+    v[8] += a[8]
+    v[9] += a[9]
+    v[10] += a[10]
+    v[11] += a[11]
+    v[12] += a[12]
+    v[13] += a[13]
+    v[14] += a[14]
+    v[15] += a[15]
 
 
 @njit(inline="always")
@@ -185,14 +187,14 @@ def direct_2d_weight_grad(x, g, sh, sw, dh, dw, oh_, r0, r1, out):  # type: igno
                             a1 = _madd16(a1, xv[c + 1], gk)
                             a2 = _madd16(a2, xv[c + 2], gk)
                             a3 = _madd16(a3, xv[c + 3], gk)
-                        _add16(tap[c], 0, a0)
-                        _add16(tap[c + 1], 0, a1)
-                        _add16(tap[c + 2], 0, a2)
-                        _add16(tap[c + 3], 0, a3)
+                        _add16(tap[c], a0)
+                        _add16(tap[c + 1], a1)
+                        _add16(tap[c + 2], a2)
+                        _add16(tap[c + 3], a3)
                         c += 4
                     while c < c_:  # the last few, one at a time
                         a0 = _fill16(zero)
                         for j in range(ow_):
                             a0 = _madd16(a0, xr[j * sw + b * dw, c], _load16(grow[j], k0))
-                        _add16(tap[c], 0, a0)
+                        _add16(tap[c], a0)
                         c += 1

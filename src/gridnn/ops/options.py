@@ -44,9 +44,10 @@ class Options:
     # (``ops/winograd.py``: 16 multiplies for 2 x 2 outputs instead of 36); needs the
     # compiled loops. False: im2col and one GEMM, like every other convolution.
     winograd: bool = True
-    # Fast conv: convolutions with 16 or 32 filters (one group) by a compiled direct loop
-    # (``ops/direct.py``: no column matrix, the sums in registers); needs the compiled loops.
-    # False: im2col and one GEMM.
+    # Fast conv: convolutions of 8 to 32 filters, and the forward of groups of 8 or 16
+    # filters, by a compiled direct loop (``ops/direct.py``: no column matrix, the sums in
+    # registers); needs the compiled loops. False: im2col and one GEMM (grouped layers: the
+    # planes loop of ``ops/grouped.py``).
     direct: bool = True
     # Fast conv: with fewer input channels per group than this, col2im runs channels-first,
     # where every add moves whole rows of the output instead of runs of C floats.

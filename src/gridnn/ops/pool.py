@@ -223,11 +223,11 @@ class AdaptiveAvgPoolNd(Function):
     thread)."""
 
     def forward(self, x: Array, out_size: tuple[int, ...]) -> Array:
-        self.mats = [adaptive_matrix(n, o, x.dtype) for n, o in zip(x.shape[2:], out_size)]
         self.global_mean = all(o == 1 for o in out_size)
         if self.global_mean:
             self.x_shape, self.channels_last = x.shape, _is_channels_last(x)
             return _global_mean(x)
+        self.mats = [adaptive_matrix(n, o, x.dtype) for n, o in zip(x.shape[2:], out_size)]
         return _separable(x, self.mats, 1)
 
     def backward(self, g: Array) -> tuple[Array]:
